@@ -1,0 +1,74 @@
+/** Sizes and counts of every scenario; `--quick` shrinks them for a smoke run. */
+export interface BenchConfig {
+  readonly quick: boolean
+  readonly rounds: number
+  readonly bigBlobSize: number
+  readonly bigBlobCount: number
+  readonly pushConcurrency: number
+  readonly chunkedBlobCount: number
+  readonly chunkedConcurrency: number
+  readonly chunkSize: number
+  readonly smallBlobCount: number
+  readonly smallBlobSize: number
+  readonly smallBlobConcurrency: number
+  readonly pullConcurrency: number
+  readonly manifestPutCount: number
+  readonly manifestPutConcurrency: number
+  readonly headGetConnections: number
+  readonly headGetSeconds: number
+  readonly headGetTags: number
+  readonly tagListCount: number
+  readonly listPageSize: number
+  readonly catalogCount: number
+  readonly mixedPushers: number
+  readonly mixedPullers: number
+  readonly mixedSeconds: number
+  readonly scaleGetSmall: number
+  readonly scaleTagsSmall: number
+  readonly scaleMax: number
+  readonly scaleGetConnections: number
+  readonly scaleGetSeconds: number
+  readonly scaleGetMaxRequests: number
+  readonly fillConcurrency: number
+  /** Upper bound of any single timed loop, ms. */
+  readonly opTimeoutMs: number
+}
+
+const MiB = 1024 * 1024
+
+export function makeConfig(options: { quick: boolean; rounds?: number; scaleMax?: number }): BenchConfig {
+  const quick = options.quick
+  return {
+    quick,
+    rounds: options.rounds ?? (quick ? 2 : 3),
+    bigBlobSize: quick ? 32 * MiB : 256 * MiB,
+    bigBlobCount: 4,
+    pushConcurrency: 2,
+    chunkedBlobCount: 2,
+    chunkedConcurrency: 2,
+    chunkSize: quick ? 4 * MiB : 16 * MiB,
+    smallBlobCount: quick ? 300 : 2000,
+    smallBlobSize: 4096,
+    smallBlobConcurrency: 32,
+    pullConcurrency: 4,
+    manifestPutCount: quick ? 300 : 2000,
+    manifestPutConcurrency: 16,
+    headGetConnections: 64,
+    headGetSeconds: quick ? 2 : 10,
+    headGetTags: 100,
+    tagListCount: quick ? 1500 : 10_000,
+    listPageSize: 1000,
+    catalogCount: quick ? 300 : 2000,
+    mixedPushers: 16,
+    mixedPullers: 64,
+    mixedSeconds: quick ? 3 : 15,
+    scaleGetSmall: 100,
+    scaleTagsSmall: 1000,
+    scaleMax: options.scaleMax ?? (quick ? 3000 : 100_000),
+    scaleGetConnections: 8,
+    scaleGetSeconds: quick ? 1 : 3,
+    scaleGetMaxRequests: 20_000,
+    fillConcurrency: 32,
+    opTimeoutMs: 15 * 60_000,
+  }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+import { ConfigError } from '../config/config.js'
+import { parseArgs, type ParsedArgs } from './args.js'
+import { serve } from './serve.js'
+
+const USAGE = `Usage: wharf <command> [options]
+
+Commands:
+  serve    run the registry (default: http://127.0.0.1:5000, data under ./storage)
+
+Options of every command:
+  --config FILE    YAML configuration file (see config.example.yaml); env WHARF_CONFIG
+  --storage DIR    data directory; env WHARF_STORAGE_PATH
+Options of serve:
+  --host HOST      address to listen on; env WHARF_HTTP_HOST (use 0.0.0.0 for a LAN)
+  --port PORT      port to listen on; env WHARF_HTTP_PORT
+`
+
+const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve }
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE)
+    return command === undefined ? 2 : 0
+  }
+  const run = COMMANDS[command]
+  if (run === undefined) {
+    process.stderr.write(`wharf: unknown command "${command}"\n\n${USAGE}`)
+    return 2
+  }
+  return run(parseArgs(rest))
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code !== 0) process.exitCode = code
+}, (err: unknown) => {
+  process.stderr.write(`wharf: ${err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`)
+  process.exitCode = err instanceof ConfigError ? 2 : 1
+})

@@ -1,0 +1,57 @@
+import { loadConfig, type Config } from '../config/config.js'
+import { buildApp } from '../http/app.js'
+import { createLogger } from '../logging.js'
+import { Registry } from '../registry/registry.js'
+import { checkOptions, stringOption, type ParsedArgs } from './args.js'
+
+/** Options every command shares: the config file and the data directory. */
+export async function configFromArgs(args: ParsedArgs, extra: readonly string[] = []): Promise<Config> {
+  checkOptions(args, ['config', 'storage', ...extra])
+  const file = stringOption(args, 'config') ?? process.env.WHARF_CONFIG
+  const storage = stringOption(args, 'storage')
+  const host = stringOption(args, 'host')
+  const port = stringOption(args, 'port')
+  return loadConfig({
+    ...(file !== undefined ? { file } : {}),
+    env: process.env,
+    overrides: {
+      storage: storage !== undefined ? { path: storage } : {},
+      http: { ...(host !== undefined ? { host } : {}), ...(port !== undefined ? { port: port as unknown as number } : {}) },
+    },
+  })
+}
+
+const SHUTDOWN_DEADLINE_MS = 30_000
+
+/** `wharf serve`: listens until SIGTERM or SIGINT, then lets in-flight requests finish. */
+export async function serve(args: ParsedArgs): Promise<number> {
+  const config = await configFromArgs(args, ['host', 'port'])
+  const logger = createLogger(config.log.level)
+  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries })
+  const app = buildApp(registry, { logger, logRequests: config.log.requests, manifestMaxBytes: config.limits.manifestMaxBytes })
+  await app.listen({ host: config.http.host, port: config.http.port })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.http.port
+  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host
+  logger.info({ url: `http://${host}:${port}`, storage: config.storage.path }, 'wharf listening')
+
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      logger.info({ signal }, 'shutting down')
+      const deadline = setTimeout(() => {
+        logger.warn('in-flight requests did not finish before the deadline; closing them')
+        app.server.closeAllConnections()
+      }, SHUTDOWN_DEADLINE_MS)
+      deadline.unref()
+      app.close()
+        .then(() => registry.close())
+        .then(() => { clearTimeout(deadline); logger.info('stopped'); resolve(0) },
+          (err: unknown) => { logger.error({ err }, 'failed to shut down cleanly'); resolve(1) })
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+}

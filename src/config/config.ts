@@ -1,0 +1,110 @@
+import { readFile } from 'node:fs/promises'
+import { parse as parseYaml } from 'yaml'
+
+/** Wharf's configuration: every option with its default. config.example.yaml documents each one. */
+export interface Config {
+  readonly http: {
+    readonly host: string
+    readonly port: number
+  }
+  readonly storage: {
+    /** Data directory: blobs, uploads and metadata.db. */
+    readonly path: string
+  }
+  readonly limits: {
+    readonly manifestMaxBytes: number
+    /** Largest page of tags or repositories per request. */
+    readonly pageMaxEntries: number
+  }
+  readonly log: {
+    readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+    /** One line per request. */
+    readonly requests: boolean
+  }
+}
+
+export const DEFAULT_CONFIG: Config = {
+  http: { host: '127.0.0.1', port: 5000 },
+  storage: { path: './storage' },
+  limits: { manifestMaxBytes: 4 * 1024 * 1024, pageMaxEntries: 10_000 },
+  log: { level: 'info', requests: false },
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+type Shape = Record<string, Record<string, unknown>>
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+
+/** Checks one option's value against the type of its default; `where` names it in errors. */
+function coerce(where: string, value: unknown, fallback: unknown, fromText: boolean): unknown {
+  if (typeof fallback === 'number') {
+    const number = fromText && typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+    if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 0) throw new ConfigError(`${where} must be a non-negative integer`)
+    return number
+  }
+  if (typeof fallback === 'boolean') {
+    if (fromText && (value === 'true' || value === 'false')) return value === 'true'
+    if (typeof value !== 'boolean') throw new ConfigError(`${where} must be true or false`)
+    return value
+  }
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`${where} must be a non-empty string`)
+  return value
+}
+
+/**
+ * Merges, in rising precedence: defaults, the YAML file, WHARF_<SECTION>_<OPTION> environment
+ * variables (e.g. WHARF_HTTP_PORT, WHARF_STORAGE_PATH) and explicit overrides (command-line flags).
+ * Unknown options are errors, so a typo never silently falls back to a default.
+ */
+export async function loadConfig(options: {
+  readonly file?: string
+  readonly env?: Readonly<Record<string, string | undefined>>
+  readonly overrides?: { readonly [S in keyof Config]?: Partial<Config[S]> }
+} = {}): Promise<Config> {
+  const defaults = DEFAULT_CONFIG as unknown as Shape
+  const result: Shape = Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, { ...v }]))
+  if (options.file !== undefined) {
+    let document: unknown
+    try {
+      document = parseYaml(await readFile(options.file, 'utf8'))
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${options.file}: ${(err as Error).message}`)
+    }
+    if (document !== null && document !== undefined) {
+      if (typeof document !== 'object' || Array.isArray(document)) throw new ConfigError('the config file must be a YAML mapping')
+      for (const [section, values] of Object.entries(document as Record<string, unknown>)) {
+        const defaultsOfSection = defaults[section]
+        if (defaultsOfSection === undefined) throw new ConfigError(`unknown config section "${section}"`)
+        if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new ConfigError(`${section} must be a mapping`)
+        for (const [key, value] of Object.entries(values)) {
+          if (!(key in defaultsOfSection)) throw new ConfigError(`unknown config option "${section}.${key}"`)
+          result[section]![key] = coerce(`${section}.${key}`, value, defaultsOfSection[key], false)
+        }
+      }
+    }
+  }
+  const env = options.env ?? {}
+  for (const [section, values] of Object.entries(defaults)) {
+    for (const key of Object.keys(values)) {
+      const name = `WHARF_${section}_${key}`.toUpperCase()
+      const value = env[name]
+      if (value !== undefined) result[section]![key] = coerce(name, value, values[key], true)
+    }
+  }
+  for (const [section, values] of Object.entries(options.overrides ?? {})) {
+    for (const [key, value] of Object.entries(values ?? {})) {
+      if (value !== undefined) result[section]![key] = coerce(`--${key}`, value, defaults[section]![key], true)
+    }
+  }
+  const config = result as unknown as Config
+  if (!LOG_LEVELS.has(config.log.level)) throw new ConfigError(`log.level must be one of ${[...LOG_LEVELS].join(', ')}`)
+  if (config.http.port > 65535) throw new ConfigError('http.port must be at most 65535')
+  if (config.limits.pageMaxEntries < 1) throw new ConfigError('limits.pageMaxEntries must be at least 1')
+  return config
+}

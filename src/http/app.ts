@@ -1,0 +1,117 @@
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-error.js'
+import type { Registry } from '../registry/registry.js'
+import { API_VERSION, Headers } from './headers.js'
+import { Query } from './query.js'
+import { handleBlob } from './routes/blobs.js'
+import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
+import { handleManifest } from './routes/manifests.js'
+import { handleUpload, handleUploadStart } from './routes/uploads.js'
+import { parseV2Path, splitUrl, unknownRoute } from './v2-path.js'
+
+export interface AppOptions {
+  readonly logger: Logger
+  readonly logRequests: boolean
+  readonly manifestMaxBytes: number
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
+
+/** Decodes a path segment that is not a name (reference, digest, session id); names stay raw. */
+function segment(value: string): string {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
+}
+
+/**
+ * The HTTP layer: translates requests to Registry calls and results or RegistryErrors to
+ * responses. Never listens; the caller does.
+ */
+export function buildApp(registry: Registry, options: AppOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logController: new LogController({ disableRequestLogging: !options.logRequests }),
+    // Uploads of large layers may take as long as they take; idle connections are still closed.
+    requestTimeout: 0,
+    keepAliveTimeout: 75_000,
+    routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: false },
+  }) as unknown as FastifyInstance
+
+  // Bodies are never parsed by Fastify: blob routes stream request.raw, manifest PUT reads it under a limit.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null))
+
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header(Headers.apiVersion, API_VERSION)
+  })
+
+  const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
+    const route = parseV2Path(path)
+    const query = new Query(rawQuery)
+    switch (route.kind) {
+      case 'base':
+        if (request.method !== 'GET' && request.method !== 'HEAD') throw unknownRoute()
+        return reply.code(200).type('application/json').send('{}')
+      case 'catalog':
+        return handleCatalog(registry, query, request, reply)
+      case 'tags':
+        return handleTags(registry, route.name, query, request, reply)
+      case 'manifest':
+        return handleManifest(registry, route.name, segment(route.reference), query, request, reply, options.manifestMaxBytes)
+      case 'blob':
+        return handleBlob(registry, route.name, segment(route.digest), request, reply)
+      case 'uploads':
+        return handleUploadStart(registry, route.name, query, request, reply)
+      case 'upload':
+        return handleUpload(registry, route.name, segment(route.id), query, request, reply)
+      case 'referrers':
+        return handleReferrers(registry, route.name, segment(route.digest), query, request, reply)
+      case 'unknown':
+        throw unknownRoute()
+    }
+  }
+  app.route({ method: [...METHODS], url: '/v2', handler: dispatch })
+  app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const error = unknownRoute()
+    return reply.code(error.status).type('application/json').send(toErrorBody(error))
+  })
+
+  app.setErrorHandler(async (err: FastifyError | Error, request, reply) => {
+    const error = toRegistryError(err)
+    if (error.status >= 500) request.log.error({ err, url: request.raw.url, method: request.method }, 'failed to serve request')
+    else request.log.debug({ code: error.code, url: request.raw.url, method: request.method }, 'request refused')
+    if (error.status === 416 && !reply.hasHeader('Content-Range')) {
+      const detail = error.detail as { range?: string } | undefined
+      if (detail?.range !== undefined) reply.header('Range', detail.range)
+    }
+    // A body the handler did not read is dropped with the connection rather than drained.
+    if (!request.raw.complete) reply.header('Connection', 'close')
+    return reply.code(error.status).type('application/json').send(toErrorBody(error))
+  })
+
+  return app
+}
+
+/** Everything that is not already a RegistryError becomes one; internal details never reach clients. */
+function toRegistryError(err: unknown): RegistryError {
+  if (isRegistryError(err)) return err
+  const code = (err as { code?: string }).code
+  const statusCode = (err as { statusCode?: number }).statusCode
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new RegistryError('UNAVAILABLE', { message: 'insufficient storage', cause: err })
+  }
+  if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'ABORT_ERR') {
+    return new RegistryError('BLOB_UPLOAD_INVALID', { message: 'request body ended early', cause: err })
+  }
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    return new RegistryError('UNSUPPORTED', { message: (err as Error).message, status: statusCode, cause: err })
+  }
+  return new RegistryError('UNKNOWN', { cause: err })
+}

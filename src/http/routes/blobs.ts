@@ -1,0 +1,47 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { RegistryError } from '../../errors/registry-error.js'
+import { parseDigest } from '../../oci/digest.js'
+import type { RepoName } from '../../oci/names.js'
+import { parseRangeHeader } from '../../oci/range.js'
+import type { Registry } from '../../registry/registry.js'
+import { Headers } from '../headers.js'
+
+const BLOB_HEADERS = { 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Cache-Control': 'max-age=31536000' }
+
+/** HEAD, GET (with Range) and DELETE of /v2/<name>/blobs/<digest>. */
+export async function handleBlob(registry: Registry, name: RepoName, digestText: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const digest = parseDigest(digestText)
+  switch (request.method) {
+    case 'HEAD': {
+      const blob = await registry.blobs.stat(name, digest)
+      reply.code(200).headers({ ...BLOB_HEADERS, 'Content-Length': blob.size, [Headers.contentDigest]: digest, ETag: `"${digest}"` })
+      return reply.send()
+    }
+    case 'GET': {
+      const blob = await registry.blobs.stat(name, digest)
+      const range = parseRangeHeader(request.headers.range, blob.size)
+      if (range.kind === 'unsatisfiable') {
+        reply.header('Content-Range', `bytes */${blob.size}`)
+        throw new RegistryError('RANGE_INVALID', { message: 'requested range not satisfiable', detail: { size: blob.size } })
+      }
+      const { stream } = await registry.blobs.open(name, digest, range.kind === 'range' ? range.range : undefined)
+      reply.headers({ ...BLOB_HEADERS, [Headers.contentDigest]: digest, ETag: `"${digest}"` })
+      if (range.kind === 'range') {
+        const { start, end } = range.range
+        reply.code(206).headers({ 'Content-Range': `bytes ${start}-${end}/${blob.size}`, 'Content-Length': end - start + 1 })
+      } else {
+        reply.code(200).header('Content-Length', blob.size)
+      }
+      return reply.send(stream)
+    }
+    case 'DELETE':
+      await registry.blobs.delete(name, digest)
+      return reply.code(202).header('Content-Length', 0).send()
+    default:
+      throw methodNotAllowed(request.method)
+  }
+}
+
+export function methodNotAllowed(method: string): RegistryError {
+  return new RegistryError('UNSUPPORTED', { message: `method ${method} is not supported on this endpoint` })
+}

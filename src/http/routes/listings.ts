@@ -1,0 +1,48 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { parseDigest } from '../../oci/digest.js'
+import { MediaTypes } from '../../oci/media-types.js'
+import type { RepoName } from '../../oci/names.js'
+import type { Page } from '../../registry/listings.js'
+import type { Registry } from '../../registry/registry.js'
+import { Headers } from '../headers.js'
+import type { Query } from '../query.js'
+import { methodNotAllowed } from './blobs.js'
+
+function pageQuery(query: Query): { n?: number; last?: string } {
+  const n = query.pageSize()
+  const last = query.one('last')
+  return { ...(n !== undefined ? { n } : {}), ...(last !== undefined ? { last } : {}) }
+}
+
+/** Link: <path?n=&last=>; rel="next" when another page follows (distribution-spec pagination). */
+function linkNext(reply: FastifyReply, path: string, page: Page): void {
+  if (page.next === undefined) return
+  const params = new URLSearchParams({ n: String(page.entries.length), last: page.next })
+  reply.header('Link', `<${path}?${params.toString()}>; rel="next"`)
+}
+
+/** GET /v2/<name>/tags/list */
+export async function handleTags(registry: Registry, name: RepoName, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
+  const page = await registry.listings.tags(name, pageQuery(query))
+  linkNext(reply, `/v2/${name}/tags/list`, page)
+  return reply.code(200).send({ name, tags: page.entries })
+}
+
+/** GET /v2/_catalog */
+export async function handleCatalog(registry: Registry, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
+  const page = await registry.listings.catalog(pageQuery(query))
+  linkNext(reply, '/v2/_catalog', page)
+  return reply.code(200).send({ repositories: page.entries })
+}
+
+/** GET /v2/<name>/referrers/<digest>: always an index, empty when nothing refers to the digest. */
+export async function handleReferrers(registry: Registry, name: RepoName, digestText: string, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
+  const digest = parseDigest(digestText)
+  const artifactType = query.one('artifactType')
+  const index = await registry.listings.referrers(name, digest, artifactType)
+  if (artifactType !== undefined) reply.header(Headers.ociFiltersApplied, 'artifactType')
+  return reply.code(200).type(MediaTypes.ociIndex).send(index)
+}

@@ -1,0 +1,71 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { RegistryError } from '../../errors/registry-error.js'
+import type { ManifestRecord } from '../../metadata/metadata-store.js'
+import { baseMediaType, isManifestType } from '../../oci/media-types.js'
+import { parseReference, parseTag, type RepoName } from '../../oci/names.js'
+import type { Registry } from '../../registry/registry.js'
+import { Headers } from '../headers.js'
+import type { Query } from '../query.js'
+import { readLimitedBody } from '../request-body.js'
+import { methodNotAllowed } from './blobs.js'
+
+/**
+ * Whether a client's Accept header admits `mediaType`. No header, a wildcard, or a list naming no
+ * manifest type at all admits anything; a list of manifest types that lacks this one does not
+ * (an old client must not be handed an index it cannot read).
+ */
+export function accepts(accept: string | string[] | undefined, mediaType: string): boolean {
+  if (accept === undefined) return true
+  const types = (Array.isArray(accept) ? accept.join(',') : accept).split(',').map((entry) => baseMediaType(entry)).filter((t) => t !== '')
+  if (types.length === 0) return true
+  if (types.includes(mediaType) || types.includes('*/*') || types.includes('application/*')) return true
+  return !types.some(isManifestType)
+}
+
+function manifestHeaders(reply: FastifyReply, record: ManifestRecord): FastifyReply {
+  return reply.headers({
+    'Content-Type': record.mediaType,
+    'Content-Length': record.size,
+    [Headers.contentDigest]: record.digest,
+    ETag: `"${record.digest}"`,
+  })
+}
+
+/** HEAD, GET, PUT and DELETE of /v2/<name>/manifests/<reference>. */
+export async function handleManifest(registry: Registry, name: RepoName, referenceText: string, query: Query, request: FastifyRequest, reply: FastifyReply, manifestMaxBytes: number): Promise<void> {
+  const reference = parseReference(referenceText)
+  switch (request.method) {
+    case 'HEAD': {
+      const record = await registry.manifests.head(name, reference)
+      if (!accepts(request.headers.accept, record.mediaType)) throw notAcceptable(record)
+      return manifestHeaders(reply.code(200), record).send()
+    }
+    case 'GET': {
+      const record = await registry.manifests.head(name, reference)
+      if (!accepts(request.headers.accept, record.mediaType)) throw notAcceptable(record)
+      const { body } = await registry.manifests.get(name, { digest: record.digest })
+      return manifestHeaders(reply.code(200), record).send(body)
+    }
+    case 'PUT': {
+      const body = await readLimitedBody(request.raw, manifestMaxBytes)
+      const extraTags = query.all('tag').map(parseTag)
+      const outcome = await registry.manifests.put(name, reference, request.headers['content-type'], body, extraTags)
+      reply.code(201).headers({ Location: `/v2/${name}/manifests/${outcome.digest}`, [Headers.contentDigest]: outcome.digest, 'Content-Length': 0 })
+      if (outcome.subject !== undefined) reply.header(Headers.ociSubject, outcome.subject)
+      if (extraTags.length > 0) reply.header(Headers.ociTag, extraTags)
+      return reply.send()
+    }
+    case 'DELETE':
+      await registry.manifests.delete(name, reference)
+      return reply.code(202).header('Content-Length', 0).send()
+    default:
+      throw methodNotAllowed(request.method)
+  }
+}
+
+function notAcceptable(record: ManifestRecord): RegistryError {
+  return new RegistryError('MANIFEST_UNKNOWN', {
+    message: `manifest is of type ${record.mediaType}, which the Accept header does not include`,
+    detail: { digest: record.digest, mediaType: record.mediaType },
+  })
+}

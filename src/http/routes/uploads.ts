@@ -1,0 +1,87 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { RegistryError } from '../../errors/registry-error.js'
+import { parseDigest } from '../../oci/digest.js'
+import { isRepoName, type RepoName } from '../../oci/names.js'
+import { formatUploadRange, parseContentRange } from '../../oci/range.js'
+import type { Registry } from '../../registry/registry.js'
+import type { UploadSession } from '../../registry/uploads.js'
+import { Headers } from '../headers.js'
+import { contentLength, hasBody } from '../request-body.js'
+import { methodNotAllowed } from './blobs.js'
+import type { Query } from '../query.js'
+
+function sessionHeaders(reply: FastifyReply, session: UploadSession): FastifyReply {
+  return reply.headers({
+    Location: `/v2/${session.repo}/blobs/uploads/${session.id}`,
+    Range: formatUploadRange(session.size),
+    [Headers.uploadUuid]: session.id,
+    'Content-Length': 0,
+  })
+}
+
+function blobCreated(reply: FastifyReply, name: RepoName, digest: string): FastifyReply {
+  return reply.code(201).headers({ Location: `/v2/${name}/blobs/${digest}`, [Headers.contentDigest]: digest, 'Content-Length': 0 })
+}
+
+/** POST /v2/<name>/blobs/uploads/: mount, single-request upload, or a new session. */
+export async function handleUploadStart(registry: Registry, name: RepoName, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.method !== 'POST') throw methodNotAllowed(request.method)
+  const mount = query.one('mount')
+  if (mount !== undefined) {
+    const digest = parseDigest(mount)
+    const from = query.one('from')
+    // A mount that cannot be done falls back to an ordinary upload session (distribution-spec).
+    const fromName = from !== undefined && isRepoName(from) ? from as RepoName : undefined
+    if (from === undefined || fromName !== undefined) {
+      const mounted = await registry.uploads.mount(name, digest, fromName)
+      if (mounted !== undefined) return blobCreated(reply, name, digest).send()
+    }
+  }
+  const digestParam = query.one('digest')
+  if (digestParam !== undefined) {
+    const digest = parseDigest(digestParam)
+    const blob = await registry.uploads.putMonolithic(name, digest, request.raw, optionalLength(request))
+    return blobCreated(reply, name, blob.digest).send()
+  }
+  const session = await registry.uploads.start(name)
+  return sessionHeaders(reply.code(202), session).send()
+}
+
+/** PATCH, PUT, GET and DELETE of /v2/<name>/blobs/uploads/<id>. */
+export async function handleUpload(registry: Registry, name: RepoName, id: string, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  switch (request.method) {
+    case 'GET': {
+      const session = await registry.uploads.status(name, id)
+      return sessionHeaders(reply.code(204), session).send()
+    }
+    case 'PATCH': {
+      const header = request.headers['content-range']
+      const range = header === undefined ? undefined : parseContentRange(header)
+      if (header !== undefined && range === undefined) {
+        throw new RegistryError('RANGE_INVALID', { message: 'malformed Content-Range', detail: { contentRange: header.slice(0, 100) } })
+      }
+      const session = await registry.uploads.append(name, id, request.raw, { ...optionalLength(request), ...(range ? { range } : {}) })
+      return sessionHeaders(reply.code(202), session).send()
+    }
+    case 'PUT': {
+      const digestParam = query.one('digest')
+      if (digestParam === undefined) throw new RegistryError('DIGEST_INVALID', { message: 'the digest query parameter is required' })
+      const digest = parseDigest(digestParam)
+      const header = request.headers['content-range']
+      const range = header === undefined ? undefined : parseContentRange(header)
+      const body = hasBody(request.raw) ? request.raw : undefined
+      const blob = await registry.uploads.complete(name, id, digest, body, { ...optionalLength(request), ...(range && body ? { range } : {}) })
+      return blobCreated(reply, name, blob.digest).send()
+    }
+    case 'DELETE':
+      await registry.uploads.cancel(name, id)
+      return reply.code(204).send()
+    default:
+      throw methodNotAllowed(request.method)
+  }
+}
+
+function optionalLength(request: FastifyRequest): { length?: number } {
+  const length = contentLength(request.raw)
+  return length !== undefined ? { length } : {}
+}

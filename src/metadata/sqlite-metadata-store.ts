@@ -1,0 +1,279 @@
+import Database from 'better-sqlite3'
+import type { Digest } from '../oci/digest.js'
+import type { ManifestReference } from '../oci/manifest.js'
+import type { RepoName, Tag } from '../oci/names.js'
+import type {
+  BlobRecord, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, UploadRecord,
+} from './metadata-store.js'
+
+/** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE repositories (
+    name TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE blobs (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE repository_blobs (
+    repo TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (repo, digest)
+  ) WITHOUT ROWID;
+  CREATE INDEX repository_blobs_by_digest ON repository_blobs (digest);
+  -- A manifest's bytes and what is derived from them, once per digest.
+  CREATE TABLE manifest_contents (
+    digest TEXT PRIMARY KEY,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    artifact_type TEXT,
+    subject TEXT,
+    annotations TEXT,
+    body BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX manifest_contents_by_subject ON manifest_contents (subject) WHERE subject IS NOT NULL;
+  CREATE TABLE manifest_references (
+    parent TEXT NOT NULL,
+    child TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    PRIMARY KEY (parent, child, kind)
+  ) WITHOUT ROWID;
+  CREATE INDEX manifest_references_by_child ON manifest_references (child);
+  CREATE TABLE manifests (
+    repo TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (repo, digest)
+  ) WITHOUT ROWID;
+  CREATE INDEX manifests_by_digest ON manifests (digest);
+  CREATE TABLE tags (
+    repo TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (repo, tag)
+  ) WITHOUT ROWID;
+  CREATE INDEX tags_by_digest ON tags (repo, digest);
+  CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    repo TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+]
+
+interface ManifestRow {
+  digest: string
+  media_type: string
+  size: number
+  artifact_type: string | null
+  subject: string | null
+  annotations: string | null
+}
+
+function toManifestRecord(row: ManifestRow): ManifestRecord {
+  return {
+    digest: row.digest as Digest,
+    mediaType: row.media_type,
+    size: row.size,
+    ...(row.artifact_type !== null ? { artifactType: row.artifact_type } : {}),
+    ...(row.subject !== null ? { subject: row.subject as Digest } : {}),
+    ...(row.annotations !== null ? { annotations: JSON.parse(row.annotations) as Record<string, string> } : {}),
+  }
+}
+
+const MANIFEST_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject, c.annotations'
+
+/**
+ * SQLite in WAL mode with synchronous=FULL: a committed row survives a crash. better-sqlite3 is
+ * synchronous, so each method runs to completion on the event loop and transactions never
+ * interleave; the async signatures are for other implementations.
+ */
+export class SqliteMetadataStore implements MetadataStore {
+  private readonly db: Database.Database
+  private readonly stmt
+
+  constructor(file: string) {
+    this.db = new Database(file)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = FULL')
+    this.db.pragma('busy_timeout = 5000')
+    this.db.pragma('foreign_keys = ON')
+    this.migrate()
+    const db = this.db
+    this.stmt = {
+      repositoryExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM repositories WHERE name = ?'),
+      listRepositories: db.prepare<[string, number], { name: string }>('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
+      ensureRepository: db.prepare<[string, number]>('INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?, ?)'),
+      getBlob: db.prepare<[string], { size: number }>('SELECT size FROM blobs WHERE digest = ?'),
+      getRepositoryBlob: db.prepare<[string, string], { size: number }>(
+        'SELECT b.size FROM repository_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?'),
+      insertBlob: db.prepare<[string, number, number]>('INSERT OR IGNORE INTO blobs (digest, size, created_at) VALUES (?, ?, ?)'),
+      linkBlob: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO repository_blobs (repo, digest, created_at) VALUES (?, ?, ?)'),
+      unlinkBlob: db.prepare<[string, string]>('DELETE FROM repository_blobs WHERE repo = ? AND digest = ?'),
+      manifestInRepo: db.prepare<[string, string], ManifestRow>(
+        `SELECT ${MANIFEST_COLUMNS} FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
+      manifestByTag: db.prepare<[string, string], ManifestRow>(
+        `SELECT ${MANIFEST_COLUMNS} FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
+      manifestBody: db.prepare<[string], { body: Buffer }>('SELECT body FROM manifest_contents WHERE digest = ?'),
+      insertContent: db.prepare<[string, string, number, string | null, string | null, string | null, Buffer, number]>(
+        `INSERT OR IGNORE INTO manifest_contents (digest, media_type, size, artifact_type, subject, annotations, body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertReference: db.prepare<[string, string, string]>('INSERT OR IGNORE INTO manifest_references (parent, child, kind) VALUES (?, ?, ?)'),
+      insertManifest: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO manifests (repo, digest, created_at) VALUES (?, ?, ?)'),
+      deleteManifest: db.prepare<[string, string]>('DELETE FROM manifests WHERE repo = ? AND digest = ?'),
+      deleteTagsOf: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND digest = ?'),
+      setTag: db.prepare<[string, string, string, number]>(
+        `INSERT INTO tags (repo, tag, digest, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`),
+      deleteTag: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ?'),
+      listTags: db.prepare<[string, string, number], { tag: string }>('SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?'),
+      referrers: db.prepare<[string, string], ManifestRow>(
+        `SELECT ${MANIFEST_COLUMNS} FROM manifest_contents c JOIN manifests m ON m.digest = c.digest AND m.repo = ?
+         WHERE c.subject = ? ORDER BY c.created_at, c.digest`),
+      createUpload: db.prepare<[string, string, number, number]>('INSERT INTO uploads (id, repo, started_at, updated_at) VALUES (?, ?, ?, ?)'),
+      getUpload: db.prepare<[string], { id: string; repo: string; started_at: number; updated_at: number }>(
+        'SELECT id, repo, started_at, updated_at FROM uploads WHERE id = ?'),
+      touchUpload: db.prepare<[number, string]>('UPDATE uploads SET updated_at = ? WHERE id = ?'),
+      deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
+    }
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number
+    for (let i = version; i < MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[i]!)
+        this.db.pragma(`user_version = ${i + 1}`)
+      })()
+    }
+  }
+
+  async repositoryExists(repo: RepoName): Promise<boolean> {
+    return this.stmt.repositoryExists.get(repo) !== undefined
+  }
+
+  async listRepositories(page: PageRequest): Promise<string[]> {
+    return this.stmt.listRepositories.all(page.last ?? '', page.limit).map((row) => row.name)
+  }
+
+  async getBlob(digest: Digest): Promise<BlobRecord | undefined> {
+    const row = this.stmt.getBlob.get(digest)
+    return row && { digest, size: row.size }
+  }
+
+  async getRepositoryBlob(repo: RepoName, digest: Digest): Promise<BlobRecord | undefined> {
+    const row = this.stmt.getRepositoryBlob.get(repo, digest)
+    return row && { digest, size: row.size }
+  }
+
+  private readonly recordBlobTx = (repo: string, digest: string, size: number, uploadId: string | undefined, now: number): void => {
+    this.db.transaction(() => {
+      this.stmt.insertBlob.run(digest, size, now)
+      this.stmt.ensureRepository.run(repo, now)
+      this.stmt.linkBlob.run(repo, digest, now)
+      if (uploadId !== undefined) this.stmt.deleteUpload.run(uploadId)
+    })()
+  }
+
+  async recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<void> {
+    this.recordBlobTx(repo, digest, size, uploadId, Date.now())
+  }
+
+  async linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobRecord | undefined> {
+    return this.db.transaction((): BlobRecord | undefined => {
+      const row = from !== undefined ? this.stmt.getRepositoryBlob.get(from, digest) : this.stmt.getBlob.get(digest)
+      if (row === undefined) return undefined
+      const now = Date.now()
+      this.stmt.ensureRepository.run(repo, now)
+      this.stmt.linkBlob.run(repo, digest, now)
+      return { digest, size: row.size }
+    })()
+  }
+
+  async unlinkBlob(repo: RepoName, digest: Digest): Promise<boolean> {
+    return this.stmt.unlinkBlob.run(repo, digest).changes > 0
+  }
+
+  async findManifest(repo: RepoName, reference: { readonly tag?: Tag; readonly digest?: Digest }): Promise<ManifestRecord | undefined> {
+    const row = reference.digest !== undefined
+      ? this.stmt.manifestInRepo.get(repo, reference.digest)
+      : this.stmt.manifestByTag.get(repo, reference.tag ?? '')
+    return row && toManifestRecord(row)
+  }
+
+  async getManifestBody(digest: Digest): Promise<Buffer | undefined> {
+    return this.stmt.manifestBody.get(digest)?.body
+  }
+
+  async putManifest(put: ManifestPut): Promise<PutManifestResult> {
+    return this.db.transaction((): PutManifestResult => {
+      const missing: ManifestReference[] = []
+      const sizeMismatch: ManifestReference[] = []
+      for (const ref of put.references) {
+        if (ref.kind === 'external') continue
+        let size: number | undefined
+        if (ref.kind !== 'manifest') size = this.stmt.getRepositoryBlob.get(put.repo, ref.digest)?.size
+        if (size === undefined && (ref.kind === 'manifest' || ref.kind === 'blob')) size = this.stmt.manifestInRepo.get(put.repo, ref.digest)?.size
+        if (size === undefined) missing.push(ref)
+        else if (size !== ref.size) sizeMismatch.push(ref)
+      }
+      if (missing.length > 0 || sizeMismatch.length > 0) return { ok: false, missing, sizeMismatch }
+      this.stmt.ensureRepository.run(put.repo, put.now)
+      this.stmt.insertContent.run(put.digest, put.mediaType, put.body.length, put.artifactType ?? null, put.subject ?? null,
+        put.annotations !== undefined ? JSON.stringify(put.annotations) : null, put.body, put.now)
+      for (const ref of put.references) this.stmt.insertReference.run(put.digest, ref.digest, ref.kind)
+      this.stmt.insertManifest.run(put.repo, put.digest, put.now)
+      for (const tag of put.tags) this.stmt.setTag.run(put.repo, tag, put.digest, put.now)
+      return { ok: true }
+    })()
+  }
+
+  async deleteManifest(repo: RepoName, digest: Digest): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      const removed = this.stmt.deleteManifest.run(repo, digest).changes > 0
+      if (removed) this.stmt.deleteTagsOf.run(repo, digest)
+      return removed
+    })()
+  }
+
+  async deleteTag(repo: RepoName, tag: Tag): Promise<boolean> {
+    return this.stmt.deleteTag.run(repo, tag).changes > 0
+  }
+
+  async listTags(repo: RepoName, page: PageRequest): Promise<string[]> {
+    return this.stmt.listTags.all(repo, page.last ?? '', page.limit).map((row) => row.tag)
+  }
+
+  async listReferrers(repo: RepoName, subject: Digest, artifactType?: string): Promise<ManifestRecord[]> {
+    const rows = this.stmt.referrers.all(repo, subject).map(toManifestRecord)
+    return artifactType === undefined ? rows : rows.filter((row) => row.artifactType === artifactType)
+  }
+
+  async createUpload(upload: UploadRecord): Promise<void> {
+    this.stmt.createUpload.run(upload.id, upload.repo, upload.startedAt, upload.updatedAt)
+  }
+
+  async getUpload(id: string): Promise<UploadRecord | undefined> {
+    const row = this.stmt.getUpload.get(id)
+    return row && { id: row.id, repo: row.repo as RepoName, startedAt: row.started_at, updatedAt: row.updated_at }
+  }
+
+  async touchUpload(id: string, now: number): Promise<void> {
+    this.stmt.touchUpload.run(now, id)
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    return this.stmt.deleteUpload.run(id).changes > 0
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close()
+  }
+}

@@ -1,0 +1,47 @@
+import type { Readable } from 'node:stream'
+import { RegistryError } from '../errors/registry-error.js'
+import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { Digest } from '../oci/digest.js'
+import type { RepoName } from '../oci/names.js'
+import type { ByteRange } from '../oci/range.js'
+import { BlobNotFoundError, type BlobStore } from '../storage/blob-store.js'
+
+export interface BlobDescriptor {
+  readonly digest: Digest
+  readonly size: number
+}
+
+/** Blobs as a repository sees them: only those pushed or mounted into it exist there. */
+export class BlobService {
+  private readonly metadata: MetadataStore
+  private readonly store: BlobStore
+
+  constructor(metadata: MetadataStore, store: BlobStore) {
+    this.metadata = metadata
+    this.store = store
+  }
+
+  async stat(repo: RepoName, digest: Digest): Promise<BlobDescriptor> {
+    const blob = await this.metadata.getRepositoryBlob(repo, digest)
+    if (blob === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
+    return blob
+  }
+
+  async open(repo: RepoName, digest: Digest, range?: ByteRange): Promise<{ readonly blob: BlobDescriptor; readonly stream: Readable }> {
+    const blob = await this.stat(repo, digest)
+    try {
+      return { blob, stream: await this.store.readBlob(digest, range) }
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) {
+        // Metadata says present but the bytes are gone: a damaged store, not a client error.
+        throw new RegistryError('UNKNOWN', { message: 'blob data missing from storage', cause: err })
+      }
+      throw err
+    }
+  }
+
+  /** Unlinks the blob from the repository; its bytes go when garbage collection finds them unused. */
+  async delete(repo: RepoName, digest: Digest): Promise<void> {
+    if (!await this.metadata.unlinkBlob(repo, digest)) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
+  }
+}

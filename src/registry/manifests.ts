@@ -1,0 +1,83 @@
+import { RegistryError } from '../errors/registry-error.js'
+import type { ManifestRecord, MetadataStore } from '../metadata/metadata-store.js'
+import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js'
+import { parseManifest } from '../oci/manifest.js'
+import type { Reference, RepoName, Tag } from '../oci/names.js'
+
+export interface StoredManifest {
+  readonly record: ManifestRecord
+  readonly body: Buffer
+}
+
+export interface PutManifestOutcome {
+  readonly digest: Digest
+  readonly subject?: Digest
+  readonly tags: readonly Tag[]
+}
+
+/** Manifests by tag or digest: stored as the exact bytes received, validated against the repository. */
+export class ManifestService {
+  private readonly metadata: MetadataStore
+
+  constructor(metadata: MetadataStore) {
+    this.metadata = metadata
+  }
+
+  async head(repo: RepoName, reference: Reference): Promise<ManifestRecord> {
+    const record = await this.metadata.findManifest(repo, reference)
+    if (record === undefined) throw unknownManifest(reference)
+    return record
+  }
+
+  async get(repo: RepoName, reference: Reference): Promise<StoredManifest> {
+    const record = await this.head(repo, reference)
+    const body = await this.metadata.getManifestBody(record.digest)
+    if (body === undefined) throw unknownManifest(reference)
+    return { record, body }
+  }
+
+  /**
+   * PUT by tag (the tag moves to this manifest) or by digest (which must match the bytes), plus any
+   * extra tags from `?tag=`. The digest is computed over the exact bytes received.
+   */
+  async put(repo: RepoName, reference: Reference, contentType: string | undefined, body: Buffer, extraTags: readonly Tag[]): Promise<PutManifestOutcome> {
+    const digest = digestOf(body, reference.digest !== undefined ? digestAlgorithm(reference.digest) : 'sha256')
+    if (reference.digest !== undefined && reference.digest !== digest) {
+      throw new RegistryError('DIGEST_INVALID', { message: 'manifest digest does not match the reference', detail: { expected: reference.digest, actual: digest } })
+    }
+    const manifest = parseManifest(body, contentType)
+    const tags = [...new Set([...(reference.tag !== undefined ? [reference.tag] : []), ...extraTags])]
+    const result = await this.metadata.putManifest({
+      repo, digest, body, tags, now: Date.now(),
+      mediaType: manifest.mediaType,
+      references: manifest.references,
+      ...(manifest.artifactType !== undefined ? { artifactType: manifest.artifactType } : {}),
+      ...(manifest.subject !== undefined ? { subject: manifest.subject.digest } : {}),
+      ...(manifest.annotations !== undefined ? { annotations: manifest.annotations } : {}),
+    })
+    if (!result.ok) {
+      if (result.missing.length > 0) {
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {
+          detail: { missing: result.missing.map((ref) => ({ digest: ref.digest, mediaType: ref.mediaType })) },
+        })
+      }
+      throw new RegistryError('MANIFEST_INVALID', {
+        message: 'manifest descriptor size does not match the stored content',
+        detail: { sizeMismatch: result.sizeMismatch.map((ref) => ({ digest: ref.digest, size: ref.size })) },
+      })
+    }
+    return { digest, tags, ...(manifest.subject !== undefined ? { subject: manifest.subject.digest } : {}) }
+  }
+
+  /** By digest: the manifest and its tags go. By tag: only the tag goes. */
+  async delete(repo: RepoName, reference: Reference): Promise<void> {
+    const removed = reference.digest !== undefined
+      ? await this.metadata.deleteManifest(repo, reference.digest)
+      : await this.metadata.deleteTag(repo, reference.tag)
+    if (!removed) throw unknownManifest(reference)
+  }
+}
+
+function unknownManifest(reference: Reference): RegistryError {
+  return new RegistryError('MANIFEST_UNKNOWN', { detail: reference.digest !== undefined ? { digest: reference.digest } : { tag: reference.tag } })
+}

@@ -1,0 +1,48 @@
+import path from 'node:path'
+import type { MetadataStore } from '../metadata/metadata-store.js'
+import { SqliteMetadataStore } from '../metadata/sqlite-metadata-store.js'
+import type { BlobStore } from '../storage/blob-store.js'
+import { FilesystemBlobStore } from '../storage/fs-blob-store.js'
+import { BlobService } from './blobs.js'
+import { KeyedMutex } from './keyed-mutex.js'
+import { ListingService } from './listings.js'
+import { ManifestService } from './manifests.js'
+import { UploadService } from './uploads.js'
+
+export interface RegistryOptions {
+  /** Largest page of tags or repositories one request returns. */
+  readonly maxPageSize: number
+}
+
+/** The registry core: every rule of the distribution-spec, independent of HTTP. */
+export class Registry {
+  readonly blobs: BlobService
+  readonly uploads: UploadService
+  readonly manifests: ManifestService
+  readonly listings: ListingService
+  readonly metadata: MetadataStore
+  readonly store: BlobStore
+  /** Held while a blob is committed or linked; garbage collection takes it before removing one. */
+  readonly digestLocks = new KeyedMutex()
+
+  constructor(metadata: MetadataStore, store: BlobStore, options: RegistryOptions) {
+    this.metadata = metadata
+    this.store = store
+    this.blobs = new BlobService(metadata, store)
+    this.uploads = new UploadService(metadata, store, this.digestLocks)
+    this.manifests = new ManifestService(metadata)
+    this.listings = new ListingService(metadata, options.maxPageSize)
+  }
+
+  /** Opens the filesystem blob store and SQLite metadata under one data directory. */
+  static async openLocal(directory: string, options: RegistryOptions): Promise<Registry> {
+    const store = await FilesystemBlobStore.open(directory)
+    const metadata = new SqliteMetadataStore(path.join(directory, 'metadata.db'))
+    return new Registry(metadata, store, options)
+  }
+
+  async close(): Promise<void> {
+    await this.metadata.close()
+    await this.store.close()
+  }
+}

@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import { RegistryError } from '../errors/registry-error.js'
+import type { MetadataStore } from '../metadata/metadata-store.js'
+import { createDigester, digestAlgorithm, hashing, type Digest, type Digester } from '../oci/digest.js'
+import type { RepoName } from '../oci/names.js'
+import { formatUploadRange, type ByteRange } from '../oci/range.js'
+import { UploadNotFoundError, type BlobStore } from '../storage/blob-store.js'
+import type { BlobDescriptor } from './blobs.js'
+import { KeyedMutex } from './keyed-mutex.js'
+
+export interface UploadSession {
+  readonly id: string
+  readonly repo: RepoName
+  /** Bytes received so far. */
+  readonly size: number
+}
+
+export interface ChunkOptions {
+  /** From Content-Range: the chunk must start where the upload ends. */
+  readonly range?: ByteRange
+  /** From Content-Length, when the client sent one. */
+  readonly length?: number
+  readonly signal?: AbortSignal
+}
+
+/** Hash state of a session, valid while `size` equals the upload's size (Node cannot persist it). */
+interface HashState {
+  readonly digester: Digester
+  size: number
+}
+
+const MAX_CACHED_HASH_STATES = 4096
+
+/**
+ * The upload session lifecycle: start → append chunks → complete (or cancel). Bytes are hashed
+ * while they stream in; a session whose hash state was lost (restart, aborted chunk) is re-hashed
+ * once at completion. Chunks of one session are serialised.
+ */
+export class UploadService {
+  private readonly metadata: MetadataStore
+  private readonly store: BlobStore
+  private readonly sessionLocks = new KeyedMutex()
+  /** Commits of one digest are serialised so garbage collection can take the same lock. */
+  readonly digestLocks: KeyedMutex
+  private readonly hashStates = new Map<string, HashState>()
+
+  constructor(metadata: MetadataStore, store: BlobStore, digestLocks: KeyedMutex) {
+    this.metadata = metadata
+    this.store = store
+    this.digestLocks = digestLocks
+  }
+
+  async start(repo: RepoName): Promise<UploadSession> {
+    const id = randomUUID()
+    await this.store.createUpload(id)
+    const now = Date.now()
+    try {
+      await this.metadata.createUpload({ id, repo, startedAt: now, updatedAt: now })
+    } catch (err) {
+      await this.store.deleteUpload(id)
+      throw err
+    }
+    this.rememberHashState(id, { digester: createDigester('sha256'), size: 0 })
+    return { id, repo, size: 0 }
+  }
+
+  /** Cross-repository mount: links a blob of `from` (or, without `from`, of the store) into `repo`. */
+  async mount(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobDescriptor | undefined> {
+    return this.digestLocks.run(digest, () => this.metadata.linkBlob(repo, digest, from))
+  }
+
+  async status(repo: RepoName, id: string): Promise<UploadSession> {
+    await this.session(repo, id)
+    const size = await this.store.uploadSize(id)
+    if (size === undefined) throw unknownUpload(id)
+    return { id, repo, size }
+  }
+
+  async append(repo: RepoName, id: string, body: Readable, options: ChunkOptions): Promise<UploadSession> {
+    await this.session(repo, id)
+    return this.sessionLocks.run(id, async () => {
+      const size = await this.appendLocked(id, body, options)
+      await this.metadata.touchUpload(id, Date.now())
+      return { id, repo, size }
+    })
+  }
+
+  /** Ends a session: appends the optional last chunk, verifies size and digest, stores the blob. */
+  async complete(repo: RepoName, id: string, digest: Digest, body: Readable | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
+    await this.session(repo, id)
+    return this.sessionLocks.run(id, async () => {
+      const size = body !== undefined ? await this.appendLocked(id, body, options) : await this.store.uploadSize(id)
+      if (size === undefined) throw unknownUpload(id)
+      const state = this.hashStates.get(id)
+      const actual = state !== undefined && state.size === size && state.digester.algorithm === digestAlgorithm(digest)
+        ? state.digester.digest()
+        : await this.rehash(id, digest)
+      this.hashStates.delete(id)
+      if (actual !== digest) {
+        await this.discard(id)
+        throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
+      }
+      await this.digestLocks.run(digest, async () => {
+        await this.store.commitUpload(id, digest)
+        await this.metadata.recordBlob(repo, digest, size, id)
+      })
+      return { digest, size }
+    })
+  }
+
+  /** A whole blob in one request (POST ?digest= with a body, or PUT without a session). */
+  async putMonolithic(repo: RepoName, digest: Digest, body: Readable, options: ChunkOptions): Promise<BlobDescriptor> {
+    const id = randomUUID()
+    await this.store.createUpload(id)
+    try {
+      const digester = createDigester(digestAlgorithm(digest))
+      const size = await this.store.appendUpload(id, hashing(body, digester), options.signal)
+      if (options.length !== undefined && size !== options.length) {
+        throw new RegistryError('SIZE_INVALID', { detail: { expected: options.length, actual: size } })
+      }
+      const actual = digester.digest()
+      if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
+      await this.digestLocks.run(digest, async () => {
+        await this.store.commitUpload(id, digest)
+        await this.metadata.recordBlob(repo, digest, size)
+      })
+      return { digest, size }
+    } finally {
+      await this.store.deleteUpload(id)
+    }
+  }
+
+  async cancel(repo: RepoName, id: string): Promise<void> {
+    await this.session(repo, id)
+    await this.sessionLocks.run(id, () => this.discard(id))
+  }
+
+  private async discard(id: string): Promise<void> {
+    this.hashStates.delete(id)
+    await this.metadata.deleteUpload(id)
+    await this.store.deleteUpload(id)
+  }
+
+  private async session(repo: RepoName, id: string): Promise<void> {
+    const upload = await this.metadata.getUpload(id)
+    // A session id is valid only in the repository it was opened in.
+    if (upload === undefined || upload.repo !== repo) throw unknownUpload(id)
+  }
+
+  private async appendLocked(id: string, body: Readable, options: ChunkOptions): Promise<number> {
+    const size = await this.store.uploadSize(id)
+    if (size === undefined) throw unknownUpload(id)
+    if (options.range !== undefined) {
+      const { start, end } = options.range
+      if (start !== size) {
+        throw new RegistryError('RANGE_INVALID', { message: `chunk must start at byte ${size}`, detail: { range: formatUploadRange(size), size } })
+      }
+      if (options.length !== undefined && end - start + 1 !== options.length) {
+        throw new RegistryError('RANGE_INVALID', { message: 'Content-Range does not match Content-Length', detail: { range: formatUploadRange(size), size } })
+      }
+    }
+    const state = this.hashStates.get(id)
+    const digester = state !== undefined && state.size === size ? state.digester : undefined
+    // Invalidate first: if the chunk fails midway the state no longer matches the bytes on disk.
+    this.hashStates.delete(id)
+    let newSize: number
+    try {
+      newSize = await this.store.appendUpload(id, digester ? hashing(body, digester) : body, options.signal)
+    } catch (err) {
+      if (err instanceof UploadNotFoundError) throw unknownUpload(id)
+      throw err
+    }
+    if (digester !== undefined) this.rememberHashState(id, { digester, size: newSize })
+    return newSize
+  }
+
+  private rememberHashState(id: string, state: HashState): void {
+    if (this.hashStates.size >= MAX_CACHED_HASH_STATES) {
+      // Dropping a state only costs a re-hash at completion.
+      const oldest = this.hashStates.keys().next().value
+      if (oldest !== undefined) this.hashStates.delete(oldest)
+    }
+    this.hashStates.set(id, state)
+  }
+
+  private async rehash(id: string, digest: Digest): Promise<Digest> {
+    const digester = createDigester(digestAlgorithm(digest))
+    for await (const chunk of await this.store.readUpload(id)) digester.update(chunk as Buffer)
+    return digester.digest()
+  }
+}
+
+function unknownUpload(id: string): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: id } })
+}

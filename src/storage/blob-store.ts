@@ -1,0 +1,58 @@
+import type { Readable } from 'node:stream'
+import type { Digest } from '../oci/digest.js'
+import type { ByteRange } from '../oci/range.js'
+
+/**
+ * Content-addressed bytes: blobs keyed by digest and in-progress uploads keyed by session id.
+ * The store knows nothing of repositories or tags. Any backend (filesystem now, object storage
+ * later) implements this and passes test/storage/blob-store-contract.ts.
+ */
+export interface BlobStore {
+  /** Creates an empty upload. */
+  createUpload(id: string): Promise<void>
+  /**
+   * Appends every chunk of `source` to the upload and resolves with its new size. Bytes become
+   * durable only at commitUpload; after a crash the upload's size says what survived.
+   */
+  appendUpload(id: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number>
+  /** Size of the upload, undefined when there is none. */
+  uploadSize(id: string): Promise<number | undefined>
+  /** Streams the upload's bytes (to re-hash an upload whose hash state was lost). */
+  readUpload(id: string): Promise<Readable>
+  /**
+   * Makes the upload durable as the blob `digest` (the caller has verified the digest) and removes
+   * the upload. When the blob already exists its bytes are kept and the upload is dropped.
+   */
+  commitUpload(id: string, digest: Digest): Promise<void>
+  /** Removes an upload; an absent one is not an error. */
+  deleteUpload(id: string): Promise<void>
+  /** Ids of uploads present in the store (crash leftovers included). */
+  listUploads(): AsyncIterable<string>
+
+  /** Size of the blob, undefined when absent. */
+  blobSize(digest: Digest): Promise<number | undefined>
+  /** Streams a blob or an inclusive range of it; rejects with BlobNotFoundError when absent. */
+  readBlob(digest: Digest, range?: ByteRange): Promise<Readable>
+  /** Removes a blob; an absent one is not an error. */
+  deleteBlob(digest: Digest): Promise<void>
+  /** Every blob present, for consistency checks and orphan collection. */
+  listBlobs(): AsyncIterable<{ readonly digest: Digest; readonly size: number; readonly modifiedAt: Date }>
+
+  close(): Promise<void>
+}
+
+export class BlobNotFoundError extends Error {
+  readonly digest: string
+  constructor(digest: string) {
+    super(`blob ${digest} not found in storage`)
+    this.name = 'BlobNotFoundError'
+    this.digest = digest
+  }
+}
+
+export class UploadNotFoundError extends Error {
+  constructor(id: string) {
+    super(`upload ${id} not found in storage`)
+    this.name = 'UploadNotFoundError'
+  }
+}
