@@ -28,6 +28,15 @@ export async function serve(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['host', 'port'])
   const logger = createLogger(config.log.level)
   const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries })
+  const purgeUploads = async (): Promise<void> => {
+    const purged = await registry.uploads.purge(Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })
+    if (purged.sessions + purged.files > 0) logger.info(purged, 'purged expired upload sessions and orphan upload files')
+  }
+  await purgeUploads()
+  const purgeTimer = setInterval(() => {
+    purgeUploads().catch((err: unknown) => logger.error({ err }, 'failed to purge upload sessions'))
+  }, Math.min(config.uploads.ttlSeconds * 1000, 60 * 60 * 1000) || 60_000)
+  purgeTimer.unref()
   const app = buildApp(registry, { logger, logRequests: config.log.requests, manifestMaxBytes: config.limits.manifestMaxBytes })
   await app.listen({ host: config.http.host, port: config.http.port })
   const address = app.server.address()
@@ -40,6 +49,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
     const stop = (signal: string): void => {
       if (stopping) return
       stopping = true
+      clearInterval(purgeTimer)
       logger.info({ signal }, 'shutting down')
       const deadline = setTimeout(() => {
         logger.warn('in-flight requests did not finish before the deadline; closing them')

@@ -16,6 +16,10 @@ export interface Config {
     /** Largest page of tags or repositories per request. */
     readonly pageMaxEntries: number
   }
+  readonly uploads: {
+    /** Upload sessions idle this long are ended and their bytes removed. */
+    readonly ttlSeconds: number
+  }
   readonly log: {
     readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
     /** One line per request. */
@@ -27,6 +31,7 @@ export const DEFAULT_CONFIG: Config = {
   http: { host: '127.0.0.1', port: 5000 },
   storage: { path: './storage' },
   limits: { manifestMaxBytes: 4 * 1024 * 1024, pageMaxEntries: 10_000 },
+  uploads: { ttlSeconds: 24 * 60 * 60 },
   log: { level: 'info', requests: false },
 }
 

@@ -45,6 +45,8 @@ export interface MetadataStore {
   getUpload(id: string): Promise<UploadRecord | undefined>
   touchUpload(id: string, now: number): Promise<void>
   deleteUpload(id: string): Promise<boolean>
+  /** Sessions last used before `updatedBefore` (all of them when absent). */
+  listUploads(updatedBefore?: number): Promise<UploadRecord[]>
 
   close(): Promise<void>
 }

@@ -88,6 +88,10 @@ function toManifestRecord(row: ManifestRow): ManifestRecord {
   }
 }
 
+function toUploadRecord(row: { id: string; repo: string; started_at: number; updated_at: number }): UploadRecord {
+  return { id: row.id, repo: row.repo as RepoName, startedAt: row.started_at, updatedAt: row.updated_at }
+}
+
 const MANIFEST_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject, c.annotations'
 
 /**
@@ -142,6 +146,8 @@ export class SqliteMetadataStore implements MetadataStore {
         'SELECT id, repo, started_at, updated_at FROM uploads WHERE id = ?'),
       touchUpload: db.prepare<[number, string]>('UPDATE uploads SET updated_at = ? WHERE id = ?'),
       deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
+      listUploads: db.prepare<[number], { id: string; repo: string; started_at: number; updated_at: number }>(
+        'SELECT id, repo, started_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
     }
   }
 
@@ -262,7 +268,11 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async getUpload(id: string): Promise<UploadRecord | undefined> {
     const row = this.stmt.getUpload.get(id)
-    return row && { id: row.id, repo: row.repo as RepoName, startedAt: row.started_at, updatedAt: row.updated_at }
+    return row && toUploadRecord(row)
+  }
+
+  async listUploads(updatedBefore?: number): Promise<UploadRecord[]> {
+    return this.stmt.listUploads.all(updatedBefore ?? Number.MAX_SAFE_INTEGER).map(toUploadRecord)
   }
 
   async touchUpload(id: string, now: number): Promise<void> {

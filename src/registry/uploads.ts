@@ -53,14 +53,17 @@ export class UploadService {
 
   async start(repo: RepoName): Promise<UploadSession> {
     const id = randomUUID()
-    await this.store.createUpload(id)
-    const now = Date.now()
-    try {
-      await this.metadata.createUpload({ id, repo, startedAt: now, updatedAt: now })
-    } catch (err) {
-      await this.store.deleteUpload(id)
-      throw err
-    }
+    // Held while the file exists without its row, so a concurrent purge does not take it for an orphan.
+    await this.sessionLocks.run(id, async () => {
+      await this.store.createUpload(id)
+      const now = Date.now()
+      try {
+        await this.metadata.createUpload({ id, repo, startedAt: now, updatedAt: now })
+      } catch (err) {
+        await this.store.deleteUpload(id)
+        throw err
+      }
+    })
     this.rememberHashState(id, { digester: createDigester('sha256'), size: 0 })
     return { id, repo, size: 0 }
   }
@@ -112,28 +115,61 @@ export class UploadService {
   /** A whole blob in one request (POST ?digest= with a body, or PUT without a session). */
   async putMonolithic(repo: RepoName, digest: Digest, body: Readable, options: ChunkOptions): Promise<BlobDescriptor> {
     const id = randomUUID()
-    await this.store.createUpload(id)
-    try {
-      const digester = createDigester(digestAlgorithm(digest))
-      const size = await this.store.appendUpload(id, hashing(body, digester), options.signal)
-      if (options.length !== undefined && size !== options.length) {
-        throw new RegistryError('SIZE_INVALID', { detail: { expected: options.length, actual: size } })
+    // The upload file has no session row; the lock marks it as in use for purge.
+    return this.sessionLocks.run(id, async () => {
+      await this.store.createUpload(id)
+      try {
+        const digester = createDigester(digestAlgorithm(digest))
+        const size = await this.store.appendUpload(id, hashing(body, digester), options.signal)
+        if (options.length !== undefined && size !== options.length) {
+          throw new RegistryError('SIZE_INVALID', { detail: { expected: options.length, actual: size } })
+        }
+        const actual = digester.digest()
+        if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
+        await this.digestLocks.run(digest, async () => {
+          await this.store.commitUpload(id, digest)
+          await this.metadata.recordBlob(repo, digest, size)
+        })
+        return { digest, size }
+      } finally {
+        await this.store.deleteUpload(id)
       }
-      const actual = digester.digest()
-      if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
-      await this.digestLocks.run(digest, async () => {
-        await this.store.commitUpload(id, digest)
-        await this.metadata.recordBlob(repo, digest, size)
-      })
-      return { digest, size }
-    } finally {
-      await this.store.deleteUpload(id)
-    }
+    })
   }
 
   async cancel(repo: RepoName, id: string): Promise<void> {
     await this.session(repo, id)
     await this.sessionLocks.run(id, () => this.discard(id))
+  }
+
+  /**
+   * Ends sessions idle since before `idleBefore` and removes upload files that no session names
+   * (left by a crash during a single-request upload). Work in flight holds its session lock and is
+   * skipped, so this is safe at any time.
+   */
+  async purge(idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }> {
+    let sessions = 0
+    for (const upload of await this.metadata.listUploads(idleBefore)) {
+      if (this.sessionLocks.isBusy(upload.id)) continue
+      await this.sessionLocks.run(upload.id, () => this.discard(upload.id))
+      sessions++
+    }
+    let files = 0
+    if (options.orphanFiles) {
+      for await (const id of this.store.listUploads()) {
+        if (this.sessionLocks.isBusy(id) || await this.metadata.getUpload(id) !== undefined) continue
+        await this.store.deleteUpload(id)
+        files++
+      }
+      // Sessions whose file vanished cannot be resumed.
+      for (const upload of await this.metadata.listUploads()) {
+        if (!this.sessionLocks.isBusy(upload.id) && await this.store.uploadSize(upload.id) === undefined) {
+          await this.metadata.deleteUpload(upload.id)
+          sessions++
+        }
+      }
+    }
+    return { sessions, files }
   }
 
   private async discard(id: string): Promise<void> {
