@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/config.js'
 import { parseArgs, type ParsedArgs } from './args.js'
+import { du } from './du.js'
+import { gc } from './gc.js'
 import { serve } from './serve.js'
 
 const USAGE = `Usage: wharf <command> [options]
 
 Commands:
   serve    run the registry (default: http://127.0.0.1:5000, data under ./storage)
+  gc       collect garbage offline (with no server on the storage): --dry-run, --json
+  du       disk usage per repository (--tags: per tag), shared and reclaimable bytes: --json
 
 Options of every command:
   --config FILE    YAML configuration file (see config.example.yaml); env WHARF_CONFIG
@@ -16,7 +20,7 @@ Options of serve:
   --port PORT      port to listen on; env WHARF_HTTP_PORT
 `
 
-const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve }
+const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -29,7 +33,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`wharf: unknown command "${command}"\n\n${USAGE}`)
     return 2
   }
-  return run(parseArgs(rest))
+  return run(parseArgs(rest, ['json', 'dry-run', 'tags']))
 }
 
 main(process.argv.slice(2)).then((code) => {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { parse as parseYaml } from 'yaml'
+import type { RetentionPolicy } from '../gc/retention.js'
 
 /** Wharf's configuration: every option with its default. config.example.yaml documents each one. */
 export interface Config {
@@ -20,11 +21,19 @@ export interface Config {
     /** Upload sessions idle this long are ended and their bytes removed. */
     readonly ttlSeconds: number
   }
+  readonly gc: {
+    /** Seconds between scheduled collections inside the server; 0 disables the schedule. */
+    readonly intervalSeconds: number
+    /** Manifests, links and files younger than this are never collected. */
+    readonly graceSeconds: number
+  }
   readonly log: {
     readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
     /** One line per request. */
     readonly requests: boolean
   }
+  /** Retention policies, first match per repository wins; applied by every collection. */
+  readonly retention: readonly RetentionPolicy[]
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -32,7 +41,9 @@ export const DEFAULT_CONFIG: Config = {
   storage: { path: './storage' },
   limits: { manifestMaxBytes: 4 * 1024 * 1024, pageMaxEntries: 10_000 },
   uploads: { ttlSeconds: 24 * 60 * 60 },
+  gc: { intervalSeconds: 24 * 60 * 60, graceSeconds: 60 * 60 },
   log: { level: 'info', requests: false },
+  retention: [],
 }
 
 export class ConfigError extends Error {
@@ -43,6 +54,30 @@ export class ConfigError extends Error {
 }
 
 type Shape = Record<string, Record<string, unknown>>
+
+const POLICY_NUMBERS = ['keepLast', 'maxAgeSeconds', 'untaggedMaxAgeSeconds'] as const
+const POLICY_STRINGS = ['repositories', 'keepTags'] as const
+
+function parseRetention(value: unknown): RetentionPolicy[] {
+  if (value === null || value === undefined) return []
+  if (!Array.isArray(value)) throw new ConfigError('retention must be a list of policies')
+  return value.map((entry: unknown, i) => {
+    const where = `retention[${i}]`
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a mapping`)
+    const policy = entry as Record<string, unknown>
+    for (const key of Object.keys(policy)) {
+      if (!(POLICY_NUMBERS as readonly string[]).includes(key) && !(POLICY_STRINGS as readonly string[]).includes(key)) {
+        throw new ConfigError(`unknown option "${where}.${key}"`)
+      }
+    }
+    if (typeof policy.repositories !== 'string' || policy.repositories === '') throw new ConfigError(`${where}.repositories must be a glob`)
+    if (policy.keepTags !== undefined && (typeof policy.keepTags !== 'string' || policy.keepTags === '')) throw new ConfigError(`${where}.keepTags must be a glob`)
+    for (const key of POLICY_NUMBERS) {
+      if (policy[key] !== undefined) coerce(`${where}.${key}`, policy[key], 0, false)
+    }
+    return policy as unknown as RetentionPolicy
+  })
+}
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
@@ -72,8 +107,10 @@ export async function loadConfig(options: {
   readonly env?: Readonly<Record<string, string | undefined>>
   readonly overrides?: { readonly [S in keyof Config]?: Partial<Config[S]> }
 } = {}): Promise<Config> {
-  const defaults = DEFAULT_CONFIG as unknown as Shape
+  const { retention: _defaultRetention, ...sections } = DEFAULT_CONFIG
+  const defaults = sections as unknown as Shape
   const result: Shape = Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, { ...v }]))
+  let retention: RetentionPolicy[] = []
   if (options.file !== undefined) {
     let document: unknown
     try {
@@ -84,6 +121,7 @@ export async function loadConfig(options: {
     if (document !== null && document !== undefined) {
       if (typeof document !== 'object' || Array.isArray(document)) throw new ConfigError('the config file must be a YAML mapping')
       for (const [section, values] of Object.entries(document as Record<string, unknown>)) {
+        if (section === 'retention') { retention = parseRetention(values); continue }
         const defaultsOfSection = defaults[section]
         if (defaultsOfSection === undefined) throw new ConfigError(`unknown config section "${section}"`)
         if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new ConfigError(`${section} must be a mapping`)
@@ -107,7 +145,7 @@ export async function loadConfig(options: {
       if (value !== undefined) result[section]![key] = coerce(`--${key}`, value, defaults[section]![key], true)
     }
   }
-  const config = result as unknown as Config
+  const config = { ...result, retention } as unknown as Config
   if (!LOG_LEVELS.has(config.log.level)) throw new ConfigError(`log.level must be one of ${[...LOG_LEVELS].join(', ')}`)
   if (config.http.port > 65535) throw new ConfigError('http.port must be at most 65535')
   if (config.limits.pageMaxEntries < 1) throw new ConfigError('limits.pageMaxEntries must be at least 1')

@@ -4,6 +4,8 @@ import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-
 import type { Registry } from '../registry/registry.js'
 import { API_VERSION, Headers } from './headers.js'
 import { Query } from './query.js'
+import type { GcOptions } from '../gc/collector.js'
+import { registerAdminRoutes } from './routes/admin.js'
 import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
 import { handleManifest } from './routes/manifests.js'
@@ -14,6 +16,7 @@ export interface AppOptions {
   readonly logger: Logger
   readonly logRequests: boolean
   readonly manifestMaxBytes: number
+  readonly gc: Omit<GcOptions, 'dryRun'>
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -77,6 +80,8 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   }
   app.route({ method: [...METHODS], url: '/v2', handler: dispatch })
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
+
+  registerAdminRoutes(app, registry, options.gc)
 
   app.setNotFoundHandler(async (request, reply) => {
     const error = unknownRoute()

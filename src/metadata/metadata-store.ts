@@ -16,7 +16,9 @@ export interface MetadataStore {
   /** The blob's size when it is recorded in the store (in any repository). */
   getBlob(digest: Digest): Promise<BlobRecord | undefined>
   /** The blob's size when it is linked into `repo`. */
-  getRepositoryBlob(repo: RepoName, digest: Digest): Promise<BlobRecord | undefined>
+  getRepositoryBlob(repo: RepoName, digest: Digest): Promise<RepositoryBlobRecord | undefined>
+  /** Records that a client was just shown the link (garbage collection spares recently used links). */
+  touchBlobLink(repo: RepoName, digest: Digest, now: number): Promise<void>
   /** Records a blob whose bytes are durable and links it into `repo`; ends `uploadId` if given. */
   recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<void>
   /** Links an already recorded blob into `repo`; false when the blob is not recorded (or, with `from`, not linked there). */
@@ -48,7 +50,64 @@ export interface MetadataStore {
   /** Sessions last used before `updatedBefore` (all of them when absent). */
   listUploads(updatedBefore?: number): Promise<UploadRecord[]>
 
+  // Garbage collection and disk usage
+  /** Every tag with when it was last set, for retention policies. */
+  listAllTags(): Promise<TagRecord[]>
+  /**
+   * In one transaction: deletes `plan.tags` (those still pointing where they did), then every
+   * manifest no longer reachable and every blob link no kept manifest references, then reports
+   * the blobs left with no link. Commit paths validate in their own transactions, so a manifest
+   * put concurrently either sees the link or is refused, never left dangling. With `dryRun`
+   * everything is rolled back and the report says what would go.
+   */
+  sweep(plan: SweepPlan): Promise<SweepResult>
+  /** Removes a blob record that no repository links (re-checked); its size, or undefined if kept. */
+  deleteBlobIfUnlinked(digest: Digest): Promise<number | undefined>
+  diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage>
+
   close(): Promise<void>
+}
+
+export interface TagRecord {
+  readonly repo: string
+  readonly tag: string
+  readonly digest: Digest
+  readonly updatedAt: number
+}
+
+export interface SweepPlan {
+  readonly tags: readonly TagRecord[]
+  /** Per repository: untagged manifests created before `cutoff` are not roots. */
+  readonly untaggedCutoffs: ReadonlyArray<{ readonly repo: string; readonly cutoff: number }>
+  /** Manifests created and links used at or after this time are always kept. */
+  readonly graceCutoff: number
+  readonly dryRun: boolean
+}
+
+export interface SweepResult {
+  readonly tagsRemoved: readonly TagRecord[]
+  readonly manifestsRemoved: ReadonlyArray<{ readonly repo: string; readonly digest: Digest; readonly size: number }>
+  readonly linksRemoved: number
+  readonly repositoriesRemoved: readonly string[]
+  /** Blobs no repository links any more, created before the grace cutoff. */
+  readonly unlinkedBlobs: readonly BlobRecord[]
+}
+
+export interface DiskUsage {
+  readonly blobs: { readonly count: number; readonly bytes: number }
+  readonly manifests: { readonly count: number; readonly bytes: number }
+  /** Bytes of blobs linked into more than one repository. */
+  readonly sharedBytes: number
+  readonly repositories: ReadonlyArray<RepositoryUsage>
+}
+
+export interface RepositoryUsage {
+  readonly name: string
+  /** Everything a pull of all its manifests transfers: distinct blobs and manifest bodies. */
+  readonly logicalBytes: number
+  /** What deleting the repository would free: blobs and manifests no other repository has. */
+  readonly exclusiveBytes: number
+  readonly tags?: ReadonlyArray<{ readonly tag: string; readonly digest: string; readonly bytes: number }>
 }
 
 export interface PageRequest {
@@ -60,6 +119,11 @@ export interface PageRequest {
 export interface BlobRecord {
   readonly digest: Digest
   readonly size: number
+}
+
+export interface RepositoryBlobRecord extends BlobRecord {
+  /** When the link was made or last shown to a client. */
+  readonly usedAt: number
 }
 
 export interface ManifestRecord {

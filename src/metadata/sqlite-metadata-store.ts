@@ -3,7 +3,8 @@ import type { Digest } from '../oci/digest.js'
 import type { ManifestReference } from '../oci/manifest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
-  BlobRecord, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, UploadRecord,
+  BlobRecord, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
+  RepositoryUsage, SweepPlan, SweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
@@ -18,10 +19,12 @@ const MIGRATIONS: readonly string[] = [
     size INTEGER NOT NULL,
     created_at INTEGER NOT NULL
   ) WITHOUT ROWID;
+  -- used_at: when the link was made or last confirmed to a client (HEAD/GET); garbage collection
+  -- spares links used within its grace period, so a client that saw a blob can still reference it.
   CREATE TABLE repository_blobs (
     repo TEXT NOT NULL,
     digest TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
+    used_at INTEGER NOT NULL,
     PRIMARY KEY (repo, digest)
   ) WITHOUT ROWID;
   CREATE INDEX repository_blobs_by_digest ON repository_blobs (digest);
@@ -95,6 +98,90 @@ function toUploadRecord(row: { id: string; repo: string; started_at: number; upd
 const MANIFEST_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject, c.annotations'
 
 /**
+ * Marks the manifests garbage collection keeps, per repository: tagged ones, those created within
+ * the grace period, untagged non-referrers unless a retention cutoff says otherwise, then
+ * recursively the children of kept indexes and the referrers of kept manifests.
+ */
+const SQL_MARK = `
+  INSERT INTO temp.gc_kept (repo, digest)
+  WITH RECURSIVE kept (repo, digest) AS (
+    SELECT m.repo, m.digest FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
+    WHERE m.created_at >= :grace
+       OR EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
+       OR (c.subject IS NULL AND m.created_at >= COALESCE((SELECT u.cutoff FROM temp.gc_untagged_cutoff u WHERE u.repo = m.repo), -1))
+    UNION
+    SELECT m.repo, m.digest FROM kept k
+      JOIN manifest_references r ON r.parent = k.digest
+      JOIN manifests m ON m.repo = k.repo AND m.digest = r.child
+    UNION
+    SELECT m.repo, m.digest FROM kept k
+      JOIN manifest_contents c ON c.subject = k.digest
+      JOIN manifests m ON m.repo = k.repo AND m.digest = c.digest
+  )
+  SELECT repo, digest FROM kept`
+
+const SQL_UNREACHABLE_MANIFESTS = `
+  SELECT m.repo, m.digest, c.size FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
+  WHERE NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.repo = m.repo AND k.digest = m.digest)
+  ORDER BY m.repo, m.digest`
+
+const SQL_DELETE_UNREACHABLE_MANIFESTS = `
+  DELETE FROM tags WHERE NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.repo = tags.repo AND k.digest = tags.digest);
+  DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.repo = manifests.repo AND k.digest = manifests.digest)`
+
+/** A link survives while a kept manifest of its repository references the blob, or it was used recently. */
+const SQL_DELETE_UNUSED_LINKS = `
+  DELETE FROM repository_blobs
+  WHERE used_at < :grace
+    AND NOT EXISTS (
+      SELECT 1 FROM manifest_references r JOIN temp.gc_kept k ON k.digest = r.parent AND k.repo = repository_blobs.repo
+      WHERE r.child = repository_blobs.digest AND r.kind <> 'manifest')`
+
+const SQL_DELETE_ORPHAN_CONTENTS = `
+  DELETE FROM manifest_contents WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = manifest_contents.digest);
+  DELETE FROM manifest_references WHERE NOT EXISTS (SELECT 1 FROM manifest_contents c WHERE c.digest = manifest_references.parent)`
+
+const SQL_EMPTY_REPOSITORIES = `
+  SELECT name FROM repositories r
+  WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = r.name)
+    AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repo = r.name)
+    AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = r.name)`
+
+const SQL_UNLINKED_BLOBS = `
+  SELECT digest, size FROM blobs b
+  WHERE b.created_at < :grace AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)
+  ORDER BY digest`
+
+/** Distinct bytes of every manifest of a repository and everything they reference. */
+const SQL_REPOSITORY_LOGICAL = `
+  WITH RECURSIVE closure (digest) AS (
+    SELECT digest FROM manifests WHERE repo = ?
+    UNION
+    SELECT r.child FROM closure c JOIN manifest_references r ON r.parent = c.digest
+  )
+  SELECT SUM(COALESCE(mc.size, b.size, 0)) AS bytes FROM closure c
+    LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest`
+
+/** Blobs linked only into this repository plus manifests only it has. */
+const SQL_REPOSITORY_EXCLUSIVE = `
+  SELECT
+    COALESCE((SELECT SUM(b.size) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+              WHERE l.repo = :repo AND NOT EXISTS (SELECT 1 FROM repository_blobs o WHERE o.digest = l.digest AND o.repo <> :repo)), 0)
+  + COALESCE((SELECT SUM(c.size) FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
+              WHERE m.repo = :repo AND NOT EXISTS (SELECT 1 FROM manifests o WHERE o.digest = m.digest AND o.repo <> :repo)), 0) AS bytes`
+
+/** Per tag: the manifest, its children and every blob they reference, each counted once. */
+const SQL_TAG_SIZES = `
+  WITH RECURSIVE closure (tag, root, digest) AS (
+    SELECT tag, digest, digest FROM tags WHERE repo = ?
+    UNION
+    SELECT c.tag, c.root, r.child FROM closure c JOIN manifest_references r ON r.parent = c.digest
+  )
+  SELECT c.tag, c.root AS digest, SUM(COALESCE(mc.size, b.size, 0)) AS bytes FROM closure c
+    LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest
+  GROUP BY c.tag, c.root ORDER BY c.tag`
+
+/**
  * SQLite in WAL mode with synchronous=FULL: a committed row survives a crash. better-sqlite3 is
  * synchronous, so each method runs to completion on the event loop and transactions never
  * interleave; the async signatures are for other implementations.
@@ -116,10 +203,12 @@ export class SqliteMetadataStore implements MetadataStore {
       listRepositories: db.prepare<[string, number], { name: string }>('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
       ensureRepository: db.prepare<[string, number]>('INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?, ?)'),
       getBlob: db.prepare<[string], { size: number }>('SELECT size FROM blobs WHERE digest = ?'),
-      getRepositoryBlob: db.prepare<[string, string], { size: number }>(
-        'SELECT b.size FROM repository_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?'),
+      getRepositoryBlob: db.prepare<[string, string], { size: number; used_at: number }>(
+        'SELECT b.size, r.used_at FROM repository_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?'),
+      touchBlobLink: db.prepare<[number, string, string]>('UPDATE repository_blobs SET used_at = ? WHERE repo = ? AND digest = ?'),
       insertBlob: db.prepare<[string, number, number]>('INSERT OR IGNORE INTO blobs (digest, size, created_at) VALUES (?, ?, ?)'),
-      linkBlob: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO repository_blobs (repo, digest, created_at) VALUES (?, ?, ?)'),
+      linkBlob: db.prepare<[string, string, number]>(`INSERT INTO repository_blobs (repo, digest, used_at) VALUES (?, ?, ?)
+         ON CONFLICT (repo, digest) DO UPDATE SET used_at = excluded.used_at`),
       unlinkBlob: db.prepare<[string, string]>('DELETE FROM repository_blobs WHERE repo = ? AND digest = ?'),
       manifestInRepo: db.prepare<[string, string], ManifestRow>(
         `SELECT ${MANIFEST_COLUMNS} FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
@@ -174,9 +263,13 @@ export class SqliteMetadataStore implements MetadataStore {
     return row && { digest, size: row.size }
   }
 
-  async getRepositoryBlob(repo: RepoName, digest: Digest): Promise<BlobRecord | undefined> {
+  async getRepositoryBlob(repo: RepoName, digest: Digest): Promise<RepositoryBlobRecord | undefined> {
     const row = this.stmt.getRepositoryBlob.get(repo, digest)
-    return row && { digest, size: row.size }
+    return row && { digest, size: row.size, usedAt: row.used_at }
+  }
+
+  async touchBlobLink(repo: RepoName, digest: Digest, now: number): Promise<void> {
+    this.stmt.touchBlobLink.run(now, repo, digest)
   }
 
   private readonly recordBlobTx = (repo: string, digest: string, size: number, uploadId: string | undefined, now: number): void => {
@@ -281,6 +374,86 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteUpload(id: string): Promise<boolean> {
     return this.stmt.deleteUpload.run(id).changes > 0
+  }
+
+  async listAllTags(): Promise<TagRecord[]> {
+    return this.db.prepare<[], { repo: string; tag: string; digest: string; updated_at: number }>(
+      'SELECT repo, tag, digest, updated_at FROM tags ORDER BY repo, tag').all()
+      .map((row) => ({ repo: row.repo, tag: row.tag, digest: row.digest as Digest, updatedAt: row.updated_at }))
+  }
+
+  async sweep(plan: SweepPlan): Promise<SweepResult> {
+    const db = this.db
+    return db.transaction((): SweepResult => {
+      db.exec('SAVEPOINT sweep')
+      try {
+        const tagsRemoved: TagRecord[] = []
+        const deleteTagAt = db.prepare<[string, string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ? AND digest = ?')
+        for (const tag of plan.tags) {
+          if (deleteTagAt.run(tag.repo, tag.tag, tag.digest).changes > 0) tagsRemoved.push(tag)
+        }
+        db.exec(`CREATE TEMP TABLE IF NOT EXISTS gc_untagged_cutoff (repo TEXT PRIMARY KEY, cutoff INTEGER NOT NULL);
+                 CREATE TEMP TABLE IF NOT EXISTS gc_kept (repo TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (repo, digest)) WITHOUT ROWID;
+                 DELETE FROM temp.gc_untagged_cutoff; DELETE FROM temp.gc_kept;`)
+        const insertCutoff = db.prepare<[string, number]>('INSERT OR REPLACE INTO temp.gc_untagged_cutoff (repo, cutoff) VALUES (?, ?)')
+        for (const { repo, cutoff } of plan.untaggedCutoffs) insertCutoff.run(repo, cutoff)
+        db.prepare(SQL_MARK).run({ grace: plan.graceCutoff })
+        const manifestsRemoved = db.prepare<[], { repo: string; digest: string; size: number }>(SQL_UNREACHABLE_MANIFESTS).all()
+          .map((row) => ({ repo: row.repo, digest: row.digest as Digest, size: row.size }))
+        db.exec(SQL_DELETE_UNREACHABLE_MANIFESTS)
+        const linksRemoved = db.prepare(SQL_DELETE_UNUSED_LINKS).run({ grace: plan.graceCutoff }).changes
+        db.exec(SQL_DELETE_ORPHAN_CONTENTS)
+        const repositoriesRemoved = db.prepare<[], { name: string }>(SQL_EMPTY_REPOSITORIES).all().map((row) => row.name)
+        const deleteRepository = db.prepare<[string]>('DELETE FROM repositories WHERE name = ?')
+        for (const name of repositoriesRemoved) deleteRepository.run(name)
+        const unlinkedBlobs = db.prepare<{ grace: number }, { digest: string; size: number }>(SQL_UNLINKED_BLOBS).all({ grace: plan.graceCutoff })
+          .map((row) => ({ digest: row.digest as Digest, size: row.size }))
+        db.exec('DELETE FROM temp.gc_kept; DELETE FROM temp.gc_untagged_cutoff')
+        if (plan.dryRun) db.exec('ROLLBACK TO sweep')
+        db.exec('RELEASE sweep')
+        return { tagsRemoved, manifestsRemoved, linksRemoved, repositoriesRemoved, unlinkedBlobs }
+      } catch (err) {
+        db.exec('ROLLBACK TO sweep; RELEASE sweep')
+        throw err
+      }
+    })()
+  }
+
+  async deleteBlobIfUnlinked(digest: Digest): Promise<number | undefined> {
+    return this.db.transaction((): number | undefined => {
+      const row = this.db.prepare<[string], { size: number }>(
+        'SELECT size FROM blobs b WHERE digest = ? AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)').get(digest)
+      if (row === undefined) return undefined
+      this.db.prepare<[string]>('DELETE FROM blobs WHERE digest = ?').run(digest)
+      return row.size
+    })()
+  }
+
+  async diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage> {
+    const db = this.db
+    return db.transaction((): DiskUsage => {
+      const blobs = db.prepare<[], { count: number; bytes: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes FROM blobs').get()!
+      const manifests = db.prepare<[], { count: number; bytes: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes FROM manifest_contents').get()!
+      const shared = db.prepare<[], { bytes: number | null }>(
+        `SELECT SUM(b.size) AS bytes FROM blobs b
+         WHERE (SELECT COUNT(*) FROM repository_blobs l WHERE l.digest = b.digest) > 1`).get()!
+      const logical = db.prepare<[string], { bytes: number | null }>(SQL_REPOSITORY_LOGICAL)
+      const exclusive = db.prepare<{ repo: string }, { bytes: number | null }>(SQL_REPOSITORY_EXCLUSIVE)
+      const perTag = db.prepare<[string], { tag: string; digest: string; bytes: number | null }>(SQL_TAG_SIZES)
+      const repositories: RepositoryUsage[] = db.prepare<[], { name: string }>('SELECT name FROM repositories ORDER BY name').all()
+        .map(({ name }) => ({
+          name,
+          logicalBytes: logical.get(name)?.bytes ?? 0,
+          exclusiveBytes: exclusive.get({ repo: name })?.bytes ?? 0,
+          ...(options.perTag ? { tags: perTag.all(name).map((row) => ({ tag: row.tag, digest: row.digest, bytes: row.bytes ?? 0 })) } : {}),
+        }))
+      return {
+        blobs: { count: blobs.count, bytes: blobs.bytes ?? 0 },
+        manifests: { count: manifests.count, bytes: manifests.bytes ?? 0 },
+        sharedBytes: shared.bytes ?? 0,
+        repositories,
+      }
+    })()
   }
 
   async close(): Promise<void> {

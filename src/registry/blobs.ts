@@ -11,6 +11,9 @@ export interface BlobDescriptor {
   readonly size: number
 }
 
+/** How stale a link's use time may get before a HEAD or GET refreshes it; well below the GC grace period. */
+export const LINK_TOUCH_INTERVAL_MS = 5 * 60 * 1000
+
 /** Blobs as a repository sees them: only those pushed or mounted into it exist there. */
 export class BlobService {
   private readonly metadata: MetadataStore
@@ -24,7 +27,10 @@ export class BlobService {
   async stat(repo: RepoName, digest: Digest): Promise<BlobDescriptor> {
     const blob = await this.metadata.getRepositoryBlob(repo, digest)
     if (blob === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
-    return blob
+    // A client that checks a blob before pushing a manifest relies on the link lasting until then.
+    const now = Date.now()
+    if (now - blob.usedAt > LINK_TOUCH_INTERVAL_MS) await this.metadata.touchBlobLink(repo, digest, now)
+    return { digest: blob.digest, size: blob.size }
   }
 
   async open(repo: RepoName, digest: Digest, range?: ByteRange): Promise<{ readonly blob: BlobDescriptor; readonly stream: Readable }> {

@@ -1,4 +1,7 @@
 import path from 'node:path'
+import type { Logger } from 'pino'
+import { GarbageCollector, GcAlreadyRunningError, type GcOptions } from '../gc/collector.js'
+import type { DiskUsage } from '../metadata/metadata-store.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import { SqliteMetadataStore } from '../metadata/sqlite-metadata-store.js'
 import type { BlobStore } from '../storage/blob-store.js'
@@ -12,6 +15,7 @@ import { UploadService } from './uploads.js'
 export interface RegistryOptions {
   /** Largest page of tags or repositories one request returns. */
   readonly maxPageSize: number
+  readonly logger: Logger
 }
 
 /** The registry core: every rule of the distribution-spec, independent of HTTP. */
@@ -20,6 +24,7 @@ export class Registry {
   readonly uploads: UploadService
   readonly manifests: ManifestService
   readonly listings: ListingService
+  readonly gc: GarbageCollector
   readonly metadata: MetadataStore
   readonly store: BlobStore
   /** Held while a blob is committed or linked; garbage collection takes it before removing one. */
@@ -32,6 +37,25 @@ export class Registry {
     this.uploads = new UploadService(metadata, store, this.digestLocks)
     this.manifests = new ManifestService(metadata)
     this.listings = new ListingService(metadata, options.maxPageSize)
+    this.gc = new GarbageCollector({
+      metadata, store, uploads: this.uploads, digestLocks: this.digestLocks, log: options.logger.child({ component: 'gc' }),
+    })
+  }
+
+  /**
+   * Disk usage from the metadata, with what a collection would free now (computed by a dry run of
+   * the same sweep, so the two always agree).
+   */
+  async diskUsage(options: { readonly perTag: boolean; readonly gc: Omit<GcOptions, 'dryRun'> }): Promise<DiskUsage & { reclaimableBytes: number | null }> {
+    const usage = await this.metadata.diskUsage({ perTag: options.perTag })
+    let reclaimableBytes: number | null = null
+    try {
+      reclaimableBytes = (await this.gc.collect({ ...options.gc, dryRun: true })).bytesFreed
+    } catch (err) {
+      // While a collection runs the figure would be stale; say so rather than guess.
+      if (!(err instanceof GcAlreadyRunningError)) throw err
+    }
+    return { ...usage, reclaimableBytes }
   }
 
   /** Opens the filesystem blob store and SQLite metadata under one data directory. */
@@ -42,6 +66,7 @@ export class Registry {
   }
 
   async close(): Promise<void> {
+    await this.gc.idle()
     await this.metadata.close()
     await this.store.close()
   }

@@ -1,0 +1,155 @@
+import type { Logger } from 'pino'
+import type { MetadataStore, SweepResult, TagRecord } from '../metadata/metadata-store.js'
+import type { Digest } from '../oci/digest.js'
+import type { KeyedMutex } from '../registry/keyed-mutex.js'
+import type { UploadService } from '../registry/uploads.js'
+import type { BlobStore } from '../storage/blob-store.js'
+import { RetentionRules, type RetentionPolicy } from './retention.js'
+
+export interface GcOptions {
+  readonly dryRun: boolean
+  /** Manifests created, links used and files written this recently are never collected. */
+  readonly graceMs: number
+  /** Upload sessions idle this long are ended. */
+  readonly uploadTtlMs: number
+  readonly retention: readonly RetentionPolicy[]
+  readonly now?: number
+}
+
+export interface GcReport {
+  readonly dryRun: boolean
+  readonly startedAt: string
+  readonly durationMs: number
+  readonly tagsRemoved: ReadonlyArray<{ readonly repo: string; readonly tag: string; readonly digest: string }>
+  readonly manifestsRemoved: ReadonlyArray<{ readonly repo: string; readonly digest: string }>
+  readonly repositoriesRemoved: readonly string[]
+  readonly linksRemoved: number
+  readonly blobsRemoved: ReadonlyArray<{ readonly digest: string; readonly size: number }>
+  readonly bytesFreed: number
+  readonly uploadsPurged: number
+  readonly orphanFilesRemoved: ReadonlyArray<{ readonly digest: string; readonly size: number }>
+}
+
+export class GcAlreadyRunningError extends Error {
+  constructor() {
+    super('a garbage collection is already running')
+    this.name = 'GcAlreadyRunningError'
+  }
+}
+
+/**
+ * Online mark and sweep over the metadata. The metadata sweep is one transaction, so manifest
+ * puts (which validate their references in their own transactions) never interleave with it;
+ * each blob is then removed under its digest lock, which blob commits and mounts also take,
+ * record first and file second. Only one collection runs at a time.
+ */
+export class GarbageCollector {
+  private readonly metadata: MetadataStore
+  private readonly store: BlobStore
+  private readonly uploads: UploadService
+  private readonly digestLocks: KeyedMutex
+  private readonly log: Logger
+  private running: Promise<GcReport> | undefined
+
+  constructor(deps: { metadata: MetadataStore; store: BlobStore; uploads: UploadService; digestLocks: KeyedMutex; log: Logger }) {
+    this.metadata = deps.metadata
+    this.store = deps.store
+    this.uploads = deps.uploads
+    this.digestLocks = deps.digestLocks
+    this.log = deps.log
+  }
+
+  get isRunning(): boolean {
+    return this.running !== undefined
+  }
+
+  /** Resolves once no collection runs. */
+  async idle(): Promise<void> {
+    await this.running?.catch(() => undefined)
+  }
+
+  /** Starts a collection; rejects with GcAlreadyRunningError while one runs. */
+  async collect(options: GcOptions): Promise<GcReport> {
+    if (this.running !== undefined) throw new GcAlreadyRunningError()
+    this.running = this.run(options)
+    try {
+      return await this.running
+    } finally {
+      this.running = undefined
+    }
+  }
+
+  private async run(options: GcOptions): Promise<GcReport> {
+    const started = Date.now()
+    const now = options.now ?? started
+    const graceCutoff = now - options.graceMs
+    const rules = new RetentionRules(options.retention)
+    const tags: TagRecord[] = options.retention.length > 0 ? rules.expiredTags(await this.metadata.listAllTags(), now) : []
+    const repositories = options.retention.some((p) => p.untaggedMaxAgeSeconds !== undefined) ? await this.allRepositories() : []
+    const sweep: SweepResult = await this.metadata.sweep({
+      tags, untaggedCutoffs: rules.untaggedCutoffs(repositories, now), graceCutoff, dryRun: options.dryRun,
+    })
+
+    const blobsRemoved: Array<{ digest: string; size: number }> = []
+    if (options.dryRun) {
+      blobsRemoved.push(...sweep.unlinkedBlobs)
+    } else {
+      for (const blob of sweep.unlinkedBlobs) {
+        const size = await this.digestLocks.run(blob.digest, async () => {
+          const removed = await this.metadata.deleteBlobIfUnlinked(blob.digest)
+          if (removed !== undefined) await this.store.deleteBlob(blob.digest)
+          return removed
+        })
+        if (size !== undefined) blobsRemoved.push({ digest: blob.digest, size })
+      }
+    }
+
+    const uploadsPurged = options.dryRun ? 0 : (await this.uploads.purge(now - options.uploadTtlMs, { orphanFiles: true })).sessions
+    const orphanFilesRemoved = await this.removeOrphanFiles(graceCutoff, options.dryRun)
+    const report: GcReport = {
+      dryRun: options.dryRun,
+      startedAt: new Date(started).toISOString(),
+      durationMs: Date.now() - started,
+      tagsRemoved: sweep.tagsRemoved.map(({ repo, tag, digest }) => ({ repo, tag, digest })),
+      manifestsRemoved: sweep.manifestsRemoved.map(({ repo, digest }) => ({ repo, digest })),
+      repositoriesRemoved: sweep.repositoriesRemoved,
+      linksRemoved: sweep.linksRemoved,
+      blobsRemoved,
+      bytesFreed: blobsRemoved.reduce((sum, b) => sum + b.size, 0) + orphanFilesRemoved.reduce((sum, b) => sum + b.size, 0),
+      uploadsPurged,
+      orphanFilesRemoved,
+    }
+    this.log.info({
+      dryRun: report.dryRun, durationMs: report.durationMs, tags: report.tagsRemoved.length, manifests: report.manifestsRemoved.length,
+      links: report.linksRemoved, blobs: report.blobsRemoved.length, bytesFreed: report.bytesFreed, uploads: report.uploadsPurged,
+      orphanFiles: report.orphanFilesRemoved.length,
+    }, 'garbage collection finished')
+    return report
+  }
+
+  /** Blob files with no record (a crash between writing the file and recording it), once older than the grace period. */
+  private async removeOrphanFiles(graceCutoff: number, dryRun: boolean): Promise<Array<{ digest: string; size: number }>> {
+    const removed: Array<{ digest: string; size: number }> = []
+    for await (const file of this.store.listBlobs()) {
+      if (file.modifiedAt.getTime() >= graceCutoff) continue
+      const digest: Digest = file.digest
+      const gone = await this.digestLocks.run(digest, async () => {
+        if (await this.metadata.getBlob(digest) !== undefined) return false
+        if (!dryRun) await this.store.deleteBlob(digest)
+        return true
+      })
+      if (gone) removed.push({ digest, size: file.size })
+    }
+    return removed
+  }
+
+  private async allRepositories(): Promise<string[]> {
+    const names: string[] = []
+    for (let last: string | undefined; ;) {
+      const page = await this.metadata.listRepositories({ ...(last !== undefined ? { last } : {}), limit: 1000 })
+      names.push(...page)
+      if (page.length < 1000) return names
+      last = page[page.length - 1]
+    }
+  }
+}

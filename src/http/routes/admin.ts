@@ -1,0 +1,42 @@
+import type { FastifyInstance } from 'fastify'
+import { RegistryError, toErrorBody } from '../../errors/registry-error.js'
+import { GcAlreadyRunningError, type GcOptions } from '../../gc/collector.js'
+import type { Registry } from '../../registry/registry.js'
+import { Query } from '../query.js'
+
+export const ADMIN_PREFIX = '/_wharf/v1'
+
+/**
+ * Administration endpoints, outside /v2/ so they can sit behind their own access control:
+ *   POST /_wharf/v1/gc[?dryRun=true]        run a garbage collection now; its report
+ *   GET  /_wharf/v1/gc                      whether a collection is running
+ *   GET  /_wharf/v1/du[?tags=true]          disk usage: totals, per repository (and per tag), reclaimable bytes
+ */
+export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gcOptions: Omit<GcOptions, 'dryRun'>): void {
+  app.post(`${ADMIN_PREFIX}/gc`, async (request, reply) => {
+    const dryRun = isTrue(new Query(queryOf(request.raw.url)).one('dryRun'))
+    try {
+      return reply.code(200).send(await registry.gc.collect({ ...gcOptions, dryRun }))
+    } catch (err) {
+      if (err instanceof GcAlreadyRunningError) {
+        const error = new RegistryError('UNAVAILABLE', { message: err.message, status: 409 })
+        return reply.code(409).send(toErrorBody(error))
+      }
+      throw err
+    }
+  })
+  app.get(`${ADMIN_PREFIX}/gc`, async (_request, reply) => reply.send({ running: registry.gc.isRunning }))
+  app.get(`${ADMIN_PREFIX}/du`, async (request, reply) => {
+    const perTag = isTrue(new Query(queryOf(request.raw.url)).one('tags'))
+    return reply.send(await registry.diskUsage({ perTag, gc: gcOptions }))
+  })
+}
+
+function queryOf(url: string | undefined): string {
+  const q = (url ?? '').indexOf('?')
+  return q === -1 ? '' : (url ?? '').slice(q + 1)
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value === 'true' || value === '1' || value === ''
+}
