@@ -29,6 +29,8 @@ export interface MetadataStore {
   // Manifests
   findManifest(repo: RepoName, reference: { readonly tag?: Tag; readonly digest?: Digest }): Promise<ManifestRecord | undefined>
   getManifestBody(digest: Digest): Promise<Buffer | undefined>
+  /** As findManifest, with the manifest's bytes, in one read. */
+  findManifestWithBody(repo: RepoName, reference: { readonly tag?: Tag; readonly digest?: Digest }): Promise<{ record: ManifestRecord; body: Buffer } | undefined>
   /**
    * Stores a manifest in `repo` and points `tags` at it, atomically, after checking in the same
    * transaction that every reference is present in `repo`. Nothing changes when some are missing.

@@ -189,6 +189,7 @@ const SQL_TAG_SIZES = `
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database
   private readonly stmt
+  private pending: Array<{ operation: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = []
 
   constructor(file: string) {
     this.db = new Database(file)
@@ -215,6 +216,10 @@ export class SqliteMetadataStore implements MetadataStore {
       manifestByTag: db.prepare<[string, string], ManifestRow>(
         `SELECT ${MANIFEST_COLUMNS} FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
       manifestBody: db.prepare<[string], { body: Buffer }>('SELECT body FROM manifest_contents WHERE digest = ?'),
+      manifestInRepoWithBody: db.prepare<[string, string], ManifestRow & { body: Buffer }>(
+        `SELECT ${MANIFEST_COLUMNS}, c.body FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
+      manifestByTagWithBody: db.prepare<[string, string], ManifestRow & { body: Buffer }>(
+        `SELECT ${MANIFEST_COLUMNS}, c.body FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
       insertContent: db.prepare<[string, string, number, string | null, string | null, string | null, Buffer, number]>(
         `INSERT OR IGNORE INTO manifest_contents (digest, media_type, size, artifact_type, subject, annotations, body, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -238,6 +243,45 @@ export class SqliteMetadataStore implements MetadataStore {
       listUploads: db.prepare<[number], { id: string; repo: string; started_at: number; updated_at: number }>(
         'SELECT id, repo, started_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
     }
+  }
+
+  /**
+   * Group commit: writes requested in the same turn of the event loop run in one transaction, each
+   * in its own savepoint (a failing one rolls back alone), so one fsync of the WAL makes a whole
+   * batch durable. Callers are answered only after the commit.
+   */
+  private write<T>(operation: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ operation, resolve: resolve as (value: unknown) => void, reject })
+      if (this.pending.length === 1) setImmediate(() => this.flush())
+    })
+  }
+
+  private flush(): void {
+    const batch = this.pending
+    this.pending = []
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = []
+    try {
+      this.db.exec('BEGIN IMMEDIATE')
+      for (const { operation } of batch) {
+        try {
+          outcomes.push({ ok: true, value: this.db.transaction(operation)() })
+        } catch (error) {
+          outcomes.push({ ok: false, error })
+        }
+      }
+      this.db.exec('COMMIT')
+    } catch (error) {
+      // The commit itself failed (disk full, I/O error): nothing of the batch is durable.
+      if (this.db.inTransaction) this.db.exec('ROLLBACK')
+      for (const { reject } of batch) reject(error)
+      return
+    }
+    batch.forEach(({ resolve, reject }, i) => {
+      const outcome = outcomes[i]!
+      if (outcome.ok) resolve(outcome.value)
+      else reject(outcome.error)
+    })
   }
 
   private migrate(): void {
@@ -269,35 +313,32 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async touchBlobLink(repo: RepoName, digest: Digest, now: number): Promise<void> {
-    this.stmt.touchBlobLink.run(now, repo, digest)
+    return this.write(() => { this.stmt.touchBlobLink.run(now, repo, digest) })
   }
 
-  private readonly recordBlobTx = (repo: string, digest: string, size: number, uploadId: string | undefined, now: number): void => {
-    this.db.transaction(() => {
+  async recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<void> {
+    return this.write(() => {
+      const now = Date.now()
       this.stmt.insertBlob.run(digest, size, now)
       this.stmt.ensureRepository.run(repo, now)
       this.stmt.linkBlob.run(repo, digest, now)
       if (uploadId !== undefined) this.stmt.deleteUpload.run(uploadId)
-    })()
-  }
-
-  async recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<void> {
-    this.recordBlobTx(repo, digest, size, uploadId, Date.now())
+    })
   }
 
   async linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobRecord | undefined> {
-    return this.db.transaction((): BlobRecord | undefined => {
+    return this.write((): BlobRecord | undefined => {
       const row = from !== undefined ? this.stmt.getRepositoryBlob.get(from, digest) : this.stmt.getBlob.get(digest)
       if (row === undefined) return undefined
       const now = Date.now()
       this.stmt.ensureRepository.run(repo, now)
       this.stmt.linkBlob.run(repo, digest, now)
       return { digest, size: row.size }
-    })()
+    })
   }
 
   async unlinkBlob(repo: RepoName, digest: Digest): Promise<boolean> {
-    return this.stmt.unlinkBlob.run(repo, digest).changes > 0
+    return this.write(() => this.stmt.unlinkBlob.run(repo, digest).changes > 0)
   }
 
   async findManifest(repo: RepoName, reference: { readonly tag?: Tag; readonly digest?: Digest }): Promise<ManifestRecord | undefined> {
@@ -311,8 +352,15 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.stmt.manifestBody.get(digest)?.body
   }
 
+  async findManifestWithBody(repo: RepoName, reference: { readonly tag?: Tag; readonly digest?: Digest }): Promise<{ record: ManifestRecord; body: Buffer } | undefined> {
+    const row = reference.digest !== undefined
+      ? this.stmt.manifestInRepoWithBody.get(repo, reference.digest)
+      : this.stmt.manifestByTagWithBody.get(repo, reference.tag ?? '')
+    return row && { record: toManifestRecord(row), body: row.body }
+  }
+
   async putManifest(put: ManifestPut): Promise<PutManifestResult> {
-    return this.db.transaction((): PutManifestResult => {
+    return this.write((): PutManifestResult => {
       const missing: ManifestReference[] = []
       const sizeMismatch: ManifestReference[] = []
       for (const ref of put.references) {
@@ -331,19 +379,19 @@ export class SqliteMetadataStore implements MetadataStore {
       this.stmt.insertManifest.run(put.repo, put.digest, put.now)
       for (const tag of put.tags) this.stmt.setTag.run(put.repo, tag, put.digest, put.now)
       return { ok: true }
-    })()
+    })
   }
 
   async deleteManifest(repo: RepoName, digest: Digest): Promise<boolean> {
-    return this.db.transaction((): boolean => {
+    return this.write((): boolean => {
       const removed = this.stmt.deleteManifest.run(repo, digest).changes > 0
       if (removed) this.stmt.deleteTagsOf.run(repo, digest)
       return removed
-    })()
+    })
   }
 
   async deleteTag(repo: RepoName, tag: Tag): Promise<boolean> {
-    return this.stmt.deleteTag.run(repo, tag).changes > 0
+    return this.write(() => this.stmt.deleteTag.run(repo, tag).changes > 0)
   }
 
   async listTags(repo: RepoName, page: PageRequest): Promise<string[]> {
@@ -356,7 +404,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async createUpload(upload: UploadRecord): Promise<void> {
-    this.stmt.createUpload.run(upload.id, upload.repo, upload.startedAt, upload.updatedAt)
+    return this.write(() => { this.stmt.createUpload.run(upload.id, upload.repo, upload.startedAt, upload.updatedAt) })
   }
 
   async getUpload(id: string): Promise<UploadRecord | undefined> {
@@ -369,11 +417,11 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async touchUpload(id: string, now: number): Promise<void> {
-    this.stmt.touchUpload.run(now, id)
+    return this.write(() => { this.stmt.touchUpload.run(now, id) })
   }
 
   async deleteUpload(id: string): Promise<boolean> {
-    return this.stmt.deleteUpload.run(id).changes > 0
+    return this.write(() => this.stmt.deleteUpload.run(id).changes > 0)
   }
 
   async listAllTags(): Promise<TagRecord[]> {
@@ -384,7 +432,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async sweep(plan: SweepPlan): Promise<SweepResult> {
     const db = this.db
-    return db.transaction((): SweepResult => {
+    return this.write((): SweepResult => {
       db.exec('SAVEPOINT sweep')
       try {
         const tagsRemoved: TagRecord[] = []
@@ -416,17 +464,17 @@ export class SqliteMetadataStore implements MetadataStore {
         db.exec('ROLLBACK TO sweep; RELEASE sweep')
         throw err
       }
-    })()
+    })
   }
 
   async deleteBlobIfUnlinked(digest: Digest): Promise<number | undefined> {
-    return this.db.transaction((): number | undefined => {
+    return this.write((): number | undefined => {
       const row = this.db.prepare<[string], { size: number }>(
         'SELECT size FROM blobs b WHERE digest = ? AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)').get(digest)
       if (row === undefined) return undefined
       this.db.prepare<[string]>('DELETE FROM blobs WHERE digest = ?').run(digest)
       return row.size
-    })()
+    })
   }
 
   async diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage> {
@@ -457,6 +505,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async close(): Promise<void> {
+    if (this.db.open && this.pending.length > 0) this.flush()
     if (this.db.open) this.db.close()
   }
 }

@@ -30,10 +30,9 @@ export class ManifestService {
   }
 
   async get(repo: RepoName, reference: Reference): Promise<StoredManifest> {
-    const record = await this.head(repo, reference)
-    const body = await this.metadata.getManifestBody(record.digest)
-    if (body === undefined) throw unknownManifest(reference)
-    return { record, body }
+    const found = await this.metadata.findManifestWithBody(repo, reference)
+    if (found === undefined) throw unknownManifest(reference)
+    return found
   }
 
   /**

@@ -41,9 +41,8 @@ export async function handleManifest(registry: Registry, name: RepoName, referen
       return manifestHeaders(reply.code(200), record).send()
     }
     case 'GET': {
-      const record = await registry.manifests.head(name, reference)
+      const { record, body } = await registry.manifests.get(name, reference)
       if (!accepts(request.headers.accept, record.mediaType)) throw notAcceptable(record)
-      const { body } = await registry.manifests.get(name, { digest: record.digest })
       return manifestHeaders(reply.code(200), record).send(body)
     }
     case 'PUT': {
