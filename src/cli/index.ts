@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+// Blob commits fsync files and directories on libuv's thread pool; four threads (the default)
+// would serialise concurrent pushes behind each other's fsyncs. Set before the pool first starts.
+process.env.UV_THREADPOOL_SIZE ??= '16'
 import { ConfigError } from '../config/config.js'
 import { parseArgs, type ParsedArgs } from './args.js'
 import { du } from './du.js'
