@@ -5,6 +5,7 @@ process.env.UV_THREADPOOL_SIZE ??= '16'
 import { ConfigError } from '../config/config.js'
 import { parseArgs, type ParsedArgs } from './args.js'
 import { du } from './du.js'
+import { fsck } from './fsck.js'
 import { gc } from './gc.js'
 import { serve } from './serve.js'
 
@@ -13,6 +14,7 @@ const USAGE = `Usage: wharf <command> [options]
 Commands:
   serve    run the registry (default: http://127.0.0.1:5000, data under ./storage)
   gc       collect garbage offline (with no server on the storage): --dry-run, --json
+  fsck     verify every blob's digest and size and every metadata reference: --repair, --json
   du       disk usage per repository (--tags: per tag), shared and reclaimable bytes: --json
 
 Options of every command:
@@ -23,7 +25,7 @@ Options of serve:
   --port PORT      port to listen on; env WHARF_HTTP_PORT
 `
 
-const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du }
+const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -36,7 +38,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`wharf: unknown command "${command}"\n\n${USAGE}`)
     return 2
   }
-  return run(parseArgs(rest, ['json', 'dry-run', 'tags']))
+  return run(parseArgs(rest, ['json', 'dry-run', 'tags', 'repair']))
 }
 
 main(process.argv.slice(2)).then((code) => {

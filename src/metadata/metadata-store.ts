@@ -67,7 +67,25 @@ export interface MetadataStore {
   deleteBlobIfUnlinked(digest: Digest): Promise<number | undefined>
   diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage>
 
+  // Consistency checks (wharf fsck)
+  /** Every blob record. */
+  listBlobRecords(): Promise<BlobRecord[]>
+  /** Relations that point at nothing: links without a blob, tags without a manifest, references not present in their repository. */
+  findDanglingRows(): Promise<DanglingRows>
+  /** Removes blob records (and their links) whose bytes are missing or corrupt. */
+  forgetBlobs(digests: readonly Digest[]): Promise<void>
+  /** Removes links without a blob record and tags without a manifest. */
+  removeDanglingRows(): Promise<{ links: number; tags: number }>
+  /** Every manifest body with its recorded digest, for re-hashing, in pages. */
+  listManifestContents(after: string, limit: number): Promise<Array<{ digest: Digest; body: Buffer }>>
+
   close(): Promise<void>
+}
+
+export interface DanglingRows {
+  readonly linksWithoutBlob: ReadonlyArray<{ readonly repo: string; readonly digest: string }>
+  readonly tagsWithoutManifest: ReadonlyArray<{ readonly repo: string; readonly tag: string; readonly digest: string }>
+  readonly missingReferences: ReadonlyArray<{ readonly repo: string; readonly manifest: string; readonly child: string; readonly kind: string }>
 }
 
 export interface TagRecord {

@@ -3,7 +3,7 @@ import type { Digest } from '../oci/digest.js'
 import type { ManifestReference } from '../oci/manifest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
-  BlobRecord, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
+  BlobRecord, DanglingRows, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
   RepositoryUsage, SweepPlan, SweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
 
@@ -502,6 +502,48 @@ export class SqliteMetadataStore implements MetadataStore {
         repositories,
       }
     })()
+  }
+
+  async listBlobRecords(): Promise<BlobRecord[]> {
+    return this.db.prepare<[], { digest: string; size: number }>('SELECT digest, size FROM blobs ORDER BY digest').all()
+      .map((row) => ({ digest: row.digest as Digest, size: row.size }))
+  }
+
+  async findDanglingRows(): Promise<DanglingRows> {
+    const db = this.db
+    return {
+      linksWithoutBlob: db.prepare<[], { repo: string; digest: string }>(
+        'SELECT repo, digest FROM repository_blobs l WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = l.digest)').all(),
+      tagsWithoutManifest: db.prepare<[], { repo: string; tag: string; digest: string }>(
+        'SELECT repo, tag, digest FROM tags t WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = t.repo AND m.digest = t.digest)').all(),
+      missingReferences: db.prepare<[], { repo: string; manifest: string; child: string; kind: string }>(
+        `SELECT m.repo, m.digest AS manifest, r.child, r.kind FROM manifests m JOIN manifest_references r ON r.parent = m.digest
+         WHERE r.kind <> 'external'
+           AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repo = m.repo AND l.digest = r.child AND r.kind <> 'manifest')
+           AND NOT EXISTS (SELECT 1 FROM manifests c WHERE c.repo = m.repo AND c.digest = r.child AND r.kind IN ('manifest', 'blob'))
+         ORDER BY m.repo, m.digest`).all(),
+    }
+  }
+
+  async forgetBlobs(digests: readonly Digest[]): Promise<void> {
+    return this.write(() => {
+      const unlink = this.db.prepare<[string]>('DELETE FROM repository_blobs WHERE digest = ?')
+      const remove = this.db.prepare<[string]>('DELETE FROM blobs WHERE digest = ?')
+      for (const digest of digests) { unlink.run(digest); remove.run(digest) }
+    })
+  }
+
+  async removeDanglingRows(): Promise<{ links: number; tags: number }> {
+    return this.write(() => ({
+      links: this.db.prepare('DELETE FROM repository_blobs WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest)').run().changes,
+      tags: this.db.prepare('DELETE FROM tags WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = tags.repo AND m.digest = tags.digest)').run().changes,
+    }))
+  }
+
+  async listManifestContents(after: string, limit: number): Promise<Array<{ digest: Digest; body: Buffer }>> {
+    return this.db.prepare<[string, number], { digest: string; body: Buffer }>(
+      'SELECT digest, body FROM manifest_contents WHERE digest > ? ORDER BY digest LIMIT ?').all(after, limit)
+      .map((row) => ({ digest: row.digest as Digest, body: row.body }))
   }
 
   async close(): Promise<void> {

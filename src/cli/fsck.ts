@@ -1,0 +1,42 @@
+import { ConfigError } from '../config/config.js'
+import { createLogger } from '../logging.js'
+import { checkStore } from '../registry/fsck.js'
+import { Registry } from '../registry/registry.js'
+import type { ParsedArgs } from './args.js'
+import { configFromArgs } from './serve.js'
+import { runningServer } from './storage-lock.js'
+
+/** `wharf fsck [--repair] [--json]`: exit 0 when the store is consistent, 1 when problems were found. */
+export async function fsck(args: ParsedArgs): Promise<number> {
+  const config = await configFromArgs(args, ['repair', 'json'])
+  const repair = args.options.get('repair') === true
+  const pid = await runningServer(config.storage.path)
+  if (pid !== undefined) throw new ConfigError(`a wharf server (pid ${pid}) is using ${config.storage.path}; stop it before fsck`)
+  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger: createLogger('error') })
+  try {
+    const report = await checkStore(registry.metadata, registry.store, { repair })
+    if (args.options.get('json') === true) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+    } else {
+      const lines = [
+        `checked ${report.blobsChecked} blob files (${report.bytesVerified} bytes re-hashed) and ${report.manifestsChecked} manifests`,
+        `missing blobs: ${report.missingBlobs.length}`,
+        `corrupt blobs: ${report.corruptBlobs.length}`,
+        `orphan blob files: ${report.orphanFiles.length}`,
+        `corrupt manifests: ${report.corruptManifests.length}`,
+        `links without blob: ${report.linksWithoutBlob}`,
+        `tags without manifest: ${report.tagsWithoutManifest}`,
+        `references missing from their repository: ${report.missingReferences.length}`,
+        `upload files without session: ${report.uploadFilesWithoutSession}`,
+        `upload sessions without file: ${report.uploadSessionsWithoutFile}`,
+        report.ok ? 'store is consistent' : repair ? 'problems found and repaired where possible' : 'problems found (run with --repair to fix what can be fixed)',
+      ]
+      for (const c of report.corruptBlobs) lines.push(`  corrupt ${c.digest}: ${c.reason}`)
+      for (const r of report.missingReferences) lines.push(`  ${r.repo}@${r.manifest} references missing ${r.kind} ${r.child}`)
+      process.stdout.write(`${lines.join('\n')}\n`)
+    }
+    return report.ok ? 0 : 1
+  } finally {
+    await registry.close()
+  }
+}
