@@ -60,7 +60,17 @@ export async function serve(args: ParsedArgs): Promise<number> {
     }, config.gc.intervalSeconds * 1000)
     gcTimer.unref()
   }
-  const app = buildApp(registry, { logger, logRequests: config.log.requests, manifestMaxBytes: config.limits.manifestMaxBytes, gc: gcOptions })
+  const app = buildApp(registry, {
+    logger,
+    logRequests: config.log.requests,
+    manifestMaxBytes: config.limits.manifestMaxBytes,
+    idleTimeoutMs: config.http.idleTimeoutSeconds * 1000,
+    headersTimeoutMs: config.http.headersTimeoutSeconds * 1000,
+    maxHeaderBytes: config.http.maxHeaderBytes,
+    uploadsPerClient: config.limits.uploadsPerClient,
+    uploadsTotal: config.limits.uploadsTotal,
+    gc: gcOptions,
+  })
   await app.listen({ host: config.http.host, port: config.http.port })
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port

@@ -7,6 +7,12 @@ export interface Config {
   readonly http: {
     readonly host: string
     readonly port: number
+    /** A connection that sends or receives nothing this long is closed (slow or stalled clients). */
+    readonly idleTimeoutSeconds: number
+    /** A client must finish sending request headers within this time (slowloris). */
+    readonly headersTimeoutSeconds: number
+    /** Largest request header block in bytes; larger requests get 431. */
+    readonly maxHeaderBytes: number
   }
   readonly storage: {
     /** Data directory: blobs, uploads and metadata.db. */
@@ -16,6 +22,10 @@ export interface Config {
     readonly manifestMaxBytes: number
     /** Largest page of tags or repositories per request. */
     readonly pageMaxEntries: number
+    /** Uploads (blob bodies) streaming at once from one client address; more get 429. */
+    readonly uploadsPerClient: number
+    /** Uploads streaming at once in total; more get 429. */
+    readonly uploadsTotal: number
   }
   readonly uploads: {
     /** Upload sessions idle this long are ended and their bytes removed. */
@@ -37,9 +47,9 @@ export interface Config {
 }
 
 export const DEFAULT_CONFIG: Config = {
-  http: { host: '127.0.0.1', port: 5000 },
+  http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384 },
   storage: { path: './storage' },
-  limits: { manifestMaxBytes: 4 * 1024 * 1024, pageMaxEntries: 10_000 },
+  limits: { manifestMaxBytes: 4 * 1024 * 1024, pageMaxEntries: 10_000, uploadsPerClient: 64, uploadsTotal: 512 },
   uploads: { ttlSeconds: 24 * 60 * 60 },
   gc: { intervalSeconds: 24 * 60 * 60, graceSeconds: 60 * 60 },
   log: { level: 'info', requests: false },
@@ -148,6 +158,8 @@ export async function loadConfig(options: {
   const config = { ...result, retention } as unknown as Config
   if (!LOG_LEVELS.has(config.log.level)) throw new ConfigError(`log.level must be one of ${[...LOG_LEVELS].join(', ')}`)
   if (config.http.port > 65535) throw new ConfigError('http.port must be at most 65535')
+  if (config.http.headersTimeoutSeconds < 1) throw new ConfigError('http.headersTimeoutSeconds must be at least 1')
+  if (config.limits.uploadsPerClient < 1 || config.limits.uploadsTotal < 1) throw new ConfigError('limits.uploadsPerClient and limits.uploadsTotal must be at least 1')
   if (config.limits.pageMaxEntries < 1) throw new ConfigError('limits.pageMaxEntries must be at least 1')
   return config
 }

@@ -4,6 +4,8 @@ import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-
 import type { Registry } from '../registry/registry.js'
 import { API_VERSION, Headers } from './headers.js'
 import { Query } from './query.js'
+import { hasBody } from './request-body.js'
+import { UploadLimiter } from './upload-limiter.js'
 import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
 import { handleBlob } from './routes/blobs.js'
@@ -16,6 +18,11 @@ export interface AppOptions {
   readonly logger: Logger
   readonly logRequests: boolean
   readonly manifestMaxBytes: number
+  readonly idleTimeoutMs: number
+  readonly headersTimeoutMs: number
+  readonly maxHeaderBytes: number
+  readonly uploadsPerClient: number
+  readonly uploadsTotal: number
   readonly gc: Omit<GcOptions, 'dryRun'>
 }
 
@@ -38,9 +45,11 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: !options.logRequests }),
-    // Uploads of large layers may take as long as they take; idle connections are still closed.
+    // Uploads of large layers may take as long as they take; stalled connections are still closed.
     requestTimeout: 0,
+    connectionTimeout: options.idleTimeoutMs,
     keepAliveTimeout: 75_000,
+    http: { maxHeaderSize: options.maxHeaderBytes },
     routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: false },
   }) as unknown as FastifyInstance
 
@@ -48,14 +57,22 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_request, _payload, done) => done(null))
 
+  app.server.headersTimeout = options.headersTimeoutMs
+
   app.addHook('onRequest', async (_request, reply) => {
     reply.header(Headers.apiVersion, API_VERSION)
   })
+
+  const uploadLimiter = new UploadLimiter(options.uploadsPerClient, options.uploadsTotal)
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
     const route = parseV2Path(path)
     const query = new Query(rawQuery)
+    if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {
+      const release = uploadLimiter.acquire(request.ip)
+      reply.raw.once('close', release)
+    }
     switch (route.kind) {
       case 'base':
         if (request.method !== 'GET' && request.method !== 'HEAD') throw unknownRoute()
