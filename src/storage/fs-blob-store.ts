@@ -1,11 +1,10 @@
-import { createWriteStream } from 'node:fs'
-import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, opendir, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { isDigest, type Digest } from '../oci/digest.js'
 import type { ByteRange } from '../oci/range.js'
 import { BlobNotFoundError, UploadNotFoundError, type BlobStore } from './blob-store.js'
+import { SyncingFileSink } from './syncing-file-sink.js'
 
 /**
  * Filesystem layout (documented for operators in storage/README.md):
@@ -50,13 +49,26 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async appendUpload(id: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
-    const file = this.uploadPath(id)
-    const size = await this.uploadSize(id)
-    if (size === undefined) throw new UploadNotFoundError(id)
-    // 'r+' with an explicit start never creates a file that was deleted meanwhile (cancel races).
-    const out = createWriteStream(file, { flags: 'r+', start: size, highWaterMark: 1 << 20 })
-    await pipeline(source, out, signal ? { signal } : {})
-    return size + out.bytesWritten
+    let handle: FileHandle
+    try {
+      // 'r+' never creates a file that a concurrent cancel removed.
+      handle = await open(this.uploadPath(id), 'r+')
+    } catch (err) {
+      if (isNotFound(err)) throw new UploadNotFoundError(id)
+      throw err
+    }
+    const sink = new SyncingFileSink(handle, (await handle.stat()).size)
+    try {
+      for await (const chunk of source) {
+        signal?.throwIfAborted()
+        await sink.write(chunk)
+      }
+      await sink.flush()
+      return sink.position
+    } finally {
+      await sink.settle()
+      await handle.close()
+    }
   }
 
   async uploadSize(id: string): Promise<number | undefined> {
