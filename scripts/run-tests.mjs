@@ -5,13 +5,15 @@
 // Extra arguments narrow the run to those compiled files or folders.
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
+import path from 'node:path'
 
 const require = createRequire(import.meta.url)
 const { Parser } = require('tap-parser')
 
 const targets = process.argv.slice(2)
 const files = targets.length > 0 ? targets : ['dist/test', 'dist/conformance']
-const tapBin = require.resolve('tap/dist/esm/run/index.js')
+const tapPackage = require.resolve('tap/package.json')
+const tapBin = path.join(path.dirname(tapPackage), require(tapPackage).bin.tap)
 const child = spawn(process.execPath, [tapBin, '--disable-coverage', '--reporter=tap', '--jobs=2',
   '--timeout=900', ...files], { stdio: ['ignore', 'pipe', 'inherit'] })
 
