@@ -5,13 +5,22 @@
 // Extra arguments narrow the run to those compiled files or folders.
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
+import { readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 
 const require = createRequire(import.meta.url)
 const { Parser } = require('tap-parser')
 
 const targets = process.argv.slice(2)
-const files = targets.length > 0 ? targets : ['dist/test', 'dist/conformance']
+/** Test files are the compiled *.test.js under the targets; helpers and contract suites beside them are not. */
+function testFiles(target) {
+  if (!statSync(target, { throwIfNoEntry: false })?.isDirectory()) return [target]
+  return readdirSync(target, { recursive: true })
+    .filter((name) => name.endsWith('.test.js'))
+    .map((name) => path.join(target, name))
+    .sort()
+}
+const files = (targets.length > 0 ? targets : ['dist/test', 'dist/conformance']).flatMap(testFiles)
 const tapPackage = require.resolve('tap/package.json')
 const tapBin = path.join(path.dirname(tapPackage), require(tapPackage).bin.tap)
 const child = spawn(process.execPath, [tapBin, '--disable-coverage', '--reporter=tap', '--jobs=2',

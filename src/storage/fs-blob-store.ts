@@ -1,4 +1,4 @@
-import { mkdir, open, opendir, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { isDigest, type Digest } from '../oci/digest.js'
@@ -130,22 +130,24 @@ export class FilesystemBlobStore implements BlobStore {
 
   async deleteBlob(digest: Digest): Promise<void> {
     const file = this.blobPath(digest)
-    await rm(file, { force: true })
+    try {
+      await unlink(file)
+    } catch (err) {
+      if (isNotFound(err)) return
+      throw err
+    }
     await fsyncDir(path.dirname(file))
   }
 
   async *listBlobs(): AsyncIterable<{ readonly digest: Digest; readonly size: number; readonly modifiedAt: Date }> {
-    for (const algorithm of await readdirOrEmpty(this.blobsDir)) {
-      for (const prefix of await readdirOrEmpty(path.join(this.blobsDir, algorithm))) {
-        const dir = await opendir(path.join(this.blobsDir, algorithm, prefix)).catch((err: unknown) => {
-          if (isNotFound(err)) return undefined
-          throw err
-        })
-        if (dir === undefined) continue
-        for await (const entry of dir) {
+    // Anything that is not <alg>/<2 hex>/<hex> (stray files, editor leftovers) is skipped.
+    for (const algorithm of await subdirectories(this.blobsDir)) {
+      for (const prefix of await subdirectories(path.join(this.blobsDir, algorithm))) {
+        const dir = path.join(this.blobsDir, algorithm, prefix)
+        for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
           const digest = `${algorithm}:${entry.name}`
-          if (!entry.isFile() || !isDigest(digest)) continue
-          const info = await stat(path.join(dir.path, entry.name)).catch(() => undefined)
+          if (!entry.isFile() || !isDigest(digest) || !entry.name.startsWith(prefix)) continue
+          const info = await stat(path.join(dir, entry.name)).catch(() => undefined)
           if (info !== undefined) yield { digest: digest as Digest, size: info.size, modifiedAt: info.mtime }
         }
       }
@@ -193,9 +195,9 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-async function readdirOrEmpty(dir: string): Promise<string[]> {
+async function subdirectories(dir: string): Promise<string[]> {
   try {
-    return await readdir(dir)
+    return (await readdir(dir, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name)
   } catch (err) {
     if (isNotFound(err)) return []
     throw err
