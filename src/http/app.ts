@@ -51,6 +51,12 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     keepAliveTimeout: 75_000,
     http: { maxHeaderSize: options.maxHeaderBytes },
     routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: false },
+    // Requests the router refuses before any handler (a malformed percent-encoding, say) still get the spec's JSON.
+    frameworkErrors: (err, request, reply) => {
+      const error = new RegistryError('UNSUPPORTED', { message: 'malformed request path', status: 400, cause: err })
+      request.log.debug({ err, url: request.raw.url }, 'request refused by the router')
+      void (reply as FastifyReply).code(error.status).header(Headers.apiVersion, API_VERSION).type('application/json').send(toErrorBody(error))
+    },
   }) as unknown as FastifyInstance
 
   // Bodies are never parsed by Fastify: blob routes stream request.raw, manifest PUT reads it under a limit.

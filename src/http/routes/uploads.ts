@@ -11,12 +11,13 @@ import { methodNotAllowed } from './blobs.js'
 import type { Query } from '../query.js'
 
 function sessionHeaders(reply: FastifyReply, session: UploadSession): FastifyReply {
-  return reply.headers({
+  reply.headers({
     Location: `/v2/${session.repo}/blobs/uploads/${session.id}`,
     Range: formatUploadRange(session.size),
     [Headers.uploadUuid]: session.id,
-    'Content-Length': 0,
   })
+  // RFC 9110 8.6: a 204 carries no Content-Length.
+  return reply.statusCode === 204 ? reply : reply.header('Content-Length', 0)
 }
 
 function blobCreated(reply: FastifyReply, name: RepoName, digest: string): FastifyReply {
