@@ -16,6 +16,8 @@ export interface Capabilities {
   readonly referrers: boolean
   /** DELETE /v2/<name>/manifests/<tag>. */
   readonly deleteTags: boolean
+  /** tags/list is in lexical order. */
+  readonly sortedTags: boolean
   /** tags/list honours n, last and Link. */
   readonly tagPagination: boolean
   /** 416 for an out-of-order PATCH. */
@@ -27,12 +29,12 @@ export interface Capabilities {
 }
 
 export const FULL_SUPPORT: Capabilities = {
-  referrers: true, deleteTags: true, tagPagination: true, outOfOrder416: true, multiTagPut: true, ociWithoutAccept: true,
+  referrers: true, deleteTags: true, sortedTags: true, tagPagination: true, outOfOrder416: true, multiTagPut: true, ociWithoutAccept: true,
 }
 
 /** Observed behaviour of Debian's docker-registry 2.8.2 (see conformance/differences.md). */
 export const REFERENCE_SUPPORT: Capabilities = {
-  referrers: false, deleteTags: false, tagPagination: true, outOfOrder416: false, multiTagPut: false, ociWithoutAccept: false,
+  referrers: false, deleteTags: false, sortedTags: false, tagPagination: false, outOfOrder416: false, multiTagPut: false, ociWithoutAccept: false,
 }
 
 export interface RegistryTarget {

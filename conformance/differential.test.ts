@@ -1,0 +1,46 @@
+// Differential mode: the raw-HTTP scenario set of differential.ts against Wharf and against the
+// reference registry (started here on a free loopback port, delete enabled). Status codes, key
+// headers and bodies must agree, except for the differences listed in differences.ts.
+import t from 'tap'
+import { isDeepStrictEqual } from 'node:util'
+import { fixture, runSteps, steps, type Observation } from './differential.js'
+import { KNOWN_DIFFERENCES } from './differences.js'
+import { scenario } from './helpers/env.js'
+import { startReferenceRegistry, startWharfTarget } from './helpers/target.js'
+
+interface Difference { readonly step: string; readonly field: string; readonly wharf: unknown; readonly reference: unknown }
+
+export function compare(step: string, wharf: Observation, reference: Observation): Difference[] {
+  const out: Difference[] = []
+  if (wharf.status !== reference.status) out.push({ step, field: 'status', wharf: wharf.status, reference: reference.status })
+  for (const name of new Set([...Object.keys(wharf.headers), ...Object.keys(reference.headers)])) {
+    if (wharf.headers[name] !== reference.headers[name]) out.push({ step, field: `header:${name}`, wharf: wharf.headers[name], reference: reference.headers[name] })
+  }
+  if (!isDeepStrictEqual(wharf.body, reference.body)) out.push({ step, field: 'body', wharf: wharf.body, reference: reference.body })
+  return out
+}
+
+await scenario(t, 'Wharf and the reference registry answer the scenario set alike, except for the listed differences', { tools: ['registry'], timeout: 120_000 }, async (t) => {
+  const reference = await startReferenceRegistry()
+  t.teardown(() => reference.stop())
+  const wharf = await startWharfTarget()
+  t.teardown(() => wharf.stop())
+  const f = fixture()
+  const fromWharf = await runSteps(wharf.url, f)
+  const fromReference = await runSteps(reference.url, f)
+
+  const observed: Difference[] = []
+  for (const step of steps(f)) observed.push(...compare(step.id, fromWharf.get(step.id)!, fromReference.get(step.id)!))
+  const key = (d: { step: string; field: string }): string => `${d.step} ${d.field}`
+  const known = new Map(KNOWN_DIFFERENCES.map((d) => [key(d), d]))
+  const unexpected = observed.filter((d) => {
+    const k = known.get(key(d))
+    return !k || !isDeepStrictEqual(k.wharf, d.wharf) || !isDeepStrictEqual(k.reference, d.reference)
+  })
+  const seen = new Set(observed.map(key))
+  const stale = KNOWN_DIFFERENCES.filter((d) => !seen.has(key(d)))
+  if (process.env.WHARF_DIFFERENTIAL_DUMP) console.error(JSON.stringify(observed, null, 2))
+  t.same(unexpected, [], 'no difference outside differences.ts (a new one is a Wharf bug or needs its spec clause listed)')
+  t.same(stale.map(key), [], 'every listed difference is still observed (remove fixed ones)')
+  t.ok(steps(f).length >= 60, `${steps(f).length} steps compared`)
+})

@@ -1,0 +1,107 @@
+// Private dockerd and containerd instances: own roots, state, sockets and pidfiles under a temp
+// directory, stopped by PID (their process group) in teardown.
+import { mkdir, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import path from 'node:path'
+import { toolPath } from './env.js'
+import { run, startDaemon, tempDir, waitFor, type RunOptions, type RunResult } from './proc.js'
+
+export interface DockerDaemon {
+  readonly socket: string
+  /** Runs the docker CLI against this daemon with a private DOCKER_CONFIG. */
+  docker(args: readonly string[], options?: RunOptions): Promise<RunResult>
+  output(): string
+  stop(): Promise<void>
+}
+
+function ping(socketPath: string, urlPath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, path: urlPath, method: 'GET', timeout: 2000 }, (res) => { res.resume(); resolve(res.statusCode ?? 0) })
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.end()
+  })
+}
+
+export async function startDockerd(insecureRegistries: readonly string[]): Promise<DockerDaemon> {
+  const dir = await tempDir('dockerd')
+  const socket = path.join(dir.path, 'docker.sock')
+  const cliConfig = path.join(dir.path, 'cli')
+  await mkdir(cliConfig)
+  await writeFile(path.join(cliConfig, 'config.json'), '{}')
+  const daemonJson = path.join(dir.path, 'daemon.json')
+  await writeFile(daemonJson, '{}')
+  const daemon = startDaemon('dockerd', toolPath('dockerd'), [
+    '--data-root', path.join(dir.path, 'data'),
+    '--exec-root', path.join(dir.path, 'exec'),
+    '--pidfile', path.join(dir.path, 'docker.pid'),
+    '--config-file', daemonJson,
+    '-H', `unix://${socket}`,
+    '--storage-driver', 'vfs',
+    '--iptables=false', '--ip6tables=false', '--bridge=none', '--ip-masq=false',
+    ...insecureRegistries.flatMap((r) => ['--insecure-registry', r]),
+  ])
+  const stop = async (): Promise<void> => { await daemon.stop(20_000); await dir.remove() }
+  try {
+    await waitFor('dockerd', async () => {
+      if (daemon.child.exitCode !== null) throw new Error(`dockerd exited:\n${daemon.output().slice(-3000)}`)
+      return await ping(socket, '/_ping') === 200
+    }, 60_000, 200)
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  const docker = toolPath('docker')
+  return {
+    socket,
+    docker: (args, options = {}) => run(docker, ['-H', `unix://${socket}`, ...args], {
+      timeoutMs: 120_000, ...options, env: { DOCKER_CONFIG: cliConfig, DOCKER_CLI_EXPERIMENTAL: 'enabled', ...options.env },
+    }),
+    output: () => daemon.output(),
+    stop,
+  }
+}
+
+export interface ContainerdDaemon {
+  readonly address: string
+  /** Runs ctr against this containerd in namespace `wharf-conformance`. */
+  ctr(args: readonly string[], options?: RunOptions): Promise<RunResult>
+  output(): string
+  stop(): Promise<void>
+}
+
+export async function startContainerd(): Promise<ContainerdDaemon> {
+  const dir = await tempDir('containerd')
+  const address = path.join(dir.path, 'containerd.sock')
+  const config = path.join(dir.path, 'config.toml')
+  await writeFile(config, [
+    'version = 2',
+    `root = "${path.join(dir.path, 'root')}"`,
+    `state = "${path.join(dir.path, 'state')}"`,
+    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    '[grpc]',
+    `  address = "${address}"`,
+    '[ttrpc]',
+    `  address = "${address}.ttrpc"`,
+    '[debug]',
+    '  address = ""',
+    '[metrics]',
+    '  address = ""',
+    '',
+  ].join('\n'))
+  const daemon = startDaemon('containerd', toolPath('containerd'), ['--config', config])
+  const ctrPath = toolPath('ctr')
+  const ctr = (args: readonly string[], options: RunOptions = {}): Promise<RunResult> =>
+    run(ctrPath, ['--address', address, '--namespace', 'wharf-conformance', ...args], { timeoutMs: 120_000, ...options })
+  const stop = async (): Promise<void> => { await daemon.stop(15_000); await dir.remove() }
+  try {
+    await waitFor('containerd', async () => {
+      if (daemon.child.exitCode !== null) throw new Error(`containerd exited:\n${daemon.output().slice(-3000)}`)
+      return (await ctr(['version'], { allowFailure: true, timeoutMs: 5000 })).code === 0
+    }, 30_000, 200)
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { address, ctr, output: () => daemon.output(), stop }
+}
