@@ -72,12 +72,7 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async uploadSize(id: string): Promise<number | undefined> {
-    try {
-      return (await stat(this.uploadPath(id))).size
-    } catch (err) {
-      if (isNotFound(err)) return undefined
-      throw err
-    }
+    return fileSize(this.uploadPath(id))
   }
 
   async readUpload(id: string): Promise<Readable> {
@@ -86,16 +81,23 @@ export class FilesystemBlobStore implements BlobStore {
 
   async commitUpload(id: string, digest: Digest): Promise<void> {
     const source = this.uploadPath(id)
-    const handle = await open(source, 'r+')
+    const target = this.blobPath(digest)
+    // Content-addressed: a blob that exists already has these bytes, durable since its own commit.
+    if (await fileSize(target) !== undefined) {
+      await rm(source, { force: true })
+      return
+    }
+    let handle: FileHandle
+    try {
+      handle = await open(source, 'r+')
+    } catch (err) {
+      if (isNotFound(err)) throw new UploadNotFoundError(id)
+      throw err
+    }
     try {
       await handle.sync()
     } finally {
       await handle.close()
-    }
-    const target = this.blobPath(digest)
-    if (await exists(target)) {
-      await rm(source, { force: true })
-      return
     }
     const dir = path.dirname(target)
     const created = await mkdir(dir, { recursive: true })
@@ -116,12 +118,7 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async blobSize(digest: Digest): Promise<number | undefined> {
-    try {
-      return (await stat(this.blobPath(digest))).size
-    } catch (err) {
-      if (isNotFound(err)) return undefined
-      throw err
-    }
+    return fileSize(this.blobPath(digest))
   }
 
   async readBlob(digest: Digest, range?: ByteRange): Promise<Readable> {
@@ -185,12 +182,11 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
+async function fileSize(file: string): Promise<number | undefined> {
   try {
-    await stat(file)
-    return true
+    return (await stat(file)).size
   } catch (err) {
-    if (isNotFound(err)) return false
+    if (isNotFound(err)) return undefined
     throw err
   }
 }
