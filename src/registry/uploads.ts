@@ -73,11 +73,14 @@ export class UploadService {
     return this.digestLocks.run(digest, () => this.metadata.linkBlob(repo, digest, from))
   }
 
+  /** The session's size once any chunk in flight has settled, so a client resuming after an abort sees what was kept. */
   async status(repo: RepoName, id: string): Promise<UploadSession> {
     await this.session(repo, id)
-    const size = await this.store.uploadSize(id)
-    if (size === undefined) throw unknownUpload(id)
-    return { id, repo, size }
+    return this.sessionLocks.run(id, async () => {
+      const size = await this.store.uploadSize(id)
+      if (size === undefined) throw unknownUpload(id)
+      return { id, repo, size }
+    })
   }
 
   async append(repo: RepoName, id: string, body: Readable, options: ChunkOptions): Promise<UploadSession> {

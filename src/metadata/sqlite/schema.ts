@@ -1,0 +1,202 @@
+import Database from 'better-sqlite3'
+import type { Digest } from '../../oci/digest.js'
+import type { RepoName } from '../../oci/names.js'
+import type { ManifestRecord, UploadRecord } from '../metadata-store.js'
+
+/** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE repositories (
+    name TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE blobs (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  -- used_at: when the link was made or last confirmed to a client (HEAD/GET); garbage collection
+  -- spares links used within its grace period, so a client that saw a blob can still reference it.
+  CREATE TABLE repository_blobs (
+    repo TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    used_at INTEGER NOT NULL,
+    PRIMARY KEY (repo, digest)
+  ) WITHOUT ROWID;
+  CREATE INDEX repository_blobs_by_digest ON repository_blobs (digest);
+  -- A manifest's bytes and what is derived from them, once per digest.
+  CREATE TABLE manifest_contents (
+    digest TEXT PRIMARY KEY,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    artifact_type TEXT,
+    subject TEXT,
+    annotations TEXT,
+    body BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX manifest_contents_by_subject ON manifest_contents (subject) WHERE subject IS NOT NULL;
+  CREATE TABLE manifest_references (
+    parent TEXT NOT NULL,
+    child TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    PRIMARY KEY (parent, child, kind)
+  ) WITHOUT ROWID;
+  CREATE INDEX manifest_references_by_child ON manifest_references (child);
+  CREATE TABLE manifests (
+    repo TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (repo, digest)
+  ) WITHOUT ROWID;
+  CREATE INDEX manifests_by_digest ON manifests (digest);
+  CREATE TABLE tags (
+    repo TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (repo, tag)
+  ) WITHOUT ROWID;
+  CREATE INDEX tags_by_digest ON tags (repo, digest);
+  CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    repo TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+]
+
+/**
+ * Opens the database with the settings every connection needs: WAL (readers never wait for the
+ * writer), synchronous=FULL (a commit is on disk when it returns), and a busy timeout.
+ */
+export function openDatabase(file: string): Database.Database {
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = FULL')
+  db.pragma('busy_timeout = 10000')
+  return db
+}
+
+/** Applies the migrations not yet applied, each in its own transaction. */
+export function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number
+  for (let i = version; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i]!)
+      db.pragma(`user_version = ${i + 1}`)
+    })()
+  }
+}
+
+export interface ManifestRow {
+  digest: string
+  media_type: string
+  size: number
+  artifact_type: string | null
+  subject: string | null
+  annotations: string | null
+}
+
+export function toManifestRecord(row: ManifestRow): ManifestRecord {
+  return {
+    digest: row.digest as Digest,
+    mediaType: row.media_type,
+    size: row.size,
+    ...(row.artifact_type !== null ? { artifactType: row.artifact_type } : {}),
+    ...(row.subject !== null ? { subject: row.subject as Digest } : {}),
+    ...(row.annotations !== null ? { annotations: JSON.parse(row.annotations) as Record<string, string> } : {}),
+  }
+}
+
+export function toUploadRecord(row: { id: string; repo: string; started_at: number; updated_at: number }): UploadRecord {
+  return { id: row.id, repo: row.repo as RepoName, startedAt: row.started_at, updatedAt: row.updated_at }
+}
+
+export const MANIFEST_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject, c.annotations'
+
+/**
+ * Marks the manifests garbage collection keeps, per repository: tagged ones, those created within
+ * the grace period, untagged non-referrers unless a retention cutoff says otherwise, then
+ * recursively the children of kept indexes and the referrers of kept manifests.
+ */
+export const SQL_MARK = `
+  INSERT INTO temp.gc_kept (repo, digest)
+  WITH RECURSIVE kept (repo, digest) AS (
+    SELECT m.repo, m.digest FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
+    WHERE m.created_at >= :grace
+       OR EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
+       OR (c.subject IS NULL AND m.created_at >= COALESCE((SELECT u.cutoff FROM temp.gc_untagged_cutoff u WHERE u.repo = m.repo), -1))
+    UNION
+    SELECT m.repo, m.digest FROM kept k
+      JOIN manifest_references r ON r.parent = k.digest
+      JOIN manifests m ON m.repo = k.repo AND m.digest = r.child
+    UNION
+    SELECT m.repo, m.digest FROM kept k
+      JOIN manifest_contents c ON c.subject = k.digest
+      JOIN manifests m ON m.repo = k.repo AND m.digest = c.digest
+  )
+  SELECT repo, digest FROM kept`
+
+export const SQL_UNREACHABLE_MANIFESTS = `
+  SELECT m.repo, m.digest, c.size FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
+  WHERE NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.repo = m.repo AND k.digest = m.digest)
+  ORDER BY m.repo, m.digest`
+
+export const SQL_DELETE_UNREACHABLE_MANIFESTS = `
+  DELETE FROM tags WHERE NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.repo = tags.repo AND k.digest = tags.digest);
+  DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.repo = manifests.repo AND k.digest = manifests.digest)`
+
+/** A link survives while a kept manifest of its repository references the blob, or it was used recently. */
+export const SQL_DELETE_UNUSED_LINKS = `
+  DELETE FROM repository_blobs
+  WHERE used_at < :grace
+    AND NOT EXISTS (
+      SELECT 1 FROM manifest_references r JOIN temp.gc_kept k ON k.digest = r.parent AND k.repo = repository_blobs.repo
+      WHERE r.child = repository_blobs.digest AND r.kind <> 'manifest')`
+
+export const SQL_DELETE_ORPHAN_CONTENTS = `
+  DELETE FROM manifest_contents WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = manifest_contents.digest);
+  DELETE FROM manifest_references WHERE NOT EXISTS (SELECT 1 FROM manifest_contents c WHERE c.digest = manifest_references.parent)`
+
+export const SQL_EMPTY_REPOSITORIES = `
+  SELECT name FROM repositories r
+  WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = r.name)
+    AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repo = r.name)
+    AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = r.name)`
+
+export const SQL_UNLINKED_BLOBS = `
+  SELECT digest, size FROM blobs b
+  WHERE b.created_at < :grace AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)
+  ORDER BY digest`
+
+/** Distinct bytes of every manifest of a repository and everything they reference. */
+export const SQL_REPOSITORY_LOGICAL = `
+  WITH RECURSIVE closure (digest) AS (
+    SELECT digest FROM manifests WHERE repo = ?
+    UNION
+    SELECT r.child FROM closure c JOIN manifest_references r ON r.parent = c.digest
+  )
+  SELECT SUM(COALESCE(mc.size, b.size, 0)) AS bytes FROM closure c
+    LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest`
+
+/** Blobs linked only into this repository plus manifests only it has. */
+export const SQL_REPOSITORY_EXCLUSIVE = `
+  SELECT
+    COALESCE((SELECT SUM(b.size) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+              WHERE l.repo = :repo AND NOT EXISTS (SELECT 1 FROM repository_blobs o WHERE o.digest = l.digest AND o.repo <> :repo)), 0)
+  + COALESCE((SELECT SUM(c.size) FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
+              WHERE m.repo = :repo AND NOT EXISTS (SELECT 1 FROM manifests o WHERE o.digest = m.digest AND o.repo <> :repo)), 0) AS bytes`
+
+/** Per tag: the manifest, its children and every blob they reference, each counted once. */
+export const SQL_TAG_SIZES = `
+  WITH RECURSIVE closure (tag, root, digest) AS (
+    SELECT tag, digest, digest FROM tags WHERE repo = ?
+    UNION
+    SELECT c.tag, c.root, r.child FROM closure c JOIN manifest_references r ON r.parent = c.digest
+  )
+  SELECT c.tag, c.root AS digest, SUM(COALESCE(mc.size, b.size, 0)) AS bytes FROM closure c
+    LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest
+  GROUP BY c.tag, c.root ORDER BY c.tag`
+
