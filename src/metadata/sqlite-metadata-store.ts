@@ -24,6 +24,8 @@ export class SqliteMetadataStore implements MetadataStore {
   private nextCallId = 1
   private writerFailure: Error | undefined
   private closing: Promise<void> | undefined
+  /** Settles once the writer thread has opened the database (or failed to). */
+  readonly ready: Promise<void>
 
   constructor(file: string) {
     this.db = openDatabase(file)
@@ -32,7 +34,12 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db.pragma('query_only = ON')
     this.writer = new Worker(new URL('./sqlite/writer-worker.js', import.meta.url), { workerData: { file } })
     this.writer.unref()
-    this.writer.on('message', (message: WriteResponse | 'closed') => {
+    let markReady!: () => void
+    let markFailed!: (err: Error) => void
+    this.ready = new Promise<void>((resolve, reject) => { markReady = resolve; markFailed = reject })
+    this.ready.catch(() => undefined)
+    this.writer.on('message', (message: WriteResponse | 'closed' | 'ready') => {
+      if (message === 'ready') { markReady(); return }
       if (message === 'closed') return
       const call = this.calls.get(message.id)
       if (call === undefined) return
@@ -41,8 +48,12 @@ export class SqliteMetadataStore implements MetadataStore {
       if (message.ok) call.resolve(message.value)
       else call.reject(Object.assign(new Error(message.error.message), { name: message.error.name, ...(message.error.code !== undefined ? { code: message.error.code } : {}) }))
     })
-    this.writer.on('error', (err) => this.failWriter(err))
-    this.writer.on('exit', (code) => this.failWriter(new Error(`metadata writer thread exited (${code})`)))
+    this.writer.on('error', (err) => { markFailed(err); this.failWriter(err) })
+    this.writer.on('exit', (code) => {
+      const err = new Error(`metadata writer thread exited (${code})`)
+      markFailed(err)
+      this.failWriter(err)
+    })
     const db = this.db
     this.stmt = {
       repositoryExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM repositories WHERE name = ?'),

@@ -62,6 +62,12 @@ export class Registry {
   static async openLocal(directory: string, options: RegistryOptions): Promise<Registry> {
     const store = await FilesystemBlobStore.open(directory)
     const metadata = new SqliteMetadataStore(path.join(directory, 'metadata.db'))
+    try {
+      await metadata.ready
+    } catch (err) {
+      await metadata.close().catch(() => undefined)
+      throw err
+    }
     return new Registry(metadata, store, options)
   }
 

@@ -54,6 +54,8 @@ function flush(): void {
   for (const response of responses) port.postMessage(response)
 }
 
+port.postMessage('ready')
+
 port.on('message', (message: WriteRequest | 'close') => {
   if (message === 'close') {
     if (pending.length > 0) flush()
