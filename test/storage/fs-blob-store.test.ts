@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import type { Test } from 'tap'
+import type { Digest } from '../../src/oci/digest.js'
+import { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
+import { listFiles } from '../helpers/registry-client.js'
+import { digestOf, newUploadId, putBlob, readAll, runBlobStoreContract } from './blob-store-contract.js'
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'wharf-fsstore-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+async function openStore(t: Test): Promise<{ store: FilesystemBlobStore; root: string; parent: string }> {
+  const parent = await tempDir(t)
+  const root = path.join(parent, 'data')
+  const store = await FilesystemBlobStore.open(root)
+  t.teardown(() => store.close())
+  return { store, root, parent }
+}
+
+t.test('BlobStore contract: FilesystemBlobStore', async (t) => {
+  runBlobStoreContract(t, async (sub) => (await openStore(sub)).store)
+})
+
+t.test('open creates blobs/ and uploads/ and nothing else', async (t) => {
+  const { root } = await openStore(t)
+  t.same((await readdir(root)).sort(), ['blobs', 'uploads'])
+})
+
+t.test('layout: blobs/<alg>/<first two hex>/<hex> holding exactly the bytes', async (t) => {
+  const { store, root } = await openStore(t)
+  const data = randomBytes(777)
+  const d256 = await putBlob(store, data)
+  const d512 = await putBlob(store, data, 'sha512')
+  const hex256 = d256.slice(7)
+  const hex512 = d512.slice(7)
+  t.same(await listFiles(path.join(root, 'blobs')), [`sha256/${hex256.slice(0, 2)}/${hex256}`, `sha512/${hex512.slice(0, 2)}/${hex512}`].sort())
+  t.ok((await readFile(path.join(root, 'blobs', 'sha256', hex256.slice(0, 2), hex256))).equals(data))
+  t.equal(store.blobPath(d256), path.join(root, 'blobs', 'sha256', hex256.slice(0, 2), hex256))
+  t.same(await listFiles(path.join(root, 'uploads')), [], 'no leftovers in uploads/ after commit')
+})
+
+t.test('uploads live at uploads/<id> while open, and leave nothing behind after commit, delete or duplicate', async (t) => {
+  const { store, root } = await openStore(t)
+  const id = newUploadId()
+  await store.createUpload(id)
+  await store.appendUpload(id, [Buffer.from('hello')] as unknown as AsyncIterable<Uint8Array>)
+  t.same(await listFiles(path.join(root, 'uploads')), [id])
+  t.equal((await readFile(path.join(root, 'uploads', id))).toString(), 'hello')
+  await store.commitUpload(id, digestOf(Buffer.from('hello')))
+  const dup = newUploadId()
+  await store.createUpload(dup)
+  await store.appendUpload(dup, [Buffer.from('hello')] as unknown as AsyncIterable<Uint8Array>)
+  await store.commitUpload(dup, digestOf(Buffer.from('hello')))
+  const gone = newUploadId()
+  await store.createUpload(gone)
+  await store.deleteUpload(gone)
+  t.same(await listFiles(path.join(root, 'uploads')), [], 'uploads/ is empty')
+  t.equal((await listFiles(path.join(root, 'blobs'))).length, 1, 'one blob file')
+})
+
+t.test('createUpload never reuses an existing id', async (t) => {
+  const { store } = await openStore(t)
+  const id = newUploadId()
+  await store.createUpload(id)
+  await store.appendUpload(id, [Buffer.from('abc')] as unknown as AsyncIterable<Uint8Array>)
+  await t.rejects(store.createUpload(id))
+  t.equal(await store.uploadSize(id), 3, 'existing upload untouched')
+})
+
+t.test('ids longer than 64 characters or with unusual characters are refused and nothing escapes the root', async (t) => {
+  const { store, root, parent } = await openStore(t)
+  for (const id of ['x'.repeat(65), 'a b', 'a.b', '..%2f..%2fx', '../data-sibling', '../../escape']) {
+    await t.rejects(store.createUpload(id), JSON.stringify(id))
+  }
+  t.same(await readdir(parent), ['data'], 'nothing beside the root')
+  t.same(await listFiles(root), [])
+  await store.createUpload('x'.repeat(64))
+  t.equal(await store.uploadSize('x'.repeat(64)), 0, '64 characters are fine')
+})
+
+t.test('listBlobs ignores files that are not blobs, listUploads includes crash leftovers', async (t) => {
+  const { store, root } = await openStore(t)
+  const digest = await putBlob(store, Buffer.from('real'))
+  await mkdir(path.join(root, 'blobs', 'sha256', 'zz'), { recursive: true })
+  await writeFile(path.join(root, 'blobs', 'sha256', 'zz', 'not-a-digest'), 'junk')
+  await writeFile(path.join(root, 'blobs', 'sha256', 'README'), 'junk')
+  await mkdir(path.join(root, 'blobs', 'md5', 'ab'), { recursive: true })
+  await writeFile(path.join(root, 'blobs', 'md5', 'ab', 'ab'.padEnd(32, '0')), 'junk')
+  const listed: string[] = []
+  for await (const blob of store.listBlobs()) listed.push(blob.digest)
+  t.same(listed, [digest])
+  await writeFile(path.join(root, 'uploads', 'leftover-from-crash'), 'partial')
+  const uploads: string[] = []
+  for await (const id of store.listUploads()) uploads.push(id)
+  t.same(uploads, ['leftover-from-crash'])
+  t.equal(await store.uploadSize('leftover-from-crash'), 7)
+})
+
+t.test('a store reopened on the same directory sees blobs and open uploads', async (t) => {
+  const { store, root } = await openStore(t)
+  const digest = await putBlob(store, Buffer.from('persisted'))
+  const id = newUploadId()
+  await store.createUpload(id)
+  await store.appendUpload(id, [Buffer.from('half')] as unknown as AsyncIterable<Uint8Array>)
+  await store.close()
+  const again = await FilesystemBlobStore.open(root)
+  t.teardown(() => again.close())
+  t.equal(await again.blobSize(digest), 9)
+  t.same(await readAll(await again.readBlob(digest as Digest)), Buffer.from('persisted'))
+  t.equal(await again.uploadSize(id), 4)
+  await again.appendUpload(id, [Buffer.from('-done')] as unknown as AsyncIterable<Uint8Array>)
+  await again.commitUpload(id, digestOf(Buffer.from('half-done')))
+  t.equal((await stat(again.blobPath(digestOf(Buffer.from('half-done'))))).size, 9)
+})

@@ -1,0 +1,137 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../src/config/config.js'
+
+let dir = ''
+t.before(async () => { dir = await mkdtemp(path.join(tmpdir(), 'wharf-config-')) })
+t.teardown(() => rm(dir, { recursive: true, force: true }))
+
+let fileCounter = 0
+async function yamlFile(text: string): Promise<string> {
+  const file = path.join(dir, `config-${++fileCounter}.yaml`)
+  await writeFile(file, text)
+  return file
+}
+
+async function configError(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise
+    return 'accepted'
+  } catch (err) {
+    if (!(err instanceof ConfigError)) return `not a ConfigError: ${String(err)}`
+    return err.message
+  }
+}
+
+t.test('defaults', async (t) => {
+  const config = await loadConfig()
+  t.same(config, DEFAULT_CONFIG)
+  t.match(config, {
+    http: { host: '127.0.0.1', port: 5000 },
+    storage: { path: './storage' },
+    limits: { manifestMaxBytes: 4 * 1024 * 1024, pageMaxEntries: 10_000 },
+    log: { level: 'info', requests: false },
+  })
+  t.same(await loadConfig({ env: {} }), DEFAULT_CONFIG, 'an empty environment')
+  t.same(await loadConfig({ env: { HOME: '/root', WHARF_CONFIG: 'x', WHARF_NOT_AN_OPTION: '1' } }), DEFAULT_CONFIG, 'unrelated variables are ignored')
+})
+
+t.test('a YAML file sets options, the rest keep their defaults', async (t) => {
+  const file = await yamlFile(`
+http:
+  host: 0.0.0.0
+  port: 6000
+storage:
+  path: /var/lib/wharf
+limits:
+  manifestMaxBytes: 1048576
+log:
+  level: debug
+  requests: true
+`)
+  const config = await loadConfig({ file })
+  t.match(config, {
+    http: { host: '0.0.0.0', port: 6000 },
+    storage: { path: '/var/lib/wharf' },
+    limits: { manifestMaxBytes: 1048576, pageMaxEntries: DEFAULT_CONFIG.limits.pageMaxEntries },
+    log: { level: 'debug', requests: true },
+  })
+  t.same(await loadConfig({ file: await yamlFile('') }), DEFAULT_CONFIG, 'an empty file')
+  t.same(await loadConfig({ file: await yamlFile('# only a comment\n') }), DEFAULT_CONFIG, 'a file of comments')
+})
+
+t.test('environment variables WHARF_<SECTION>_<OPTION> override the file', async (t) => {
+  const file = await yamlFile('http:\n  port: 6000\n  host: 10.0.0.1\nlog:\n  requests: false\n')
+  const config = await loadConfig({
+    file,
+    env: { WHARF_HTTP_PORT: '7000', WHARF_STORAGE_PATH: '/data', WHARF_LOG_REQUESTS: 'true', WHARF_LIMITS_MANIFESTMAXBYTES: '2048', WHARF_LOG_LEVEL: 'warn' },
+  })
+  t.match(config, {
+    http: { host: '10.0.0.1', port: 7000 },
+    storage: { path: '/data' },
+    limits: { manifestMaxBytes: 2048 },
+    log: { level: 'warn', requests: true },
+  })
+  t.equal((await loadConfig({ env: { WHARF_HTTP_PORT: ' 8080 ' } })).http.port, 8080, 'whitespace around a number')
+  t.equal((await loadConfig({ env: { WHARF_LOG_REQUESTS: 'false' } })).log.requests, false)
+})
+
+t.test('explicit overrides (command-line flags) win over everything', async (t) => {
+  const file = await yamlFile('http:\n  port: 6000\n')
+  const config = await loadConfig({
+    file,
+    env: { WHARF_HTTP_PORT: '7000', WHARF_STORAGE_PATH: '/env' },
+    overrides: { http: { port: '9000' as unknown as number }, storage: { path: '/flag' } },
+  })
+  t.equal(config.http.port, 9000)
+  t.equal(config.storage.path, '/flag')
+  t.equal((await loadConfig({ overrides: { http: { port: 0 } } })).http.port, 0, 'port 0 picks a free port')
+  t.equal((await loadConfig({ env: { WHARF_HTTP_PORT: '7000' }, overrides: { http: {} } })).http.port, 7000, 'an empty override section changes nothing')
+})
+
+t.test('unknown sections and options are rejected', async (t) => {
+  t.match(await configError(loadConfig({ file: await yamlFile('htp:\n  port: 1\n') })), /unknown config section "htp"/)
+  t.match(await configError(loadConfig({ file: await yamlFile('http:\n  prot: 1\n') })), /unknown config option "http\.prot"/)
+  t.match(await configError(loadConfig({ file: await yamlFile('log:\n  level: info\n  colour: true\n') })), /unknown config option "log\.colour"/)
+})
+
+t.test('bad types and values are rejected', async (t) => {
+  const bad: Array<[string, RegExp, string]> = [
+    ['http:\n  port: "6000"\n', /http\.port must be a non-negative integer/, 'a quoted number in YAML'],
+    ['http:\n  port: -1\n', /http\.port/, 'negative port'],
+    ['http:\n  port: 1.5\n', /http\.port/, 'fractional port'],
+    ['http:\n  port: 70000\n', /http\.port must be at most 65535/, 'port out of range'],
+    ['http:\n  host: ""\n', /http\.host must be a non-empty string/, 'empty host'],
+    ['http:\n  host: 127\n', /http\.host must be a non-empty string/, 'numeric host'],
+    ['storage:\n  path: [a, b]\n', /storage\.path/, 'a list as a path'],
+    ['log:\n  requests: "yes"\n', /log\.requests must be true or false/, 'string boolean in YAML'],
+    ['log:\n  level: loud\n', /log\.level must be one of/, 'unknown log level'],
+    ['limits:\n  pageMaxEntries: 0\n', /pageMaxEntries must be at least 1/, 'zero page size'],
+    ['http: 5000\n', /http must be a mapping/, 'a section that is not a mapping'],
+    ['http:\n  - port\n', /http must be a mapping/, 'a section that is a list'],
+    ['- a\n- b\n', /must be a YAML mapping/, 'a list document'],
+    ['just a string\n', /must be a YAML mapping/, 'a scalar document'],
+    ['http:\n  port: [1\n', /cannot read config file/, 'broken YAML'],
+  ]
+  for (const [text, reason, why] of bad) t.match(await configError(loadConfig({ file: await yamlFile(text) })), reason, why)
+  const badEnv: Array<[Record<string, string>, RegExp, string]> = [
+    [{ WHARF_HTTP_PORT: 'abc' }, /WHARF_HTTP_PORT must be a non-negative integer/, 'not a number'],
+    [{ WHARF_HTTP_PORT: '' }, /WHARF_HTTP_PORT/, 'empty'],
+    [{ WHARF_HTTP_PORT: '-5' }, /WHARF_HTTP_PORT/, 'negative'],
+    [{ WHARF_HTTP_PORT: '80.5' }, /WHARF_HTTP_PORT/, 'fractional'],
+    [{ WHARF_HTTP_PORT: '99999' }, /at most 65535/, 'out of range'],
+    [{ WHARF_LOG_REQUESTS: 'yes' }, /WHARF_LOG_REQUESTS must be true or false/, 'yes is not a boolean'],
+    [{ WHARF_LOG_REQUESTS: '1' }, /WHARF_LOG_REQUESTS/, '1 is not a boolean'],
+    [{ WHARF_STORAGE_PATH: '' }, /WHARF_STORAGE_PATH must be a non-empty string/, 'empty path'],
+    [{ WHARF_LOG_LEVEL: 'verbose' }, /log\.level/, 'unknown level'],
+  ]
+  for (const [env, reason, why] of badEnv) t.match(await configError(loadConfig({ env })), reason, `env: ${why}`)
+  t.match(await configError(loadConfig({ overrides: { http: { port: 'x' as unknown as number } } })), /--port must be a non-negative integer/, 'a bad flag names the flag')
+})
+
+t.test('a missing config file is a ConfigError naming it', async (t) => {
+  const file = path.join(dir, 'does-not-exist.yaml')
+  t.match(await configError(loadConfig({ file })), new RegExp(`cannot read config file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
+})
