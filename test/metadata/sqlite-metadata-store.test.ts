@@ -73,3 +73,36 @@ t.test('references of a stored manifest are recorded (they drive garbage collect
   const rows = db.prepare('SELECT child, kind FROM manifest_references WHERE parent = ? ORDER BY kind').all(m.digest) as Array<{ child: string; kind: string }>
   t.same(rows, [{ child: config, kind: 'config' }, { child: external, kind: 'external' }, { child: layer, kind: 'layer' }])
 })
+
+t.test('group commit: writes issued together commit together, and a failing one fails alone', async (t) => {
+  const store = new SqliteMetadataStore(path.join(await tempDir(t), 'metadata.db'))
+  t.teardown(() => store.close())
+  await store.ready
+  const r = repo('group/commit')
+  await store.createUpload({ id: 'taken', repo: r, startedAt: 1, updatedAt: 1 })
+  const digests = Array.from({ length: 50 }, () => randomDigest())
+  // All issued in one turn of the event loop: one batch, one transaction.
+  const results = await Promise.allSettled([
+    ...digests.map((d, i) => store.recordBlob(r, d, i)),
+    store.createUpload({ id: 'taken', repo: r, startedAt: 2, updatedAt: 2 }),
+    store.createUpload({ id: 'fresh', repo: r, startedAt: 3, updatedAt: 3 }),
+  ])
+  t.equal(results.filter((x) => x.status === 'fulfilled').length, 51, 'every write but the duplicate succeeded')
+  const failed = results.filter((x): x is PromiseRejectedResult => x.status === 'rejected')
+  t.equal(failed.length, 1)
+  t.match(String(failed[0]?.reason), /UNIQUE/, 'the duplicate session id was refused by its own savepoint')
+  for (const [i, d] of digests.entries()) t.match(await store.getRepositoryBlob(r, d), { size: i }, `blob ${i} committed`)
+  t.match(await store.getUpload('taken'), { startedAt: 1 }, 'the refused write changed nothing')
+  t.match(await store.getUpload('fresh'), { startedAt: 3 })
+})
+
+t.test('a write is visible to reads as soon as its promise settles (reads and writes use different connections)', async (t) => {
+  const store = new SqliteMetadataStore(path.join(await tempDir(t), 'metadata.db'))
+  t.teardown(() => store.close())
+  const r = repo('read/your/writes')
+  for (let i = 0; i < 20; i++) {
+    const d = randomDigest()
+    await store.recordBlob(r, d, i)
+    t.match(await store.getRepositoryBlob(r, d), { size: i })
+  }
+})
