@@ -30,6 +30,9 @@ export interface GcReport {
   readonly orphanFilesRemoved: ReadonlyArray<{ readonly digest: string; readonly size: number }>
 }
 
+/** Blobs removed per transaction. */
+const BLOB_BATCH = 256
+
 export class GcAlreadyRunningError extends Error {
   constructor() {
     super('a garbage collection is already running')
@@ -94,13 +97,15 @@ export class GarbageCollector {
     if (options.dryRun) {
       blobsRemoved.push(...sweep.unlinkedBlobs)
     } else {
-      for (const blob of sweep.unlinkedBlobs) {
-        const size = await this.digestLocks.run(blob.digest, async () => {
-          const removed = await this.metadata.deleteBlobIfUnlinked(blob.digest)
-          if (removed !== undefined) await this.store.deleteBlob(blob.digest)
-          return removed
+      // In batches: one transaction and parallel unlinks per batch, under the batch's digest locks.
+      for (let i = 0; i < sweep.unlinkedBlobs.length; i += BLOB_BATCH) {
+        const digests = sweep.unlinkedBlobs.slice(i, i + BLOB_BATCH).map((b) => b.digest)
+        const removed = await this.digestLocks.runAll(digests, async () => {
+          const records = await this.metadata.deleteBlobsIfUnlinked(digests)
+          await Promise.all(records.map((r) => this.store.deleteBlob(r.digest)))
+          return records
         })
-        if (size !== undefined) blobsRemoved.push({ digest: blob.digest, size })
+        blobsRemoved.push(...removed)
       }
     }
 
@@ -130,8 +135,10 @@ export class GarbageCollector {
   /** Blob files with no record (a crash between writing the file and recording it), once older than the grace period. */
   private async removeOrphanFiles(graceCutoff: number, dryRun: boolean): Promise<Array<{ digest: string; size: number }>> {
     const removed: Array<{ digest: string; size: number }> = []
+    const recorded = new Set<string>((await this.metadata.listBlobRecords()).map((r) => r.digest))
     for await (const file of this.store.listBlobs()) {
-      if (file.modifiedAt.getTime() >= graceCutoff) continue
+      // Recorded blobs are not orphans; a record made after this listing is re-checked under the lock below.
+      if (recorded.has(file.digest) || file.modifiedAt.getTime() >= graceCutoff) continue
       const digest: Digest = file.digest
       const gone = await this.digestLocks.run(digest, async () => {
         if (await this.metadata.getBlob(digest) !== undefined) return false

@@ -63,8 +63,8 @@ export interface MetadataStore {
    * everything is rolled back and the report says what would go.
    */
   sweep(plan: SweepPlan): Promise<SweepResult>
-  /** Removes a blob record that no repository links (re-checked); its size, or undefined if kept. */
-  deleteBlobIfUnlinked(digest: Digest): Promise<number | undefined>
+  /** Removes the records of those blobs that no repository links (re-checked); the ones removed. */
+  deleteBlobsIfUnlinked(digests: readonly Digest[]): Promise<BlobRecord[]>
   diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage>
 
   // Consistency checks (wharf fsck)

@@ -215,8 +215,8 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
 
-  async deleteBlobIfUnlinked(digest: Digest): Promise<number | undefined> {
-    return this.write('deleteBlobIfUnlinked', digest)
+  async deleteBlobsIfUnlinked(digests: readonly Digest[]): Promise<BlobRecord[]> {
+    return this.write('deleteBlobsIfUnlinked', digests)
   }
 
 

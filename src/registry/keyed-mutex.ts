@@ -17,6 +17,16 @@ export class KeyedMutex {
     }
   }
 
+  /**
+   * Runs `work` holding every key. Keys are taken in sorted order; code that holds one key at a
+   * time never waits in a cycle with this.
+   */
+  async runAll<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort()
+    const take = (i: number): Promise<T> => (i === sorted.length ? work() : this.run(sorted[i]!, () => take(i + 1)))
+    return take(0)
+  }
+
   /** True while some work holds or waits for `key`. */
   isBusy(key: string): boolean {
     return this.tails.has(key)

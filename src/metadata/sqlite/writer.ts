@@ -157,11 +157,15 @@ export class SqliteWriter {
     }
   }
 
-  deleteBlobIfUnlinked(digest: string): number | undefined {
-    const row = this.stmt.unlinkedBlobSize.get(digest)
-    if (row === undefined) return undefined
-    this.stmt.deleteBlob.run(digest)
-    return row.size
+  deleteBlobsIfUnlinked(digests: readonly string[]): BlobRecord[] {
+    const removed: BlobRecord[] = []
+    for (const digest of digests) {
+      const row = this.stmt.unlinkedBlobSize.get(digest)
+      if (row === undefined) continue
+      this.stmt.deleteBlob.run(digest)
+      removed.push({ digest: digest as Digest, size: row.size })
+    }
+    return removed
   }
 
   forgetBlobs(digests: readonly string[]): void {
