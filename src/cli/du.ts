@@ -8,7 +8,7 @@ import { configFromArgs, gcOptionsFrom } from './serve.js'
 export async function du(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['json', 'tags'])
   const logger = createLogger('error')
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger })
+  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
   try {
     const usage = await registry.diskUsage({ perTag: args.options.get('tags') === true, gc: gcOptionsFrom(config) })
     if (args.options.get('json') === true) {

@@ -12,7 +12,7 @@ export async function fsck(args: ParsedArgs): Promise<number> {
   const repair = args.options.get('repair') === true
   const pid = await runningServer(config.storage.path)
   if (pid !== undefined) throw new ConfigError(`a wharf server (pid ${pid}) is using ${config.storage.path}; stop it before fsck`)
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger: createLogger('error') })
+  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger: createLogger('error'), gcGraceMs: config.gc.graceSeconds * 1000 })
   try {
     const report = await checkStore(registry.metadata, registry.store, { repair })
     if (args.options.get('json') === true) {

@@ -14,7 +14,7 @@ export async function gc(args: ParsedArgs): Promise<number> {
     throw new ConfigError(`a wharf server (pid ${pid}) is using ${config.storage.path}; collect online with POST /_wharf/v1/gc instead`)
   }
   const logger = createLogger(args.options.get('json') === true ? 'warn' : 'error')
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger })
+  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
   try {
     const report = await registry.gc.collect({ ...gcOptionsFrom(config), dryRun })
     if (args.options.get('json') === true) {

@@ -41,7 +41,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
   const logger = createLogger(config.log.level)
   await mkdir(config.storage.path, { recursive: true })
   const releaseStorage = await claimStorage(config.storage.path)
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger })
+  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
   const gcOptions = gcOptionsFrom(config)
   const purgeUploads = async (): Promise<void> => {
     const purged = await registry.uploads.purge(Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })

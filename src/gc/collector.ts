@@ -109,7 +109,9 @@ export class GarbageCollector {
       }
     }
 
-    const uploadsPurged = options.dryRun ? 0 : (await this.uploads.purge(now - options.uploadTtlMs, { orphanFiles: true })).sessions
+    const uploadsPurged = options.dryRun
+      ? (await this.metadata.listUploads(now - options.uploadTtlMs)).length
+      : (await this.uploads.purge(now - options.uploadTtlMs, { orphanFiles: true })).sessions
     const orphanFilesRemoved = await this.removeOrphanFiles(graceCutoff, options.dryRun)
     const report: GcReport = {
       dryRun: options.dryRun,

@@ -11,17 +11,20 @@ export interface BlobDescriptor {
   readonly size: number
 }
 
-/** How stale a link's use time may get before a HEAD or GET refreshes it; well below the GC grace period. */
+/** How stale a link's use time may get before a HEAD or GET refreshes it (less with a short GC grace period). */
 export const LINK_TOUCH_INTERVAL_MS = 5 * 60 * 1000
 
 /** Blobs as a repository sees them: only those pushed or mounted into it exist there. */
 export class BlobService {
   private readonly metadata: MetadataStore
   private readonly store: BlobStore
+  private readonly touchIntervalMs: number
 
-  constructor(metadata: MetadataStore, store: BlobStore) {
+  /** `gcGraceMs`: a link shown to a client must outlive a collection for at least that long. */
+  constructor(metadata: MetadataStore, store: BlobStore, gcGraceMs: number) {
     this.metadata = metadata
     this.store = store
+    this.touchIntervalMs = Math.min(LINK_TOUCH_INTERVAL_MS, Math.floor(gcGraceMs / 2))
   }
 
   async stat(repo: RepoName, digest: Digest): Promise<BlobDescriptor> {
@@ -29,7 +32,7 @@ export class BlobService {
     if (blob === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
     // A client that checks a blob before pushing a manifest relies on the link lasting until then.
     const now = Date.now()
-    if (now - blob.usedAt > LINK_TOUCH_INTERVAL_MS) await this.metadata.touchBlobLink(repo, digest, now)
+    if (now - blob.usedAt >= this.touchIntervalMs) await this.metadata.touchBlobLink(repo, digest, now)
     return { digest: blob.digest, size: blob.size }
   }
 

@@ -16,6 +16,8 @@ export interface RegistryOptions {
   /** Largest page of tags or repositories one request returns. */
   readonly maxPageSize: number
   readonly logger: Logger
+  /** The garbage collection grace period (default one hour): blob HEADs keep links alive that long. */
+  readonly gcGraceMs?: number
 }
 
 /** The registry core: every rule of the distribution-spec, independent of HTTP. */
@@ -33,7 +35,7 @@ export class Registry {
   constructor(metadata: MetadataStore, store: BlobStore, options: RegistryOptions) {
     this.metadata = metadata
     this.store = store
-    this.blobs = new BlobService(metadata, store)
+    this.blobs = new BlobService(metadata, store, options.gcGraceMs ?? 60 * 60 * 1000)
     this.uploads = new UploadService(metadata, store, this.digestLocks)
     this.manifests = new ManifestService(metadata)
     this.listings = new ListingService(metadata, options.maxPageSize)

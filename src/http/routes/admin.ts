@@ -15,6 +15,8 @@ export const ADMIN_PREFIX = '/_wharf/v1'
 export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gcOptions: Omit<GcOptions, 'dryRun'>): void {
   app.post(`${ADMIN_PREFIX}/gc`, async (request, reply) => {
     const dryRun = isTrue(new Query(queryOf(request.raw.url)).one('dryRun'))
+    // A large collection can take minutes with nothing sent meanwhile; the idle timeout must not cut it.
+    request.raw.socket.setTimeout(0)
     try {
       return reply.code(200).send(await registry.gc.collect({ ...gcOptions, dryRun }))
     } catch (err) {
@@ -28,6 +30,7 @@ export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gc
   app.get(`${ADMIN_PREFIX}/gc`, async (_request, reply) => reply.send({ running: registry.gc.isRunning }))
   app.get(`${ADMIN_PREFIX}/du`, async (request, reply) => {
     const perTag = isTrue(new Query(queryOf(request.raw.url)).one('tags'))
+    request.raw.socket.setTimeout(0)
     return reply.send(await registry.diskUsage({ perTag, gc: gcOptions }))
   })
 }

@@ -181,13 +181,21 @@ export const SQL_REPOSITORY_LOGICAL = `
   SELECT SUM(COALESCE(mc.size, b.size, 0)) AS bytes FROM closure c
     LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest`
 
-/** Blobs linked only into this repository plus manifests only it has. */
+/**
+ * What deleting the repository would free of what it serves: the part of its logical content that
+ * no other repository links or holds as a manifest. (Blobs linked but unreferenced are counted as
+ * reclaimable instead.)
+ */
 export const SQL_REPOSITORY_EXCLUSIVE = `
-  SELECT
-    COALESCE((SELECT SUM(b.size) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
-              WHERE l.repo = :repo AND NOT EXISTS (SELECT 1 FROM repository_blobs o WHERE o.digest = l.digest AND o.repo <> :repo)), 0)
-  + COALESCE((SELECT SUM(c.size) FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
-              WHERE m.repo = :repo AND NOT EXISTS (SELECT 1 FROM manifests o WHERE o.digest = m.digest AND o.repo <> :repo)), 0) AS bytes`
+  WITH RECURSIVE closure (digest) AS (
+    SELECT digest FROM manifests WHERE repo = :repo
+    UNION
+    SELECT r.child FROM closure c JOIN manifest_references r ON r.parent = c.digest
+  )
+  SELECT SUM(COALESCE(mc.size, b.size, 0)) AS bytes FROM closure c
+    LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest
+  WHERE NOT EXISTS (SELECT 1 FROM repository_blobs o WHERE o.digest = c.digest AND o.repo <> :repo)
+    AND NOT EXISTS (SELECT 1 FROM manifests o WHERE o.digest = c.digest AND o.repo <> :repo)`
 
 /** Per tag: the manifest, its children and every blob they reference, each counted once. */
 export const SQL_TAG_SIZES = `
