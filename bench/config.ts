@@ -32,6 +32,10 @@ export interface BenchConfig {
   readonly fillConcurrency: number
   /** Upper bound of any single timed loop, ms. */
   readonly opTimeoutMs: number
+  /** Upper bound of a scenario's setup or a phase's fill, ms. */
+  readonly fillTimeoutMs: number
+  /** A phase whose round takes longer than this is not repeated (both servers still run that round). */
+  readonly slowRoundSeconds: number
 }
 
 const MiB = 1024 * 1024
@@ -70,5 +74,7 @@ export function makeConfig(options: { quick: boolean; rounds?: number; scaleMax?
     scaleGetMaxRequests: 20_000,
     fillConcurrency: 32,
     opTimeoutMs: 15 * 60_000,
+    fillTimeoutMs: 40 * 60_000,
+    slowRoundSeconds: 60,
   }
 }

@@ -7,7 +7,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The compiled Wharf CLI, beside dist/bench/. */
-export const WHARF_CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/index.js')
+/** The compiled Wharf CLI, beside dist/bench/ (WHARF_BENCH_CLI overrides it, e.g. a snapshot of dist/ that a rebuild cannot change mid-run). */
+export const WHARF_CLI = process.env.WHARF_BENCH_CLI ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/index.js')
 export const REFERENCE_BIN = process.env.WHARF_BENCH_REFERENCE ?? '/usr/bin/docker-registry'
 
 export type ServerKind = 'reference' | 'wharf'
