@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { MetadataStore, SweepResult, TagRecord } from '../metadata/metadata-store.js'
+import type { BlobRecord, MetadataStore, TagRecord } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
 import type { KeyedMutex } from '../registry/keyed-mutex.js'
 import type { UploadService } from '../registry/uploads.js'
@@ -87,19 +87,46 @@ export class GarbageCollector {
     const now = options.now ?? started
     const graceCutoff = now - options.graceMs
     const rules = new RetentionRules(options.retention)
-    const tags: TagRecord[] = options.retention.length > 0 ? rules.expiredTags(await this.metadata.listAllTags(), now) : []
-    const repositories = options.retention.some((p) => p.untaggedMaxAgeSeconds !== undefined) ? await this.allRepositories() : []
-    const sweep: SweepResult = await this.metadata.sweep({
-      tags, untaggedCutoffs: rules.untaggedCutoffs(repositories, now), graceCutoff, dryRun: options.dryRun,
-    })
+    const expiredTags = options.retention.length > 0 ? rules.expiredTags(await this.metadata.listAllTags(), now) : []
+    const tagsByRepo = new Map<string, TagRecord[]>()
+    for (const tag of expiredTags) tagsByRepo.set(tag.repo, [...(tagsByRepo.get(tag.repo) ?? []), tag])
 
+    // One short transaction per repository: pushes wait for one repository's sweep at most.
+    const tagsRemoved: TagRecord[] = []
+    const manifestsRemoved: Array<{ repo: string; digest: string }> = []
+    const repositoriesRemoved: string[] = []
+    let linksRemoved = 0
+    const linksRemovedByDigest = new Map<Digest, number>()
+    for (const repo of await this.allRepositories()) {
+      const untaggedAge = rules.policyFor(repo)?.policy.untaggedMaxAgeSeconds
+      const result = await this.metadata.sweepRepository({
+        repo, tags: tagsByRepo.get(repo) ?? [], graceCutoff, dryRun: options.dryRun,
+        ...(untaggedAge !== undefined ? { untaggedCutoff: now - untaggedAge * 1000 } : {}),
+      })
+      tagsRemoved.push(...result.tagsRemoved)
+      manifestsRemoved.push(...result.manifestsRemoved.map(({ digest }) => ({ repo, digest })))
+      if (result.repositoryRemoved) repositoriesRemoved.push(repo)
+      linksRemoved += result.linksRemoved.length
+      for (const digest of result.linksRemoved) linksRemovedByDigest.set(digest, (linksRemovedByDigest.get(digest) ?? 0) + 1)
+    }
+    if (!options.dryRun) await this.metadata.deleteOrphanManifestContents()
+
+    const unlinked = await this.unlinkedBlobs(graceCutoff)
     const blobsRemoved: Array<{ digest: string; size: number }> = []
     if (options.dryRun) {
-      blobsRemoved.push(...sweep.unlinkedBlobs)
+      // Nothing was removed: blobs whose every link the sweep would remove would go too.
+      const candidates = [...linksRemovedByDigest.keys()]
+      const counts = await this.metadata.countBlobLinks(candidates)
+      const wouldGo = candidates.filter((digest, i) => counts[i] === linksRemovedByDigest.get(digest))
+      for (const digest of wouldGo) {
+        const blob = await this.metadata.getBlob(digest)
+        if (blob !== undefined) unlinked.push(blob)
+      }
+      blobsRemoved.push(...unlinked.sort((a, b) => (a.digest < b.digest ? -1 : 1)))
     } else {
       // In batches: one transaction and parallel unlinks per batch, under the batch's digest locks.
-      for (let i = 0; i < sweep.unlinkedBlobs.length; i += BLOB_BATCH) {
-        const digests = sweep.unlinkedBlobs.slice(i, i + BLOB_BATCH).map((b) => b.digest)
+      for (let i = 0; i < unlinked.length; i += BLOB_BATCH) {
+        const digests = unlinked.slice(i, i + BLOB_BATCH).map((b) => b.digest)
         const removed = await this.digestLocks.runAll(digests, async () => {
           const records = await this.metadata.deleteBlobsIfUnlinked(digests)
           await Promise.all(records.map((r) => this.store.deleteBlob(r.digest)))
@@ -117,10 +144,10 @@ export class GarbageCollector {
       dryRun: options.dryRun,
       startedAt: new Date(started).toISOString(),
       durationMs: Date.now() - started,
-      tagsRemoved: sweep.tagsRemoved.map(({ repo, tag, digest }) => ({ repo, tag, digest })),
-      manifestsRemoved: sweep.manifestsRemoved.map(({ repo, digest }) => ({ repo, digest })),
-      repositoriesRemoved: sweep.repositoriesRemoved,
-      linksRemoved: sweep.linksRemoved,
+      tagsRemoved: tagsRemoved.map(({ repo, tag, digest }) => ({ repo, tag, digest })),
+      manifestsRemoved,
+      repositoriesRemoved,
+      linksRemoved,
       blobsRemoved,
       bytesFreed: blobsRemoved.reduce((sum, b) => sum + b.size, 0) + orphanFilesRemoved.reduce((sum, b) => sum + b.size, 0),
       uploadsPurged,
@@ -150,6 +177,17 @@ export class GarbageCollector {
       if (gone) removed.push({ digest, size: file.size })
     }
     return removed
+  }
+
+  /** Blobs no repository links, created before the grace cutoff, scanned a page at a time. */
+  private async unlinkedBlobs(graceCutoff: number): Promise<BlobRecord[]> {
+    const found: BlobRecord[] = []
+    for (let after = ''; ;) {
+      const page = await this.metadata.listUnlinkedBlobs(after, 5000, graceCutoff)
+      found.push(...page.blobs)
+      if (page.last === undefined) return found
+      after = page.last
+    }
   }
 
   private async allRepositories(): Promise<string[]> {

@@ -62,13 +62,4 @@ export class RetentionRules {
     return expired
   }
 
-  /** Per repository, the time before which untagged manifests go (only where a policy says so). */
-  untaggedCutoffs(repositories: readonly string[], now: number): Array<{ repo: string; cutoff: number }> {
-    const cutoffs: Array<{ repo: string; cutoff: number }> = []
-    for (const repo of repositories) {
-      const age = this.policyFor(repo)?.policy.untaggedMaxAgeSeconds
-      if (age !== undefined) cutoffs.push({ repo, cutoff: now - age * 1000 })
-    }
-    return cutoffs
-  }
 }

@@ -56,13 +56,19 @@ export interface MetadataStore {
   /** Every tag with when it was last set, for retention policies. */
   listAllTags(): Promise<TagRecord[]>
   /**
-   * In one transaction: deletes `plan.tags` (those still pointing where they did), then every
-   * manifest no longer reachable and every blob link no kept manifest references, then reports
-   * the blobs left with no link. Commit paths validate in their own transactions, so a manifest
-   * put concurrently either sees the link or is refused, never left dangling. With `dryRun`
-   * everything is rolled back and the report says what would go.
+   * Sweeps one repository in one transaction: deletes `plan.tags` (those still pointing where they
+   * did), then every manifest of the repository no longer reachable and every blob link no kept
+   * manifest references. Manifest puts validate their references in their own transactions, so
+   * they never interleave with a sweep. With `dryRun` everything is rolled back and the result
+   * says what would go.
    */
-  sweep(plan: SweepPlan): Promise<SweepResult>
+  sweepRepository(plan: RepositorySweepPlan): Promise<RepositorySweepResult>
+  /** Removes manifest bytes and references no repository holds any more; how many. */
+  deleteOrphanManifestContents(): Promise<number>
+  /** Scans `limit` blob records after `after` (by digest); the unlinked ones among them created before `graceCutoff`. */
+  listUnlinkedBlobs(after: string, limit: number, graceCutoff: number): Promise<{ readonly blobs: BlobRecord[]; readonly last?: string }>
+  /** How many repositories link each blob. */
+  countBlobLinks(digests: readonly Digest[]): Promise<number[]>
   /** Removes the records of those blobs that no repository links (re-checked); the ones removed. */
   deleteBlobsIfUnlinked(digests: readonly Digest[]): Promise<BlobRecord[]>
   diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage>
@@ -95,22 +101,22 @@ export interface TagRecord {
   readonly updatedAt: number
 }
 
-export interface SweepPlan {
+export interface RepositorySweepPlan {
+  readonly repo: string
   readonly tags: readonly TagRecord[]
-  /** Per repository: untagged manifests created before `cutoff` are not roots. */
-  readonly untaggedCutoffs: ReadonlyArray<{ readonly repo: string; readonly cutoff: number }>
+  /** Untagged manifests created before this are not roots (from a retention policy); none when absent. */
+  readonly untaggedCutoff?: number
   /** Manifests created and links used at or after this time are always kept. */
   readonly graceCutoff: number
   readonly dryRun: boolean
 }
 
-export interface SweepResult {
+export interface RepositorySweepResult {
   readonly tagsRemoved: readonly TagRecord[]
   readonly manifestsRemoved: ReadonlyArray<{ readonly repo: string; readonly digest: Digest; readonly size: number }>
-  readonly linksRemoved: number
-  readonly repositoriesRemoved: readonly string[]
-  /** Blobs no repository links any more, created before the grace cutoff. */
-  readonly unlinkedBlobs: readonly BlobRecord[]
+  /** Digests whose link into the repository was removed. */
+  readonly linksRemoved: readonly Digest[]
+  readonly repositoryRemoved: boolean
 }
 
 export interface DiskUsage {

@@ -4,7 +4,7 @@ import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
   BlobRecord, DanglingRows, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
-  SweepPlan, SweepResult, TagRecord, UploadRecord,
+  RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
 import { MANIFEST_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow } from './sqlite/schema.js'
 import type { WriteRequest, WriteResponse } from './sqlite/writer-worker.js'
@@ -210,8 +210,20 @@ export class SqliteMetadataStore implements MetadataStore {
       .map((row) => ({ repo: row.repo, tag: row.tag, digest: row.digest as Digest, updatedAt: row.updated_at }))
   }
 
-  async sweep(plan: SweepPlan): Promise<SweepResult> {
-    return this.write('sweep', plan)
+  async sweepRepository(plan: RepositorySweepPlan): Promise<RepositorySweepResult> {
+    return this.write('sweepRepository', plan)
+  }
+
+  async deleteOrphanManifestContents(): Promise<number> {
+    return this.write('deleteOrphanManifestContents')
+  }
+
+  async listUnlinkedBlobs(after: string, limit: number, graceCutoff: number): Promise<{ readonly blobs: BlobRecord[]; readonly last?: string }> {
+    return this.write('listUnlinkedBlobs', after, limit, graceCutoff)
+  }
+
+  async countBlobLinks(digests: readonly Digest[]): Promise<number[]> {
+    return this.write('countBlobLinks', digests)
   }
 
 

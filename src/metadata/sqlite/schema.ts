@@ -117,59 +117,65 @@ export function toUploadRecord(row: { id: string; repo: string; started_at: numb
 export const MANIFEST_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject, c.annotations'
 
 /**
- * Marks the manifests garbage collection keeps, per repository: tagged ones, those created within
- * the grace period, untagged non-referrers unless a retention cutoff says otherwise, then
- * recursively the children of kept indexes and the referrers of kept manifests.
+ * Marks the manifests of one repository that garbage collection keeps: tagged ones, those created
+ * within the grace period, untagged non-referrers unless a retention cutoff says otherwise, then
+ * recursively the children of kept indexes and the referrers of kept manifests. References never
+ * cross repositories, so each repository is swept on its own, in its own short transaction.
  */
 export const SQL_MARK = `
-  INSERT INTO temp.gc_kept (repo, digest)
-  WITH RECURSIVE kept (repo, digest) AS (
-    SELECT m.repo, m.digest FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
-    WHERE m.created_at >= :grace
+  INSERT INTO temp.gc_kept (digest)
+  WITH RECURSIVE kept (digest) AS (
+    SELECT m.digest FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
+    WHERE m.repo = :repo AND (
+          m.created_at >= :grace
        OR EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
-       OR (c.subject IS NULL AND m.created_at >= COALESCE((SELECT u.cutoff FROM temp.gc_untagged_cutoff u WHERE u.repo = m.repo), -1))
+       OR (c.subject IS NULL AND m.created_at >= :untaggedCutoff))
     UNION
-    SELECT m.repo, m.digest FROM kept k
+    SELECT m.digest FROM kept k
       JOIN manifest_references r ON r.parent = k.digest
-      JOIN manifests m ON m.repo = k.repo AND m.digest = r.child
+      JOIN manifests m ON m.repo = :repo AND m.digest = r.child
     UNION
-    SELECT m.repo, m.digest FROM kept k
+    SELECT m.digest FROM kept k
       JOIN manifest_contents c ON c.subject = k.digest
-      JOIN manifests m ON m.repo = k.repo AND m.digest = c.digest
+      JOIN manifests m ON m.repo = :repo AND m.digest = c.digest
   )
-  SELECT repo, digest FROM kept`
+  SELECT digest FROM kept`
 
 export const SQL_UNREACHABLE_MANIFESTS = `
-  SELECT m.repo, m.digest, c.size FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
-  WHERE NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.repo = m.repo AND k.digest = m.digest)
-  ORDER BY m.repo, m.digest`
+  SELECT m.digest, c.size FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
+  WHERE m.repo = :repo AND NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.digest = m.digest)
+  ORDER BY m.digest`
+
+export const SQL_DELETE_UNREACHABLE_TAGS = `
+  DELETE FROM tags WHERE repo = :repo AND NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.digest = tags.digest)`
 
 export const SQL_DELETE_UNREACHABLE_MANIFESTS = `
-  DELETE FROM tags WHERE NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.repo = tags.repo AND k.digest = tags.digest);
-  DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.repo = manifests.repo AND k.digest = manifests.digest)`
+  DELETE FROM manifests WHERE repo = :repo AND NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.digest = manifests.digest)`
 
 /** A link survives while a kept manifest of its repository references the blob, or it was used recently. */
 export const SQL_DELETE_UNUSED_LINKS = `
   DELETE FROM repository_blobs
-  WHERE used_at < :grace
+  WHERE repo = :repo AND used_at < :grace
     AND NOT EXISTS (
-      SELECT 1 FROM manifest_references r JOIN temp.gc_kept k ON k.digest = r.parent AND k.repo = repository_blobs.repo
-      WHERE r.child = repository_blobs.digest AND r.kind <> 'manifest')`
+      SELECT 1 FROM manifest_references r JOIN temp.gc_kept k ON k.digest = r.parent
+      WHERE r.child = repository_blobs.digest AND r.kind <> 'manifest')
+  RETURNING digest`
 
 export const SQL_DELETE_ORPHAN_CONTENTS = `
   DELETE FROM manifest_contents WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = manifest_contents.digest);
   DELETE FROM manifest_references WHERE NOT EXISTS (SELECT 1 FROM manifest_contents c WHERE c.digest = manifest_references.parent)`
 
-export const SQL_EMPTY_REPOSITORIES = `
-  SELECT name FROM repositories r
-  WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = r.name)
-    AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repo = r.name)
-    AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = r.name)`
+export const SQL_REPOSITORY_IS_EMPTY = `
+  SELECT NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = :repo)
+     AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repo = :repo)
+     AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = :repo) AS empty`
 
-export const SQL_UNLINKED_BLOBS = `
-  SELECT digest, size FROM blobs b
-  WHERE b.created_at < :grace AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)
-  ORDER BY digest`
+/** One page of the blob table (by digest) and, of it, the blobs no repository links. */
+export const SQL_UNLINKED_BLOBS_PAGE = `
+  WITH page AS (SELECT digest, size, created_at FROM blobs WHERE digest > :after ORDER BY digest LIMIT :limit)
+  SELECT p.digest, p.size, p.created_at < :grace AS old,
+         NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = p.digest) AS unlinked
+  FROM page p ORDER BY p.digest`
 
 /** Distinct bytes of every manifest of a repository and everything they reference. */
 export const SQL_REPOSITORY_LOGICAL = `

@@ -2,11 +2,11 @@ import type Database from 'better-sqlite3'
 import type { Digest } from '../../oci/digest.js'
 import type { ManifestReference } from '../../oci/manifest.js'
 import type {
-  BlobRecord, DiskUsage, ManifestPut, PutManifestResult, RepositoryUsage, SweepPlan, SweepResult, TagRecord, UploadRecord,
+  BlobRecord, DiskUsage, ManifestPut, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, RepositoryUsage, TagRecord, UploadRecord,
 } from '../metadata-store.js'
 import {
-  SQL_DELETE_ORPHAN_CONTENTS, SQL_DELETE_UNREACHABLE_MANIFESTS, SQL_DELETE_UNUSED_LINKS, SQL_EMPTY_REPOSITORIES,
-  SQL_MARK, SQL_REPOSITORY_EXCLUSIVE, SQL_REPOSITORY_LOGICAL, SQL_TAG_SIZES, SQL_UNLINKED_BLOBS, SQL_UNREACHABLE_MANIFESTS,
+  SQL_DELETE_ORPHAN_CONTENTS, SQL_DELETE_UNREACHABLE_MANIFESTS, SQL_DELETE_UNREACHABLE_TAGS, SQL_DELETE_UNUSED_LINKS, SQL_MARK,
+  SQL_REPOSITORY_EXCLUSIVE, SQL_REPOSITORY_IS_EMPTY, SQL_REPOSITORY_LOGICAL, SQL_TAG_SIZES, SQL_UNLINKED_BLOBS_PAGE, SQL_UNREACHABLE_MANIFESTS,
 } from './schema.js'
 
 /**
@@ -123,7 +123,7 @@ export class SqliteWriter {
     return this.stmt.deleteUpload.run(id).changes > 0
   }
 
-  sweep(plan: SweepPlan): SweepResult {
+  sweepRepository(plan: RepositorySweepPlan): RepositorySweepResult {
     const db = this.db
     db.exec('SAVEPOINT sweep')
     try {
@@ -131,30 +131,46 @@ export class SqliteWriter {
       for (const tag of plan.tags) {
         if (this.stmt.deleteTagAt.run(tag.repo, tag.tag, tag.digest).changes > 0) tagsRemoved.push(tag)
       }
-      db.exec(`CREATE TEMP TABLE IF NOT EXISTS gc_untagged_cutoff (repo TEXT PRIMARY KEY, cutoff INTEGER NOT NULL);
-               CREATE TEMP TABLE IF NOT EXISTS gc_kept (repo TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (repo, digest)) WITHOUT ROWID;
-               DELETE FROM temp.gc_untagged_cutoff; DELETE FROM temp.gc_kept;`)
-      const insertCutoff = db.prepare<[string, number]>('INSERT OR REPLACE INTO temp.gc_untagged_cutoff (repo, cutoff) VALUES (?, ?)')
-      for (const { repo, cutoff } of plan.untaggedCutoffs) insertCutoff.run(repo, cutoff)
-      db.prepare(SQL_MARK).run({ grace: plan.graceCutoff })
-      const manifestsRemoved = db.prepare<[], { repo: string; digest: string; size: number }>(SQL_UNREACHABLE_MANIFESTS).all()
-        .map((row) => ({ repo: row.repo, digest: row.digest as Digest, size: row.size }))
-      db.exec(SQL_DELETE_UNREACHABLE_MANIFESTS)
-      const linksRemoved = db.prepare(SQL_DELETE_UNUSED_LINKS).run({ grace: plan.graceCutoff }).changes
-      db.exec(SQL_DELETE_ORPHAN_CONTENTS)
-      const repositoriesRemoved = db.prepare<[], { name: string }>(SQL_EMPTY_REPOSITORIES).all().map((row) => row.name)
-      const deleteRepository = db.prepare<[string]>('DELETE FROM repositories WHERE name = ?')
-      for (const name of repositoriesRemoved) deleteRepository.run(name)
-      const unlinkedBlobs = db.prepare<{ grace: number }, { digest: string; size: number }>(SQL_UNLINKED_BLOBS).all({ grace: plan.graceCutoff })
-        .map((row) => ({ digest: row.digest as Digest, size: row.size }))
-      db.exec('DELETE FROM temp.gc_kept; DELETE FROM temp.gc_untagged_cutoff')
+      db.exec(`CREATE TEMP TABLE IF NOT EXISTS gc_kept (digest TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM temp.gc_kept;`)
+      const params = { repo: plan.repo, grace: plan.graceCutoff, untaggedCutoff: plan.untaggedCutoff ?? -1 }
+      db.prepare(SQL_MARK).run(params)
+      const manifestsRemoved = db.prepare<{ repo: string }, { digest: string; size: number }>(SQL_UNREACHABLE_MANIFESTS).all({ repo: plan.repo })
+        .map((row) => ({ repo: plan.repo, digest: row.digest as Digest, size: row.size }))
+      db.prepare(SQL_DELETE_UNREACHABLE_TAGS).run({ repo: plan.repo })
+      db.prepare(SQL_DELETE_UNREACHABLE_MANIFESTS).run({ repo: plan.repo })
+      const linksRemoved = db.prepare<{ repo: string; grace: number }, { digest: string }>(SQL_DELETE_UNUSED_LINKS)
+        .all({ repo: plan.repo, grace: plan.graceCutoff }).map((row) => row.digest as Digest)
+      const repositoryRemoved = db.prepare<{ repo: string }, { empty: number }>(SQL_REPOSITORY_IS_EMPTY).get({ repo: plan.repo })?.empty === 1
+      if (repositoryRemoved) db.prepare<[string]>('DELETE FROM repositories WHERE name = ?').run(plan.repo)
+      db.exec('DELETE FROM temp.gc_kept')
       if (plan.dryRun) db.exec('ROLLBACK TO sweep')
       db.exec('RELEASE sweep')
-      return { tagsRemoved, manifestsRemoved, linksRemoved, repositoriesRemoved, unlinkedBlobs }
+      return { tagsRemoved, manifestsRemoved, linksRemoved, repositoryRemoved }
     } catch (err) {
       db.exec('ROLLBACK TO sweep; RELEASE sweep')
       throw err
     }
+  }
+
+  deleteOrphanManifestContents(): number {
+    const before = this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM manifest_contents').get()!.n
+    this.db.exec(SQL_DELETE_ORPHAN_CONTENTS)
+    return before - this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM manifest_contents').get()!.n
+  }
+
+  /** Read-only; runs here so a scan of a large table never holds up the serving thread. */
+  listUnlinkedBlobs(after: string, limit: number, graceCutoff: number): { blobs: BlobRecord[]; last?: string } {
+    const rows = this.db.prepare<{ after: string; limit: number; grace: number }, { digest: string; size: number; old: number; unlinked: number }>(
+      SQL_UNLINKED_BLOBS_PAGE).all({ after, limit, grace: graceCutoff })
+    return {
+      blobs: rows.filter((r) => r.old === 1 && r.unlinked === 1).map((r) => ({ digest: r.digest as Digest, size: r.size })),
+      ...(rows.length === limit ? { last: rows[rows.length - 1]!.digest } : {}),
+    }
+  }
+
+  countBlobLinks(digests: readonly string[]): number[] {
+    const count = this.db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM repository_blobs WHERE digest = ?')
+    return digests.map((digest) => count.get(digest)!.n)
   }
 
   deleteBlobsIfUnlinked(digests: readonly string[]): BlobRecord[] {
