@@ -192,7 +192,8 @@ async function main(): Promise<void> {
     const peak = await vm(pid)
 
     // 5. A second collection with nothing to remove (mark and scan cost alone), and du.
-    const idle = JSON.parse((await must(request('POST', '/_wharf/v1/gc'), 200, 'gc 2')).body.toString()) as { durationMs: number; blobsRemoved: unknown[] }
+    const idle = JSON.parse((await must(request('POST', '/_wharf/v1/gc'), 200, 'gc 2')).body.toString()) as { durationMs: number; blobsRemoved: unknown[]; phases?: unknown }
+    console.log(`phases: collection ${JSON.stringify((report as { phases?: unknown }).phases)}, nothing to free ${JSON.stringify(idle.phases)}`)
     const duStart = performance.now()
     await must(request('GET', '/_wharf/v1/du'), 200, 'du')
     const duSeconds = (performance.now() - duStart) / 1000

@@ -28,6 +28,8 @@ export interface GcReport {
   readonly bytesFreed: number
   readonly uploadsPurged: number
   readonly orphanFilesRemoved: ReadonlyArray<{ readonly digest: string; readonly size: number }>
+  /** Milliseconds spent in each phase. */
+  readonly phases: { readonly sweepMs: number; readonly blobsMs: number; readonly uploadsMs: number; readonly orphansMs: number }
 }
 
 /** Blobs removed per transaction. */
@@ -91,6 +93,7 @@ export class GarbageCollector {
     const tagsByRepo = new Map<string, TagRecord[]>()
     for (const tag of expiredTags) tagsByRepo.set(tag.repo, [...(tagsByRepo.get(tag.repo) ?? []), tag])
 
+    const phaseStart = Date.now()
     // One short transaction per repository: pushes wait for one repository's sweep at most.
     const tagsRemoved: TagRecord[] = []
     const manifestsRemoved: Array<{ repo: string; digest: string }> = []
@@ -111,6 +114,7 @@ export class GarbageCollector {
     }
     if (!options.dryRun) await this.metadata.deleteOrphanManifestContents()
 
+    const sweepMs = Date.now() - phaseStart
     const unlinked = await this.unlinkedBlobs(graceCutoff)
     const blobsRemoved: Array<{ digest: string; size: number }> = []
     if (options.dryRun) {
@@ -136,10 +140,13 @@ export class GarbageCollector {
       }
     }
 
+    const blobsMs = Date.now() - phaseStart - sweepMs
     const uploadsPurged = options.dryRun
       ? (await this.metadata.listUploads(now - options.uploadTtlMs)).length
       : (await this.uploads.purge(now - options.uploadTtlMs, { orphanFiles: true })).sessions
+    const uploadsMs = Date.now() - phaseStart - sweepMs - blobsMs
     const orphanFilesRemoved = await this.removeOrphanFiles(graceCutoff, options.dryRun)
+    const orphansMs = Date.now() - phaseStart - sweepMs - blobsMs - uploadsMs
     const report: GcReport = {
       dryRun: options.dryRun,
       startedAt: new Date(started).toISOString(),
@@ -152,11 +159,12 @@ export class GarbageCollector {
       bytesFreed: blobsRemoved.reduce((sum, b) => sum + b.size, 0) + orphanFilesRemoved.reduce((sum, b) => sum + b.size, 0),
       uploadsPurged,
       orphanFilesRemoved,
+      phases: { sweepMs, blobsMs, uploadsMs, orphansMs },
     }
     this.log.info({
       dryRun: report.dryRun, durationMs: report.durationMs, tags: report.tagsRemoved.length, manifests: report.manifestsRemoved.length,
       links: report.linksRemoved, blobs: report.blobsRemoved.length, bytesFreed: report.bytesFreed, uploads: report.uploadsPurged,
-      orphanFiles: report.orphanFilesRemoved.length,
+      orphanFiles: report.orphanFilesRemoved.length, phases: report.phases,
     }, 'garbage collection finished')
     return report
   }

@@ -130,14 +130,15 @@ export const SQL_MARK = `
           m.created_at >= :grace
        OR EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
        OR (c.subject IS NULL AND m.created_at >= :untaggedCutoff))
+    -- CROSS JOIN fixes the order: from each kept row through the indexes, never a scan of the repository per row.
     UNION
     SELECT m.digest FROM kept k
-      JOIN manifest_references r ON r.parent = k.digest
-      JOIN manifests m ON m.repo = :repo AND m.digest = r.child
+      CROSS JOIN manifest_references r ON r.parent = k.digest
+      CROSS JOIN manifests m ON m.repo = :repo AND m.digest = r.child
     UNION
     SELECT m.digest FROM kept k
-      JOIN manifest_contents c ON c.subject = k.digest
-      JOIN manifests m ON m.repo = :repo AND m.digest = c.digest
+      CROSS JOIN manifest_contents c ON c.subject = k.digest AND c.subject IS NOT NULL
+      CROSS JOIN manifests m ON m.repo = :repo AND m.digest = c.digest
   )
   SELECT digest FROM kept`
 
