@@ -34,6 +34,7 @@ export interface GcReport {
 
 /** Blobs removed per transaction. */
 const BLOB_BATCH = 256
+const PARALLEL_UNLINKS = 8
 
 export class GcAlreadyRunningError extends Error {
   constructor() {
@@ -133,7 +134,10 @@ export class GarbageCollector {
         const digests = unlinked.slice(i, i + BLOB_BATCH).map((b) => b.digest)
         const removed = await this.digestLocks.runAll(digests, async () => {
           const records = await this.metadata.deleteBlobsIfUnlinked(digests)
-          await Promise.all(records.map((r) => this.store.deleteBlob(r.digest)))
+          // A few unlinks at a time leave the I/O thread pool to the pushes meanwhile.
+          for (let j = 0; j < records.length; j += PARALLEL_UNLINKS) {
+            await Promise.all(records.slice(j, j + PARALLEL_UNLINKS).map((r) => this.store.deleteBlob(r.digest)))
+          }
           return records
         })
         blobsRemoved.push(...removed)
@@ -173,10 +177,11 @@ export class GarbageCollector {
   private async removeOrphanFiles(graceCutoff: number, dryRun: boolean): Promise<Array<{ digest: string; size: number }>> {
     const removed: Array<{ digest: string; size: number }> = []
     const recorded = new Set<string>((await this.metadata.listBlobRecords()).map((r) => r.digest))
-    for await (const file of this.store.listBlobs()) {
+    for await (const digest of this.store.listBlobDigests()) {
       // Recorded blobs are not orphans; a record made after this listing is re-checked under the lock below.
-      if (recorded.has(file.digest) || file.modifiedAt.getTime() >= graceCutoff) continue
-      const digest: Digest = file.digest
+      if (recorded.has(digest)) continue
+      const file = await this.store.blobInfo(digest)
+      if (file === undefined || file.modifiedAt.getTime() >= graceCutoff) continue
       const gone = await this.digestLocks.run(digest, async () => {
         if (await this.metadata.getBlob(digest) !== undefined) return false
         if (!dryRun) await this.store.deleteBlob(digest)

@@ -35,8 +35,12 @@ export interface BlobStore {
   readBlob(digest: Digest, range?: ByteRange): Promise<Readable>
   /** Removes a blob; an absent one is not an error. */
   deleteBlob(digest: Digest): Promise<void>
-  /** Every blob present, for consistency checks and orphan collection. */
+  /** Every blob present with its size and modification time, for consistency checks. */
   listBlobs(): AsyncIterable<{ readonly digest: Digest; readonly size: number; readonly modifiedAt: Date }>
+  /** Every blob present, digests only: the cheap listing for scans that look closer at few of them. */
+  listBlobDigests(): AsyncIterable<Digest>
+  /** Size and modification time of a blob, undefined when absent. */
+  blobInfo(digest: Digest): Promise<{ readonly size: number; readonly modifiedAt: Date } | undefined>
 
   close(): Promise<void>
 }

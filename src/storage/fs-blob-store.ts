@@ -138,17 +138,32 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async *listBlobs(): AsyncIterable<{ readonly digest: Digest; readonly size: number; readonly modifiedAt: Date }> {
+    for await (const digest of this.listBlobDigests()) {
+      const info = await this.blobInfo(digest)
+      if (info !== undefined) yield { digest, ...info }
+    }
+  }
+
+  async *listBlobDigests(): AsyncIterable<Digest> {
     // Anything that is not <alg>/<2 hex>/<hex> (stray files, editor leftovers) is skipped.
     for (const algorithm of await subdirectories(this.blobsDir)) {
       for (const prefix of await subdirectories(path.join(this.blobsDir, algorithm))) {
         const dir = path.join(this.blobsDir, algorithm, prefix)
         for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
           const digest = `${algorithm}:${entry.name}`
-          if (!entry.isFile() || !isDigest(digest) || !entry.name.startsWith(prefix)) continue
-          const info = await stat(path.join(dir, entry.name)).catch(() => undefined)
-          if (info !== undefined) yield { digest: digest as Digest, size: info.size, modifiedAt: info.mtime }
+          if (entry.isFile() && isDigest(digest) && entry.name.startsWith(prefix)) yield digest as Digest
         }
       }
+    }
+  }
+
+  async blobInfo(digest: Digest): Promise<{ readonly size: number; readonly modifiedAt: Date } | undefined> {
+    try {
+      const info = await stat(this.blobPath(digest))
+      return { size: info.size, modifiedAt: info.mtime }
+    } catch (err) {
+      if (isNotFound(err)) return undefined
+      throw err
     }
   }
 
