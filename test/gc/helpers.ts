@@ -217,8 +217,10 @@ export interface DiskUsage {
 }
 
 /** The parts of a report that describe what was (or would be) removed. */
+/** What a report says was (or would be) removed: everything but the timings and the dry-run flag. */
 export function removalsOf(r: GcReport): Omit<GcReport, 'dryRun' | 'startedAt' | 'durationMs'> {
   const { dryRun: _d, startedAt: _s, durationMs: _m, ...rest } = r
+  delete (rest as { phases?: unknown }).phases
   return rest
 }
 
