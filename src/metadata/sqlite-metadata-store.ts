@@ -7,8 +7,12 @@ import type {
   RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
 import { MANIFEST_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow } from './sqlite/schema.js'
+import { ManifestCache } from './manifest-cache.js'
 import type { WriteRequest, WriteResponse } from './sqlite/writer-worker.js'
 import type { SqliteWriter, WriteOperation } from './sqlite/writer.js'
+
+/** Manifest bodies kept in memory for reads by tag or digest. */
+const MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
 
 /**
  * SQLite in WAL mode with synchronous=FULL: a committed row survives a crash. Reads run on this
@@ -22,6 +26,7 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly writer: Worker
   private readonly calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>()
   private nextCallId = 1
+  private readonly manifestCache = new ManifestCache(MANIFEST_CACHE_BYTES)
   private writerFailure: Error | undefined
   private closing: Promise<void> | undefined
   /** Settles once the writer thread has opened the database (or failed to). */
@@ -61,10 +66,6 @@ export class SqliteMetadataStore implements MetadataStore {
       getBlob: db.prepare<[string], { size: number }>('SELECT size FROM blobs WHERE digest = ?'),
       getRepositoryBlob: db.prepare<[string, string], { size: number; used_at: number }>(
         'SELECT b.size, r.used_at FROM repository_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?'),
-      manifestInRepo: db.prepare<[string, string], ManifestRow>(
-        `SELECT ${MANIFEST_COLUMNS} FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
-      manifestByTag: db.prepare<[string, string], ManifestRow>(
-        `SELECT ${MANIFEST_COLUMNS} FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
       manifestBody: db.prepare<[string], { body: Buffer }>('SELECT body FROM manifest_contents WHERE digest = ?'),
       manifestInRepoWithBody: db.prepare<[string, string], ManifestRow & { body: Buffer }>(
         `SELECT ${MANIFEST_COLUMNS}, c.body FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
@@ -91,6 +92,19 @@ export class SqliteMetadataStore implements MetadataStore {
       this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject })
       this.writer.postMessage({ id, operation, args } satisfies WriteRequest)
     })
+  }
+
+  /**
+   * Drops cached manifests of `repo` (all, when undefined) once `write` settled, before its caller
+   * continues; on failure too, as a failed batch may still have changed nothing or everything.
+   */
+  private async invalidating<T>(repo: string | undefined, write: Promise<T>): Promise<T> {
+    try {
+      return await write
+    } finally {
+      if (repo === undefined) this.manifestCache.clear()
+      else this.manifestCache.invalidateRepository(repo)
+    }
   }
 
   private failWriter(err: Error): void {
@@ -139,10 +153,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
 
   async findManifest(repo: RepoName, reference: { readonly tag?: Tag; readonly digest?: Digest }): Promise<ManifestRecord | undefined> {
-    const row = reference.digest !== undefined
-      ? this.stmt.manifestInRepo.get(repo, reference.digest)
-      : this.stmt.manifestByTag.get(repo, reference.tag ?? '')
-    return row && toManifestRecord(row)
+    return (await this.findManifestWithBody(repo, reference))?.record
   }
 
   async getManifestBody(digest: Digest): Promise<Buffer | undefined> {
@@ -150,24 +161,30 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async findManifestWithBody(repo: RepoName, reference: { readonly tag?: Tag; readonly digest?: Digest }): Promise<{ record: ManifestRecord; body: Buffer } | undefined> {
+    const key = reference.digest ?? reference.tag ?? ''
+    const cached = this.manifestCache.get(repo, key)
+    if (cached !== undefined) return cached
     const row = reference.digest !== undefined
       ? this.stmt.manifestInRepoWithBody.get(repo, reference.digest)
       : this.stmt.manifestByTagWithBody.get(repo, reference.tag ?? '')
-    return row && { record: toManifestRecord(row), body: row.body }
+    if (row === undefined) return undefined
+    const found = { record: toManifestRecord(row), body: row.body }
+    this.manifestCache.set(repo, key, found)
+    return found
   }
 
   async putManifest(put: ManifestPut): Promise<PutManifestResult> {
-    return this.write('putManifest', put)
+    return this.invalidating(put.repo, this.write('putManifest', put))
   }
 
 
   async deleteManifest(repo: RepoName, digest: Digest): Promise<boolean> {
-    return this.write('deleteManifest', repo, digest)
+    return this.invalidating(repo, this.write('deleteManifest', repo, digest))
   }
 
 
   async deleteTag(repo: RepoName, tag: Tag): Promise<boolean> {
-    return this.write('deleteTag', repo, tag)
+    return this.invalidating(repo, this.write('deleteTag', repo, tag))
   }
 
 
@@ -211,7 +228,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async sweepRepository(plan: RepositorySweepPlan): Promise<RepositorySweepResult> {
-    return this.write('sweepRepository', plan)
+    return this.invalidating(plan.repo, this.write('sweepRepository', plan))
   }
 
   async deleteOrphanManifestContents(): Promise<number> {
@@ -264,7 +281,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
 
   async removeDanglingRows(): Promise<{ links: number; tags: number }> {
-    return this.write('removeDanglingRows')
+    return this.invalidating(undefined, this.write('removeDanglingRows'))
   }
 
 
