@@ -34,7 +34,7 @@ const parser = new Parser()
 parser.on('child', (file) => {
   let fileFailedInside = 0
   file.on('assert', (point) => {
-    if (point.skip) skipped++
+    if (point.skip || point.todo) skipped++
     else if (point.ok) passed++
     else { failed++; fileFailedInside++; failures.push(`${file.name} > ${point.name}`) }
   })
