@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-error.js'
 import type { Registry } from '../registry/registry.js'
@@ -49,7 +50,8 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     requestTimeout: 0,
     connectionTimeout: options.idleTimeoutMs,
     keepAliveTimeout: 75_000,
-    http: { maxHeaderSize: options.maxHeaderBytes },
+    // Node checks header and request timeouts on this interval (30 s by default): check every second.
+    http: { maxHeaderSize: options.maxHeaderBytes, connectionsCheckingInterval: 1000 },
     routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: false },
     // Requests the router refuses before any handler (a malformed percent-encoding, say) still get the spec's JSON.
     frameworkErrors: (err, request, reply) => {
@@ -65,9 +67,21 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   app.server.headersTimeout = options.headersTimeoutMs
 
-  app.addHook('onRequest', async (_request, reply) => {
+  // Node leaves a connection open while a response is stuck behind a client that stopped reading
+  // (its own timeout only ends idle keep-alive connections): an explicit idle timer per connection.
+  const guardedSockets = new WeakSet<Socket>()
+  app.addHook('onRequest', async (request, reply) => {
     reply.header(Headers.apiVersion, API_VERSION)
+    const socket = request.raw.socket
+    if (options.idleTimeoutMs > 0) {
+      socket.setTimeout(options.idleTimeoutMs)
+      if (!guardedSockets.has(socket)) {
+        guardedSockets.add(socket)
+        socket.on('timeout', () => socket.destroy())
+      }
+    }
   })
+
 
   const uploadLimiter = new UploadLimiter(options.uploadsPerClient, options.uploadsTotal)
 

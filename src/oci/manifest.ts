@@ -35,6 +35,8 @@ export interface ParsedManifest {
   readonly references: readonly ManifestReference[]
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
 function invalid(reason: string): RegistryError {
   return new RegistryError('MANIFEST_INVALID', { detail: { reason } })
 }
@@ -81,9 +83,16 @@ function parseDescriptorList(value: unknown, where: string): Descriptor[] {
  * recognisably an image manifest or index, the manifest is invalid. Schema1 is refused.
  */
 export function parseManifest(body: Buffer, contentType: string | undefined): ParsedManifest {
+  let text: string
+  try {
+    // Fatal decoding: invalid UTF-8 is refused, never silently replaced.
+    text = UTF8.decode(body)
+  } catch {
+    throw invalid('body is not valid UTF-8')
+  }
   let document: unknown
   try {
-    document = JSON.parse(body.toString('utf8'))
+    document = JSON.parse(text)
   } catch {
     throw invalid('body is not valid JSON')
   }

@@ -16,6 +16,8 @@ export class SyncingFileSink {
   private writing: Promise<void> | undefined
   private syncing: Promise<void> | undefined
   private unsynced = 0
+  /** The first failed write or sync; every later call rethrows it. */
+  private failure: unknown
   /** Offset at which the next byte lands (bytes handed to write() so far, from the start offset). */
   position: number
   private written: number
@@ -27,6 +29,7 @@ export class SyncingFileSink {
   }
 
   async write(chunk: Uint8Array): Promise<void> {
+    if (this.failure !== undefined) throw this.failure
     this.batch.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     this.batchBytes += chunk.byteLength
     this.position += chunk.byteLength
@@ -42,6 +45,7 @@ export class SyncingFileSink {
     if (this.batchBytes > 0) this.startWrite()
     await this.writing
     await this.syncing
+    if (this.failure !== undefined) throw this.failure
   }
 
   /** Waits for operations in flight without writing more (error paths, before closing the handle). */
@@ -56,12 +60,18 @@ export class SyncingFileSink {
     this.batch = []
     this.batchBytes = 0
     this.written += bytes
+    // Failures are recorded, not left as rejected promises nobody awaits while the network is slow.
     this.writing = writeAll(this.handle, buffers, offset).then(() => {
       this.unsynced += bytes
       if (this.unsynced >= SYNC_EVERY_BYTES && this.syncing === undefined) {
         this.unsynced = 0
-        this.syncing = this.handle.datasync().finally(() => { this.syncing = undefined })
+        this.syncing = this.handle.datasync().then(() => { this.syncing = undefined }, (err: unknown) => {
+          this.syncing = undefined
+          this.failure ??= err
+        })
       }
+    }, (err: unknown) => {
+      this.failure ??= err
     })
   }
 }
