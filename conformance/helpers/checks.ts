@@ -12,7 +12,8 @@ import { untar } from './tar.js'
  */
 export async function assertPulls(t: Tap, reg: Registry, repo: string, reference: string, content?: Content): Promise<PulledTree> {
   const pulled = await reg.pullVerified(repo, reference)
-  t.pass(`${repo}:${reference} pulls with verified digests (${pulled.manifests.size} manifests, ${pulled.blobs.size} blobs)`)
+  t.ok(pulled.manifests.has(pulled.digest) && pulled.blobs.size > 0,
+    `${repo}:${reference} pulls with verified digests (${pulled.manifests.size} manifests, ${pulled.blobs.size} blobs)`)
   if (content) t.same(sameContent(pulled, content), [], `${repo}:${reference} is byte-identical to what was pushed`)
   const head = await reg.head(`/v2/${repo}/manifests/${reference}`, { Accept: ACCEPT_ALL_MANIFESTS })
   t.equal(head.status, 200, `HEAD ${repo}:${reference}`)

@@ -3,6 +3,7 @@
  * manifests. Seed: WHARF_PROPERTY_SEED (printed); runs: WHARF_PROPERTY_RUNS (default 2000).
  */
 import fc from 'fast-check'
+import type { Test } from 'tap'
 import t from 'tap'
 import { isRegistryError } from '../../src/errors/registry-error.js'
 import { digestAlgorithm, digestHex, digestOf, isDigest, parseDigest } from '../../src/oci/digest.js'
@@ -18,10 +19,14 @@ t.comment(`property seed ${seed} (WHARF_PROPERTY_SEED=${seed})`)
 const params = { seed, numRuns }
 let properties = 0
 let cases = 0
-const check = <T>(prop: fc.IPropertyWithHooks<T> | fc.IAsyncPropertyWithHooks<T>, runs = numRuns): void => {
+/** Runs a property and asserts it held, naming the counterexample when it did not. */
+const check = <T>(t: Test, prop: fc.IPropertyWithHooks<T>, runs = numRuns): void => {
   properties++
   cases += runs
-  fc.assert(prop as fc.IProperty<T>, { ...params, numRuns: runs })
+  const details = fc.check(prop as fc.IProperty<T>, { ...params, numRuns: runs })
+  t.notOk(details.failed, details.failed
+    ? `property failed after ${details.numRuns} runs: counterexample ${fc.stringify(details.counterexample)} (${String(details.errorInstance ?? '')})`
+    : `property held for ${details.numRuns} cases`)
 }
 
 // The distribution-spec grammar, written independently of src/oci/names.ts: components of
@@ -62,27 +67,26 @@ const nearName = fc.oneof(
 )
 
 t.test('parseRepoName accepts exactly the grammar, within 255 characters', async (t) => {
-  check(fc.property(grammarName, (name) => isRepoName(name) === (name.length <= 255)))
-  check(fc.property(nearName, (name) => isRepoName(name) === (inGrammar(name) && name.length <= 255)))
-  check(fc.property(fc.integer({ min: 250, max: 300 }), (len) => {
+  check(t, fc.property(grammarName, (name) => isRepoName(name) === (name.length <= 255)))
+  check(t, fc.property(nearName, (name) => isRepoName(name) === (inGrammar(name) && name.length <= 255)))
+  check(t, fc.property(fc.integer({ min: 250, max: 300 }), (len) => {
     const name = `${'a/'.repeat(Math.floor((len - 1) / 2))}a`.slice(0, len).replace(/\/$/, 'b')
     return isRepoName(name) === (name.length <= 255 && inGrammar(name))
   }), 200)
-  check(fc.property(nearName, (name) => {
+  check(t, fc.property(nearName, (name) => {
     try { return parseRepoName(name) === name && isRepoName(name) } catch (err) { return isRegistryError(err) && err.code === 'NAME_INVALID' && !isRepoName(name) }
   }))
-  t.pass('names')
 })
 
 t.test('tags and references', async (t) => {
   const tagChar = fc.constantFrom(...'aZ09_.-'.split(''))
   const validTag = fc.tuple(fc.constantFrom(...'aZ0_'.split('')), fc.array(tagChar, { maxLength: 127 })).map(([h, r]) => h + r.join(''))
-  check(fc.property(validTag, (tag) => isTag(tag) && parseReference(tag).tag === tag))
-  check(fc.property(fc.string({ maxLength: 140 }), (s) => {
+  check(t, fc.property(validTag, (tag) => isTag(tag) && parseReference(tag).tag === tag))
+  check(t, fc.property(fc.string({ maxLength: 140 }), (s) => {
     const expected = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/.test(s)
     return isTag(s) === expected
   }))
-  check(fc.property(fc.string({ maxLength: 200 }), (s) => {
+  check(t, fc.property(fc.string({ maxLength: 200 }), (s) => {
     try {
       const ref = parseReference(s)
       return ref.digest !== undefined ? isDigest(s) : isTag(s)
@@ -90,11 +94,10 @@ t.test('tags and references', async (t) => {
       return isRegistryError(err) && (err.code === 'TAG_INVALID' || err.code === 'DIGEST_INVALID')
     }
   }))
-  t.pass('references')
 })
 
 t.test('digests round-trip and nothing else parses', async (t) => {
-  check(fc.property(fc.uint8Array({ maxLength: 256 }), fc.constantFrom('sha256', 'sha512') as fc.Arbitrary<'sha256' | 'sha512'>, (bytes, alg) => {
+  check(t, fc.property(fc.uint8Array({ maxLength: 256 }), fc.constantFrom('sha256', 'sha512') as fc.Arbitrary<'sha256' | 'sha512'>, (bytes, alg) => {
     const d = digestOf(bytes, alg)
     return parseDigest(d) === d && digestAlgorithm(d) === alg && `${alg}:${digestHex(d)}` === d && digestHex(d).length === (alg === 'sha256' ? 64 : 128)
   }))
@@ -103,13 +106,12 @@ t.test('digests round-trip and nothing else parses', async (t) => {
     fc.tuple(fc.constantFrom('sha256', 'sha512', 'SHA256', 'md5', 'sha384', ''), fc.constantFrom(':', '', '::'), fc.integer({ min: 0, max: 130 }).chain(hexString)).map(([a, s, h]) => a + s + h),
     fc.string({ maxLength: 140 }),
   )
-  check(fc.property(candidate, (s) => {
+  check(t, fc.property(candidate, (s) => {
     const expected = /^sha256:[a-f0-9]{64}$/.test(s) || /^sha512:[a-f0-9]{128}$/.test(s)
     let parsed: boolean
     try { parseDigest(s); parsed = true } catch (err) { parsed = false; if (!isRegistryError(err) || err.code !== 'DIGEST_INVALID') return false }
     return parsed === expected && isDigest(s) === expected
   }))
-  t.pass('digests')
 })
 
 t.test('ranges never leave their bounds', async (t) => {
@@ -119,21 +121,20 @@ t.test('ranges never leave their bounds', async (t) => {
       .map(([p, a, b, s]) => `${p}${a ?? ''}-${b ?? ''}${s}`),
     fc.string({ maxLength: 40 }),
   )
-  check(fc.property(rangeText, fc.nat(1_000_000), (header, size) => {
+  check(t, fc.property(rangeText, fc.nat(1_000_000), (header, size) => {
     const r = parseRangeHeader(header, size)
     if (r.kind !== 'range') return true
     return Number.isSafeInteger(r.range.start) && Number.isSafeInteger(r.range.end) && r.range.start >= 0 && r.range.start <= r.range.end && r.range.end <= size - 1
   }))
-  check(fc.property(rangeText, (header) => {
+  check(t, fc.property(rangeText, (header) => {
     const r = parseContentRange(header)
     return r === undefined || (Number.isSafeInteger(r.start) && Number.isSafeInteger(r.end) && r.start >= 0 && r.start <= r.end)
   }))
-  check(fc.property(fc.nat(1e9), fc.nat(1e9), (a, b) => {
+  check(t, fc.property(fc.nat(1e9), fc.nat(1e9), (a, b) => {
     const [start, end] = a <= b ? [a, b] : [b, a]
     const r = parseContentRange(`${start}-${end}`)
     return r !== undefined && r.start === start && r.end === end
   }))
-  t.pass('ranges')
 })
 
 t.test('parseManifest throws nothing but MANIFEST_INVALID, and accepts what it should', async (t) => {
@@ -146,8 +147,8 @@ t.test('parseManifest throws nothing but MANIFEST_INVALID, and accepts what it s
     }
   }
   const contentType = fc.option(fc.constantFrom(...Object.values(MediaTypes), 'application/json', 'text/plain; charset=utf-8', ''), { nil: undefined })
-  check(fc.property(fc.uint8Array({ maxLength: 300 }), contentType, (bytes, ct) => onlyInvalid(Buffer.from(bytes), ct)))
-  check(fc.property(fc.jsonValue({ maxDepth: 6 }), contentType, (value, ct) => onlyInvalid(Buffer.from(JSON.stringify(value)), ct)))
+  check(t, fc.property(fc.uint8Array({ maxLength: 300 }), contentType, (bytes, ct) => onlyInvalid(Buffer.from(bytes), ct)))
+  check(t, fc.property(fc.jsonValue({ maxDepth: 6 }), contentType, (value, ct) => onlyInvalid(Buffer.from(JSON.stringify(value)), ct)))
   // Manifest-shaped documents with arbitrary values in every field.
   const anything = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined))
   const descriptorLike = fc.record({
@@ -168,14 +169,13 @@ t.test('parseManifest throws nothing but MANIFEST_INVALID, and accepts what it s
     annotations: fc.oneof(fc.dictionary(fc.string(), fc.string()), anything),
     artifactType: anything,
   }, { requiredKeys: [] })
-  check(fc.property(documentLike, contentType, (document, ct) => onlyInvalid(Buffer.from(JSON.stringify(document)), ct)))
+  check(t, fc.property(documentLike, contentType, (document, ct) => onlyInvalid(Buffer.from(JSON.stringify(document)), ct)))
   // A well-formed image manifest is always accepted, its references in order.
   const goodDescriptor = fc.uint8Array({ maxLength: 8 }).map((b) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(b), size: b.length }))
-  check(fc.property(goodDescriptor, fc.array(goodDescriptor, { maxLength: 5 }), (config, layers) => {
+  check(t, fc.property(goodDescriptor, fc.array(goodDescriptor, { maxLength: 5 }), (config, layers) => {
     const m = parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config, layers })), MediaTypes.ociManifest)
     return m.references.length === layers.length + 1 && m.references.map((r) => r.digest).join() === [config, ...layers].map((d) => d.digest).join()
   }))
-  t.pass('manifests')
 })
 
 t.teardown(() => { printFigures('properties', { seed, properties, cases }) })
