@@ -29,7 +29,7 @@ const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve,
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(USAGE)
     return command === undefined ? 2 : 0
   }
