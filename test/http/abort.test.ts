@@ -103,9 +103,11 @@ t.test('downloads aborted midway do not break the server nor leak descriptors', 
   t.ok(fds <= fdsBefore + 2, `open descriptors back to ${fdsBefore} (now ${fds})`)
 })
 
-t.test('GET status right after an aborted PATCH reports the size the upload keeps (no stale Range)', async (t) => {
-  // A client whose PATCH connection died asks where to resume and resumes at once. The answer must
-  // account for the bytes the aborted request is still writing, or the resume is refused with 416.
+t.test('a client resuming right after an aborted PATCH gets there, at most via one 416 that names the kept size', async (t) => {
+  // A client whose PATCH connection died asks where to resume and resumes at once. Status waits for a
+  // chunk the server is still writing; but requests on two connections have no order, so the server
+  // may not even have started reading the aborted one when the status arrives. Then the resume gets
+  // 416 with the Range the upload really has (distribution-spec: resume from the 416's Range).
   const repo = uniqueRepo('abort')
   for (let i = 0; i < 5; i++) {
     const blob = makeBlob(4 * 1024 * 1024)
@@ -120,10 +122,15 @@ t.test('GET status right after an aborted PATCH reports the size the upload keep
     t.equal(status.status, 204)
     const end = Number(status.header('range')!.split('-')[1])
     const size = end === 0 ? 0 : end + 1
-    const resume = await client.patch(location, blob.data.subarray(size), { contentRange: `${size}-${blob.size - 1}` })
-    t.equal(resume.status, 202, `round ${i}: resuming at the reported ${size} is accepted (server says ${resume.header('range')})`)
-    if (resume.status === 202) t.equal((await client.putUpload(location, blob.digest)).status, 201)
-    else await client.delete(location)
+    let resume = await client.patch(location, blob.data.subarray(size), { contentRange: `${size}-${blob.size - 1}` })
+    if (resume.status === 416) {
+      const kept = Number(resume.header('range')!.split('-')[1]) + 1
+      t.ok(kept > size, `round ${i}: the 416 names the size the aborted chunk left (${kept} > ${size})`)
+      resume = await client.patch(location, blob.data.subarray(kept), { contentRange: `${kept}-${blob.size - 1}` })
+    }
+    t.equal(resume.status, 202, `round ${i}: the resume is accepted (server says ${resume.header('range')})`)
+    t.equal(resume.header('range'), `0-${blob.size - 1}`)
+    t.equal((await client.putUpload(location, blob.digest)).status, 201, `round ${i}: the digest of the whole blob is right`)
   }
 })
 
