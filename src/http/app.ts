@@ -120,7 +120,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   registerAdminRoutes(app, registry, options.gc)
 
-  app.setNotFoundHandler(async (request, reply) => {
+  app.setNotFoundHandler(async (_request, reply) => {
     const error = unknownRoute()
     return reply.code(error.status).type('application/json').send(toErrorBody(error))
   })

@@ -107,11 +107,7 @@ export class UploadService {
         await this.discard(id)
         throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
       }
-      await this.digestLocks.run(digest, async () => {
-        await this.store.commitUpload(id, digest)
-        await this.metadata.recordBlob(repo, digest, size, id)
-      })
-      return { digest, size }
+      return this.commit(repo, id, digest, size, id)
     })
   }
 
@@ -129,15 +125,23 @@ export class UploadService {
         }
         const actual = digester.digest()
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
-        await this.digestLocks.run(digest, async () => {
-          await this.store.commitUpload(id, digest)
-          await this.metadata.recordBlob(repo, digest, size)
-        })
-        return { digest, size }
+        return await this.commit(repo, id, digest, size)
       } finally {
         await this.store.deleteUpload(id)
       }
     })
+  }
+
+  /**
+   * Makes a verified upload the blob `digest` of `repo`: bytes durable in the store first, then the
+   * record (ending session `sessionId`, if any), under the digest lock garbage collection also takes.
+   */
+  private async commit(repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string): Promise<BlobDescriptor> {
+    await this.digestLocks.run(digest, async () => {
+      await this.store.commitUpload(id, digest)
+      await this.metadata.recordBlob(repo, digest, size, sessionId)
+    })
+    return { digest, size }
   }
 
   async cancel(repo: RepoName, id: string): Promise<void> {
