@@ -56,8 +56,9 @@ export interface MetadataStore {
   /** Every tag with when it was last set, for retention policies. */
   listAllTags(): Promise<TagRecord[]>
   /**
-   * Sweeps one repository in one transaction: deletes `plan.tags` (those still pointing where they
-   * did), then every manifest of the repository no longer reachable and every blob link no kept
+   * Sweeps one repository in one transaction: deletes those of `plan.tags` that are unchanged since
+   * listAllTags returned them (same digest and updatedAt: a tag set again meanwhile, even to the same
+   * manifest, has a new updatedAt and stays), then every manifest of the repository no longer reachable and every blob link no kept
    * manifest references. Manifest puts validate their references in their own transactions, so
    * they never interleave with a sweep. With `dryRun` everything is rolled back and the result
    * says what would go.
@@ -98,6 +99,7 @@ export interface TagRecord {
   readonly repo: string
   readonly tag: string
   readonly digest: Digest
+  /** When the tag was last set; changes on every set (strictly increasing per tag). */
   readonly updatedAt: number
 }
 

@@ -345,6 +345,26 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     t.same((await store.listReferrers(r, subject)).map((x) => x.digest), [sbom.digest], 'a deleted referrer goes')
   })
 
+  t.test('sweepRepository deletes a planned tag only while it is unchanged since listAllTags', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('retained')
+    const config = await blob(store, r, 10)
+    const m = manifestPut(r, [ref(config, 10, 'config')], { tags: ['same', 'moved', 'expired'], now: 1000 })
+    await store.putManifest(m.put)
+    const snapshot = await store.listAllTags()
+    t.same(snapshot.map((x) => x.tag), ['expired', 'moved', 'same'])
+    // Between the snapshot and the sweep: the same manifest is pushed again under 'same', within the
+    // same millisecond, and 'moved' now names another manifest.
+    await store.putManifest({ ...m.put, tags: [tag('same')], now: 1000 })
+    const other = manifestPut(r, [ref(config, 10, 'config')], { tags: ['moved'], now: 1000 })
+    await store.putManifest(other.put)
+    const result = await store.sweepRepository({ repo: r, tags: snapshot, graceCutoff: 0, dryRun: false })
+    t.same(result.tagsRemoved.map((x) => x.tag), ['expired'], 'only the tag nobody touched since the snapshot')
+    t.same(await store.listTags(r, { limit: 10 }), ['moved', 'same'], 'the re-pushed tags stay')
+    t.equal((await store.findManifest(r, { tag: tag('same') }))?.digest, m.digest)
+    t.equal((await store.findManifest(r, { tag: tag('moved') }))?.digest, other.digest)
+  })
+
   t.test('upload sessions', async (t) => {
     const store = await makeStore(t)
     const upload = { id: 'abc-123', repo: repo('up/load'), startedAt: 1000, updatedAt: 1000 }

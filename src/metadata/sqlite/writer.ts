@@ -39,11 +39,13 @@ export class SqliteWriter {
       insertManifest: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO manifests (repo, digest, created_at) VALUES (?, ?, ?)'),
       deleteManifest: db.prepare<[string, string]>('DELETE FROM manifests WHERE repo = ? AND digest = ?'),
       deleteTagsOf: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND digest = ?'),
+      // updated_at changes on every set, even within one millisecond: a sweep deletes a tag only
+      // while it is the row its plan saw (deleteTagAt), so a re-push in between always wins.
       setTag: db.prepare<[string, string, string, number]>(
         `INSERT INTO tags (repo, tag, digest, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`),
+         ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = MAX(excluded.updated_at, tags.updated_at + 1)`),
       deleteTag: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ?'),
-      deleteTagAt: db.prepare<[string, string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ? AND digest = ?'),
+      deleteTagAt: db.prepare<[string, string, string, number]>('DELETE FROM tags WHERE repo = ? AND tag = ? AND digest = ? AND updated_at = ?'),
       createUpload: db.prepare<[string, string, number, number]>('INSERT INTO uploads (id, repo, started_at, updated_at) VALUES (?, ?, ?, ?)'),
       touchUpload: db.prepare<[number, string]>('UPDATE uploads SET updated_at = ? WHERE id = ?'),
       deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
@@ -129,7 +131,7 @@ export class SqliteWriter {
     try {
       const tagsRemoved: TagRecord[] = []
       for (const tag of plan.tags) {
-        if (this.stmt.deleteTagAt.run(tag.repo, tag.tag, tag.digest).changes > 0) tagsRemoved.push(tag)
+        if (this.stmt.deleteTagAt.run(tag.repo, tag.tag, tag.digest, tag.updatedAt).changes > 0) tagsRemoved.push(tag)
       }
       db.exec(`CREATE TEMP TABLE IF NOT EXISTS gc_kept (digest TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM temp.gc_kept;`)
       const params = { repo: plan.repo, grace: plan.graceCutoff, untaggedCutoff: plan.untaggedCutoff ?? -1 }
