@@ -106,9 +106,9 @@ export interface TagRecord {
 export interface RepositorySweepPlan {
   readonly repo: string
   readonly tags: readonly TagRecord[]
-  /** Untagged manifests created before this are not roots (from a retention policy); none when absent. */
+  /** Untagged manifests last pushed before this are not roots (from a retention policy); none when absent. */
   readonly untaggedCutoff?: number
-  /** Manifests created and links used at or after this time are always kept. */
+  /** Manifests (last) pushed and links used at or after this time are always kept. */
   readonly graceCutoff: number
   readonly dryRun: boolean
 }

@@ -81,6 +81,27 @@ t.test('index whose children are untagged: children kept and pullable by digest'
   t.same(await blobFilesOnDisk(p.storage), [], 'nothing left on disk')
 })
 
+t.test('a manifest pushed again is protected by the grace period from its last push, not its first', async (t) => {
+  const s = await startGcServer({ graceSeconds: 1, retention: [{ repositories: '**', untaggedMaxAgeSeconds: 0 }] })
+  t.teardown(() => s.stop(true))
+  const c = s.client
+  const cfg = configBlob()
+  const layer = randomBlob(500)
+  for (const b of [cfg, layer]) t.equal((await c.pushBlob('repush/app', b)).status, 201)
+  const child = imageManifest(cfg, [layer])
+  await c.mustPutManifest('repush/app', child.digest, child)
+  await sleep(1300)
+  // A client building a new index pushes the (untagged) child again, then the index.
+  await c.mustPutManifest('repush/app', child.digest, child)
+  const report = await c.gc()
+  t.same(report.manifestsRemoved, [], 'the child pushed just now is within the grace period')
+  const index = indexManifest([{ manifest: child, arch: 'amd64' }])
+  const put = await c.putManifest('repush/app', 'latest', index)
+  t.equal(put.status, 201, `the index referencing it is accepted (${put.code ?? ''})`)
+  t.equal((await c.getManifest('repush/app', child.digest)).status, 200)
+  t.same(c.serverErrors, [])
+})
+
 t.test('tag moved away: old manifest kept untagged by default, collected with untaggedMaxAgeSeconds: 0', async (t) => {
   const s = await startGcServer({ graceSeconds: 0 })
   t.teardown(() => s.stop(true))

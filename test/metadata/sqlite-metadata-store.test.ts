@@ -5,6 +5,7 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import type { Test } from 'tap'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite-metadata-store.js'
+import { MIGRATIONS } from '../../src/metadata/sqlite/schema.js'
 import { manifestPut, randomDigest, ref, repo, runMetadataStoreContract, tag } from './metadata-store-contract.js'
 
 async function tempDir(t: Test): Promise<string> {
@@ -105,4 +106,19 @@ t.test('a write is visible to reads as soon as its promise settles (reads and wr
     await store.recordBlob(r, d, i)
     t.match(await store.getRepositoryBlob(r, d), { size: i })
   }
+})
+
+t.test('migration from the first schema: a manifest\'s last push time starts as its creation time', async (t) => {
+  const file = path.join(await tempDir(t), 'metadata.db')
+  const old = new Database(file)
+  old.exec(MIGRATIONS[0]!)
+  old.pragma('user_version = 1')
+  old.prepare('INSERT INTO manifests (repo, digest, created_at) VALUES (?, ?, ?)').run('old/repo', 'sha256:aa', 1234)
+  old.close()
+  const store = new SqliteMetadataStore(file)
+  await store.close()
+  const db = new Database(file, { readonly: true })
+  t.teardown(() => db.close())
+  t.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.length, 'every migration applied')
+  t.same(db.prepare('SELECT created_at, pushed_at FROM manifests').all(), [{ created_at: 1234, pushed_at: 1234 }])
 })

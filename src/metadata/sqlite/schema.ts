@@ -65,6 +65,12 @@ export const MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // pushed_at: the manifest's last PUT into the repository (created_at keeps the first). The grace
+  // period protects a manifest pushed again now, e.g. an untagged child about to be referenced by a new index.
+  `
+  ALTER TABLE manifests ADD COLUMN pushed_at INTEGER NOT NULL DEFAULT 0;
+  UPDATE manifests SET pushed_at = created_at;
+  `,
 ]
 
 /**
@@ -117,8 +123,8 @@ export function toUploadRecord(row: { id: string; repo: string; started_at: numb
 export const MANIFEST_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject, c.annotations'
 
 /**
- * Marks the manifests of one repository that garbage collection keeps: tagged ones, those created
- * within the grace period, untagged non-referrers unless a retention cutoff says otherwise, then
+ * Marks the manifests of one repository that garbage collection keeps: tagged ones, those pushed
+ * (last) within the grace period, untagged non-referrers unless a retention cutoff says otherwise, then
  * recursively the children of kept indexes and the referrers of kept manifests. References never
  * cross repositories, so each repository is swept on its own, in its own short transaction.
  */
@@ -127,9 +133,9 @@ export const SQL_MARK = `
   WITH RECURSIVE kept (digest) AS (
     SELECT m.digest FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
     WHERE m.repo = :repo AND (
-          m.created_at >= :grace
+          m.pushed_at >= :grace
        OR EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
-       OR (c.subject IS NULL AND m.created_at >= :untaggedCutoff))
+       OR (c.subject IS NULL AND m.pushed_at >= :untaggedCutoff))
     -- CROSS JOIN fixes the order: from each kept row through the indexes, never a scan of the repository per row.
     UNION
     SELECT m.digest FROM kept k

@@ -36,7 +36,9 @@ export class SqliteWriter {
         `INSERT OR IGNORE INTO manifest_contents (digest, media_type, size, artifact_type, subject, annotations, body, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       insertReference: db.prepare<[string, string, string]>('INSERT OR IGNORE INTO manifest_references (parent, child, kind) VALUES (?, ?, ?)'),
-      insertManifest: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO manifests (repo, digest, created_at) VALUES (?, ?, ?)'),
+      insertManifest: db.prepare<[string, string, number, number]>(
+        `INSERT INTO manifests (repo, digest, created_at, pushed_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (repo, digest) DO UPDATE SET pushed_at = MAX(excluded.pushed_at, manifests.pushed_at)`),
       deleteManifest: db.prepare<[string, string]>('DELETE FROM manifests WHERE repo = ? AND digest = ?'),
       deleteTagsOf: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND digest = ?'),
       // updated_at changes on every set, even within one millisecond: a sweep deletes a tag only
@@ -98,7 +100,7 @@ export class SqliteWriter {
     this.stmt.insertContent.run(put.digest, put.mediaType, body.length, put.artifactType ?? null, put.subject ?? null,
       put.annotations !== undefined ? JSON.stringify(put.annotations) : null, body, put.now)
     for (const ref of put.references) this.stmt.insertReference.run(put.digest, ref.digest, ref.kind)
-    this.stmt.insertManifest.run(put.repo, put.digest, put.now)
+    this.stmt.insertManifest.run(put.repo, put.digest, put.now, put.now)
     for (const tag of put.tags) this.stmt.setTag.run(put.repo, tag, put.digest, put.now)
     return { ok: true }
   }
