@@ -14,6 +14,23 @@ import type { SqliteWriter, WriteOperation } from './sqlite/writer.js'
 /** Manifest bodies kept in memory for reads by tag or digest. */
 const MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
 
+export interface SqliteMetadataStoreOptions {
+  /**
+   * Called once when the writer thread dies while the store is open (every write fails from then
+   * on). By default the process exits with code 70 and says why on stderr: a server that can no
+   * longer write must not keep answering, and a supervisor restarts it.
+   */
+  readonly onWriterFailure?: (err: Error) => void
+}
+
+/** Exit status when the metadata writer died (EX_SOFTWARE). */
+export const WRITER_FAILURE_EXIT_CODE = 70
+
+function exitOnWriterFailure(err: Error): void {
+  process.stderr.write(`wharf: fatal: ${err.message}; exiting (status ${WRITER_FAILURE_EXIT_CODE}) so that a supervisor restarts the server\n`)
+  process.exit(WRITER_FAILURE_EXIT_CODE)
+}
+
 /**
  * SQLite in WAL mode with synchronous=FULL: a committed row survives a crash. Reads run on this
  * thread's connection (WAL readers never wait); every write goes to one writer thread
@@ -29,10 +46,13 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly manifestCache = new ManifestCache(MANIFEST_CACHE_BYTES)
   private writerFailure: Error | undefined
   private closing: Promise<void> | undefined
+  private writerReady = false
+  private readonly onWriterFailure: (err: Error) => void
   /** Settles once the writer thread has opened the database (or failed to). */
   readonly ready: Promise<void>
 
-  constructor(file: string) {
+  constructor(file: string, options: SqliteMetadataStoreOptions = {}) {
+    this.onWriterFailure = options.onWriterFailure ?? exitOnWriterFailure
     this.db = openDatabase(file)
     migrate(this.db)
     // This connection only reads; the writer thread owns every change.
@@ -44,7 +64,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.ready = new Promise<void>((resolve, reject) => { markReady = resolve; markFailed = reject })
     this.ready.catch(() => undefined)
     this.writer.on('message', (message: WriteResponse | 'closed' | 'ready') => {
-      if (message === 'ready') { markReady(); return }
+      if (message === 'ready') { this.writerReady = true; markReady(); return }
       if (message === 'closed') return
       const call = this.calls.get(message.id)
       if (call === undefined) return
@@ -55,7 +75,7 @@ export class SqliteMetadataStore implements MetadataStore {
     })
     this.writer.on('error', (err) => { markFailed(err); this.failWriter(err) })
     this.writer.on('exit', (code) => {
-      const err = new Error(`metadata writer thread exited (${code})`)
+      const err = new Error(`the metadata writer thread exited (code ${code})`)
       markFailed(err)
       this.failWriter(err)
     })
@@ -109,9 +129,17 @@ export class SqliteMetadataStore implements MetadataStore {
 
   private failWriter(err: Error): void {
     if (this.closing !== undefined && this.calls.size === 0) return
+    const first = this.writerFailure === undefined
     this.writerFailure ??= err
     for (const call of this.calls.values()) call.reject(err)
     this.calls.clear()
+    // Before 'ready' the opener sees the failure through `ready`; after close() it is expected.
+    if (first && this.writerReady && this.closing === undefined) this.onWriterFailure(err)
+  }
+
+  /** False once the writer thread died or the store is closing: writes cannot succeed (a readiness check says so). */
+  isHealthy(): boolean {
+    return this.writerReady && this.writerFailure === undefined && this.closing === undefined
   }
 
   async repositoryExists(repo: RepoName): Promise<boolean> {

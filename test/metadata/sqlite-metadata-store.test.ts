@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import type { Worker } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -121,4 +122,30 @@ t.test('migration from the first schema: a manifest\'s last push time starts as 
   t.teardown(() => db.close())
   t.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.length, 'every migration applied')
   t.same(db.prepare('SELECT created_at, pushed_at FROM manifests').all(), [{ created_at: 1234, pushed_at: 1234 }])
+})
+
+t.test('a dead writer thread: reported once through onWriterFailure, isHealthy() false, writes refused', async (t) => {
+  const failures: Error[] = []
+  const store = new SqliteMetadataStore(path.join(await tempDir(t), 'metadata.db'), { onWriterFailure: (err) => failures.push(err) })
+  t.teardown(() => store.close())
+  await store.ready
+  t.equal(store.isHealthy(), true)
+  await store.recordBlob(repo('w'), randomDigest(), 1)
+  // Terminate the thread from outside, as a crash of the thread would end it.
+  await (store as unknown as { writer: Worker }).writer.terminate()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(failures.length, 1, 'reported once')
+  t.match(failures[0]?.message, /metadata writer thread exited/)
+  t.equal(store.isHealthy(), false)
+  await t.rejects(store.recordBlob(repo('w'), randomDigest(), 1), /metadata writer thread exited/, 'writes fail fast')
+  t.equal(failures.length, 1, 'still reported once')
+})
+
+t.test('closing the store is not a writer failure', async (t) => {
+  const failures: Error[] = []
+  const store = new SqliteMetadataStore(path.join(await tempDir(t), 'metadata.db'), { onWriterFailure: (err) => failures.push(err) })
+  await store.ready
+  await store.close()
+  t.same(failures, [])
+  t.equal(store.isHealthy(), false, 'a closed store cannot write')
 })
