@@ -60,8 +60,8 @@ export interface MetadataStore {
    * listAllTags returned them (same digest and updatedAt: a tag set again meanwhile, even to the same
    * manifest, has a new updatedAt and stays), then every manifest of the repository no longer reachable and every blob link no kept
    * manifest references. Manifest puts validate their references in their own transactions, so
-   * they never interleave with a sweep. With `dryRun` everything is rolled back and the result
-   * says what would go.
+   * they never interleave with a sweep. With `dryRun` nothing is written: the result, read from
+   * one snapshot without taking the write lock, says what would go.
    */
   sweepRepository(plan: RepositorySweepPlan): Promise<RepositorySweepResult>
   /** Removes manifest bytes and references no repository holds any more; how many. */

@@ -10,6 +10,7 @@ import { MANIFEST_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadReco
 import { ManifestCache } from './manifest-cache.js'
 import type { WriteRequest, WriteResponse } from './sqlite/writer-worker.js'
 import type { SqliteWriter, WriteOperation } from './sqlite/writer.js'
+import { ReaderThread } from './sqlite/reader-thread.js'
 
 /** Manifest bodies kept in memory for reads by tag or digest. */
 const MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
@@ -41,6 +42,8 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database
   private readonly stmt
   private readonly writer: Worker
+  /** Maintenance reads (disk usage, dry runs, blob scans): snapshots on a read-only connection of their own thread. */
+  private readonly reader: ReaderThread
   private readonly calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>()
   private nextCallId = 1
   private readonly manifestCache = new ManifestCache(MANIFEST_CACHE_BYTES)
@@ -57,6 +60,7 @@ export class SqliteMetadataStore implements MetadataStore {
     migrate(this.db)
     // This connection only reads; the writer thread owns every change.
     this.db.pragma('query_only = ON')
+    this.reader = new ReaderThread(file)
     this.writer = new Worker(new URL('./sqlite/writer-worker.js', import.meta.url), { workerData: { file } })
     this.writer.unref()
     let markReady!: () => void
@@ -256,6 +260,8 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async sweepRepository(plan: RepositorySweepPlan): Promise<RepositorySweepResult> {
+    // A dry run reads a snapshot: it never takes the write lock, so pushes go on meanwhile.
+    if (plan.dryRun) return this.reader.call('planSweep', plan)
     return this.invalidating(plan.repo, this.write('sweepRepository', plan))
   }
 
@@ -264,11 +270,11 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async listUnlinkedBlobs(after: string, limit: number, graceCutoff: number): Promise<{ readonly blobs: BlobRecord[]; readonly last?: string }> {
-    return this.write('listUnlinkedBlobs', after, limit, graceCutoff)
+    return this.reader.call('listUnlinkedBlobs', after, limit, graceCutoff)
   }
 
   async countBlobLinks(digests: readonly Digest[]): Promise<number[]> {
-    return this.write('countBlobLinks', digests)
+    return this.reader.call('countBlobLinks', digests)
   }
 
 
@@ -278,7 +284,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
 
   async diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage> {
-    return this.write('diskUsage', options)
+    return this.reader.call('diskUsage', options)
   }
 
 
@@ -335,6 +341,7 @@ export class SqliteMetadataStore implements MetadataStore {
         await closed
       }
       await this.writer.terminate()
+      await this.reader.close()
       if (this.db.open) this.db.close()
     })()
     return this.closing

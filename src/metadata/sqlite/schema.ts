@@ -123,10 +123,11 @@ export function toUploadRecord(row: { id: string; repo: string; started_at: numb
 export const MANIFEST_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject, c.annotations'
 
 /**
- * Marks the manifests of one repository that garbage collection keeps: tagged ones, those pushed
- * (last) within the grace period, untagged non-referrers unless a retention cutoff says otherwise, then
- * recursively the children of kept indexes and the referrers of kept manifests. References never
- * cross repositories, so each repository is swept on its own, in its own short transaction.
+ * Marks the manifests of one repository that garbage collection keeps: tagged ones (but for the
+ * tags a retention plan drops, listed in temp.gc_dropped_tags), those pushed (last) within the grace
+ * period, untagged non-referrers unless a retention cutoff says otherwise, then recursively the
+ * children of kept indexes and the referrers of kept manifests. References never cross
+ * repositories, so each repository is swept on its own, in its own short transaction.
  */
 export const SQL_MARK = `
   INSERT INTO temp.gc_kept (digest)
@@ -134,7 +135,8 @@ export const SQL_MARK = `
     SELECT m.digest FROM manifests m JOIN manifest_contents c ON c.digest = m.digest
     WHERE m.repo = :repo AND (
           m.pushed_at >= :grace
-       OR EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest)
+       OR EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest
+                  AND NOT EXISTS (SELECT 1 FROM temp.gc_dropped_tags d WHERE d.tag = t.tag))
        OR (c.subject IS NULL AND m.pushed_at >= :untaggedCutoff))
     -- CROSS JOIN fixes the order: from each kept row through the indexes, never a scan of the repository per row.
     UNION
@@ -160,13 +162,15 @@ export const SQL_DELETE_UNREACHABLE_MANIFESTS = `
   DELETE FROM manifests WHERE repo = :repo AND NOT EXISTS (SELECT 1 FROM temp.gc_kept k WHERE k.digest = manifests.digest)`
 
 /** A link survives while a kept manifest of its repository references the blob, or it was used recently. */
-export const SQL_DELETE_UNUSED_LINKS = `
-  DELETE FROM repository_blobs
-  WHERE repo = :repo AND used_at < :grace
+const UNUSED_LINK = `
+  repository_blobs.repo = :repo AND repository_blobs.used_at < :grace
     AND NOT EXISTS (
       SELECT 1 FROM manifest_references r JOIN temp.gc_kept k ON k.digest = r.parent
-      WHERE r.child = repository_blobs.digest AND r.kind <> 'manifest')
-  RETURNING digest`
+      WHERE r.child = repository_blobs.digest AND r.kind <> 'manifest')`
+
+export const SQL_DELETE_UNUSED_LINKS = `DELETE FROM repository_blobs WHERE ${UNUSED_LINK} RETURNING digest`
+
+export const SQL_UNUSED_LINKS = `SELECT digest FROM repository_blobs WHERE ${UNUSED_LINK} ORDER BY digest`
 
 export const SQL_DELETE_ORPHAN_CONTENTS = `
   DELETE FROM manifest_contents WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = manifest_contents.digest);
@@ -176,6 +180,13 @@ export const SQL_REPOSITORY_IS_EMPTY = `
   SELECT NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = :repo)
      AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repo = :repo)
      AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = :repo) AS empty`
+
+/** As SQL_REPOSITORY_IS_EMPTY, after a sweep that was planned but not applied (dry run). */
+export const SQL_REPOSITORY_WOULD_BE_EMPTY = `
+  SELECT NOT EXISTS (SELECT 1 FROM manifests m JOIN temp.gc_kept k ON k.digest = m.digest WHERE m.repo = :repo)
+     AND NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_blobs.repo = :repo AND NOT (${UNUSED_LINK}))
+     AND NOT EXISTS (SELECT 1 FROM tags t JOIN temp.gc_kept k ON k.digest = t.digest WHERE t.repo = :repo
+                     AND NOT EXISTS (SELECT 1 FROM temp.gc_dropped_tags d WHERE d.tag = t.tag)) AS empty`
 
 /** One page of the blob table (by digest) and, of it, the blobs no repository links. */
 export const SQL_UNLINKED_BLOBS_PAGE = `

@@ -1,13 +1,9 @@
 import type Database from 'better-sqlite3'
 import type { Digest } from '../../oci/digest.js'
 import type { ManifestReference } from '../../oci/manifest.js'
-import type {
-  BlobRecord, DiskUsage, ManifestPut, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, RepositoryUsage, TagRecord, UploadRecord,
-} from '../metadata-store.js'
-import {
-  SQL_DELETE_ORPHAN_CONTENTS, SQL_DELETE_UNREACHABLE_MANIFESTS, SQL_DELETE_UNREACHABLE_TAGS, SQL_DELETE_UNUSED_LINKS, SQL_MARK,
-  SQL_REPOSITORY_EXCLUSIVE, SQL_REPOSITORY_IS_EMPTY, SQL_REPOSITORY_LOGICAL, SQL_TAG_SIZES, SQL_UNLINKED_BLOBS_PAGE, SQL_UNREACHABLE_MANIFESTS,
-} from './schema.js'
+import type { BlobRecord, ManifestPut, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, UploadRecord } from '../metadata-store.js'
+import { SQL_DELETE_ORPHAN_CONTENTS } from './schema.js'
+import { sweepRepository } from './sweep.js'
 
 /**
  * Every change to the metadata, as synchronous operations on the one writing connection. Each runs
@@ -42,12 +38,11 @@ export class SqliteWriter {
       deleteManifest: db.prepare<[string, string]>('DELETE FROM manifests WHERE repo = ? AND digest = ?'),
       deleteTagsOf: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND digest = ?'),
       // updated_at changes on every set, even within one millisecond: a sweep deletes a tag only
-      // while it is the row its plan saw (deleteTagAt), so a re-push in between always wins.
+      // while it is the row its plan saw (sweep.ts), so a re-push in between always wins.
       setTag: db.prepare<[string, string, string, number]>(
         `INSERT INTO tags (repo, tag, digest, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = MAX(excluded.updated_at, tags.updated_at + 1)`),
       deleteTag: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ?'),
-      deleteTagAt: db.prepare<[string, string, string, number]>('DELETE FROM tags WHERE repo = ? AND tag = ? AND digest = ? AND updated_at = ?'),
       createUpload: db.prepare<[string, string, number, number]>('INSERT INTO uploads (id, repo, started_at, updated_at) VALUES (?, ?, ?, ?)'),
       touchUpload: db.prepare<[number, string]>('UPDATE uploads SET updated_at = ? WHERE id = ?'),
       deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
@@ -128,53 +123,13 @@ export class SqliteWriter {
   }
 
   sweepRepository(plan: RepositorySweepPlan): RepositorySweepResult {
-    const db = this.db
-    db.exec('SAVEPOINT sweep')
-    try {
-      const tagsRemoved: TagRecord[] = []
-      for (const tag of plan.tags) {
-        if (this.stmt.deleteTagAt.run(tag.repo, tag.tag, tag.digest, tag.updatedAt).changes > 0) tagsRemoved.push(tag)
-      }
-      db.exec(`CREATE TEMP TABLE IF NOT EXISTS gc_kept (digest TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM temp.gc_kept;`)
-      const params = { repo: plan.repo, grace: plan.graceCutoff, untaggedCutoff: plan.untaggedCutoff ?? -1 }
-      db.prepare(SQL_MARK).run(params)
-      const manifestsRemoved = db.prepare<{ repo: string }, { digest: string; size: number }>(SQL_UNREACHABLE_MANIFESTS).all({ repo: plan.repo })
-        .map((row) => ({ repo: plan.repo, digest: row.digest as Digest, size: row.size }))
-      db.prepare(SQL_DELETE_UNREACHABLE_TAGS).run({ repo: plan.repo })
-      db.prepare(SQL_DELETE_UNREACHABLE_MANIFESTS).run({ repo: plan.repo })
-      const linksRemoved = db.prepare<{ repo: string; grace: number }, { digest: string }>(SQL_DELETE_UNUSED_LINKS)
-        .all({ repo: plan.repo, grace: plan.graceCutoff }).map((row) => row.digest as Digest)
-      const repositoryRemoved = db.prepare<{ repo: string }, { empty: number }>(SQL_REPOSITORY_IS_EMPTY).get({ repo: plan.repo })?.empty === 1
-      if (repositoryRemoved) db.prepare<[string]>('DELETE FROM repositories WHERE name = ?').run(plan.repo)
-      db.exec('DELETE FROM temp.gc_kept')
-      if (plan.dryRun) db.exec('ROLLBACK TO sweep')
-      db.exec('RELEASE sweep')
-      return { tagsRemoved, manifestsRemoved, linksRemoved, repositoryRemoved }
-    } catch (err) {
-      db.exec('ROLLBACK TO sweep; RELEASE sweep')
-      throw err
-    }
+    return sweepRepository(this.db, plan, !plan.dryRun)
   }
 
   deleteOrphanManifestContents(): number {
     const before = this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM manifest_contents').get()!.n
     this.db.exec(SQL_DELETE_ORPHAN_CONTENTS)
     return before - this.db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM manifest_contents').get()!.n
-  }
-
-  /** Read-only; runs here so a scan of a large table never holds up the serving thread. */
-  listUnlinkedBlobs(after: string, limit: number, graceCutoff: number): { blobs: BlobRecord[]; last?: string } {
-    const rows = this.db.prepare<{ after: string; limit: number; grace: number }, { digest: string; size: number; old: number; unlinked: number }>(
-      SQL_UNLINKED_BLOBS_PAGE).all({ after, limit, grace: graceCutoff })
-    return {
-      blobs: rows.filter((r) => r.old === 1 && r.unlinked === 1).map((r) => ({ digest: r.digest as Digest, size: r.size })),
-      ...(rows.length === limit ? { last: rows[rows.length - 1]!.digest } : {}),
-    }
-  }
-
-  countBlobLinks(digests: readonly string[]): number[] {
-    const count = this.db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM repository_blobs WHERE digest = ?')
-    return digests.map((digest) => count.get(digest)!.n)
   }
 
   deleteBlobsIfUnlinked(digests: readonly string[]): BlobRecord[] {
@@ -199,32 +154,6 @@ export class SqliteWriter {
     return {
       links: this.db.prepare('DELETE FROM repository_blobs WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest)').run().changes,
       tags: this.db.prepare('DELETE FROM tags WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = tags.repo AND m.digest = tags.digest)').run().changes,
-    }
-  }
-
-  /** Read-only, but run here so a large store's figures are computed off the serving thread. */
-  diskUsage(options: { readonly perTag: boolean }): DiskUsage {
-    const db = this.db
-    const blobs = db.prepare<[], { count: number; bytes: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes FROM blobs').get()!
-    const manifests = db.prepare<[], { count: number; bytes: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes FROM manifest_contents').get()!
-    const shared = db.prepare<[], { bytes: number | null }>(
-      `SELECT SUM(b.size) AS bytes FROM blobs b
-       WHERE (SELECT COUNT(*) FROM repository_blobs l WHERE l.digest = b.digest) > 1`).get()!
-    const logical = db.prepare<[string], { bytes: number | null }>(SQL_REPOSITORY_LOGICAL)
-    const exclusive = db.prepare<{ repo: string }, { bytes: number | null }>(SQL_REPOSITORY_EXCLUSIVE)
-    const perTag = db.prepare<[string], { tag: string; digest: string; bytes: number | null }>(SQL_TAG_SIZES)
-    const repositories: RepositoryUsage[] = db.prepare<[], { name: string }>('SELECT name FROM repositories ORDER BY name').all()
-      .map(({ name }) => ({
-        name,
-        logicalBytes: logical.get(name)?.bytes ?? 0,
-        exclusiveBytes: exclusive.get({ repo: name })?.bytes ?? 0,
-        ...(options.perTag ? { tags: perTag.all(name).map((row) => ({ tag: row.tag, digest: row.digest, bytes: row.bytes ?? 0 })) } : {}),
-      }))
-    return {
-      blobs: { count: blobs.count, bytes: blobs.bytes ?? 0 },
-      manifests: { count: manifests.count, bytes: manifests.bytes ?? 0 },
-      sharedBytes: shared.bytes ?? 0,
-      repositories,
     }
   }
 }
