@@ -160,6 +160,7 @@ export interface ManifestRecord {
   readonly size: number
   readonly artifactType?: string
   readonly subject?: Digest
+  /** The manifest's annotations: given by listReferrers (the referrers API lists them); other reads may omit them. */
   readonly annotations?: Readonly<Record<string, string>>
 }
 
@@ -170,6 +171,7 @@ export interface ManifestPut {
   readonly body: Buffer
   readonly artifactType?: string
   readonly subject?: Digest
+  /** Parsed from `body`, which holds them: a store may keep them apart or read them from the body. */
   readonly annotations?: Readonly<Record<string, string>>
   readonly references: readonly ManifestReference[]
   readonly tags: readonly Tag[]

@@ -6,7 +6,7 @@ import type {
   BlobRecord, DanglingRows, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
   RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
-import { MANIFEST_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow } from './sqlite/schema.js'
+import { MANIFEST_COLUMNS, MANIFEST_RECORD_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow } from './sqlite/schema.js'
 import { ManifestCache } from './manifest-cache.js'
 import type { WriteRequest, WriteResponse } from './sqlite/writer-worker.js'
 import type { SqliteWriter, WriteOperation } from './sqlite/writer.js'
@@ -92,9 +92,9 @@ export class SqliteMetadataStore implements MetadataStore {
         'SELECT b.size, r.used_at FROM repository_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?'),
       manifestBody: db.prepare<[string], { body: Buffer }>('SELECT body FROM manifest_contents WHERE digest = ?'),
       manifestInRepoWithBody: db.prepare<[string, string], ManifestRow & { body: Buffer }>(
-        `SELECT ${MANIFEST_COLUMNS}, c.body FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
+        `SELECT ${MANIFEST_RECORD_COLUMNS}, c.body FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
       manifestByTagWithBody: db.prepare<[string, string], ManifestRow & { body: Buffer }>(
-        `SELECT ${MANIFEST_COLUMNS}, c.body FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
+        `SELECT ${MANIFEST_RECORD_COLUMNS}, c.body FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
       listTags: db.prepare<[string, string, number], { tag: string }>('SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?'),
       referrers: db.prepare<[string, string], ManifestRow>(
         `SELECT ${MANIFEST_COLUMNS} FROM manifest_contents c JOIN manifests m ON m.digest = c.digest AND m.repo = ?

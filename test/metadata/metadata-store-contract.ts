@@ -31,7 +31,11 @@ export interface FakeManifest {
 export function manifestPut(repoName: RepoName, references: ManifestReference[], options: {
   tags?: string[]; subject?: Digest; artifactType?: string; annotations?: Record<string, string>; mediaType?: string; now?: number
 } = {}): FakeManifest {
-  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, nonce: randomBytes(8).toString('hex'), references }))
+  // Like a real manifest, the body holds the annotations (a store may read them from it).
+  const body = Buffer.from(JSON.stringify({
+    schemaVersion: 2, nonce: randomBytes(8).toString('hex'), references,
+    ...(options.annotations !== undefined ? { annotations: options.annotations } : {}),
+  }))
   const digest = bodyDigest(body)
   return {
     digest,
@@ -134,8 +138,9 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
       tags: ['v1', 'latest'], artifactType: 'application/vnd.example+json', subject, annotations: { 'org.example.a': 'b' },
     })
     t.same(await store.putManifest(m.put), { ok: true })
-    const expected = { digest: m.digest, mediaType: OCI_MANIFEST, size: m.put.body.length, artifactType: 'application/vnd.example+json', subject, annotations: { 'org.example.a': 'b' } }
+    const expected = { digest: m.digest, mediaType: OCI_MANIFEST, size: m.put.body.length, artifactType: 'application/vnd.example+json', subject }
     t.match(await store.findManifest(r, { digest: m.digest }), expected, 'by digest')
+    t.match(await store.listReferrers(r, subject), [{ ...expected, annotations: { 'org.example.a': 'b' } }], 'as a referrer, with its annotations')
     t.match(await store.findManifest(r, { tag: tag('v1') }), expected, 'by tag')
     t.match(await store.findManifest(r, { tag: tag('latest') }), expected, 'by the other tag')
     t.ok((await store.getManifestBody(m.digest))?.equals(m.put.body), 'exact bytes')

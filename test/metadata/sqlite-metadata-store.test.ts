@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Worker } from 'node:worker_threads'
@@ -148,4 +148,43 @@ t.test('closing the store is not a writer failure', async (t) => {
   await store.close()
   t.same(failures, [])
   t.equal(store.isHealthy(), false, 'a closed store cannot write')
+})
+
+t.test('annotations are stored once, in the body: a manifest with 2 MiB of them costs the database about 2 MiB', async (t) => {
+  const file = path.join(await tempDir(t), 'metadata.db')
+  const store = new SqliteMetadataStore(file)
+  const r = repo('annotated')
+  const config = randomDigest()
+  await store.recordBlob(r, config, 1)
+  const subject = randomDigest()
+  const annotations: Record<string, string> = {}
+  for (let i = 0; i < 256; i++) annotations[`org.example.k${i}`] = 'v'.repeat(8192)
+  const m = manifestPut(r, [ref(config, 1, 'config')], { annotations, subject, tags: ['big'] })
+  t.ok(m.put.body.length > 2 * 1024 * 1024)
+  t.same(await store.putManifest(m.put), { ok: true })
+  t.same((await store.listReferrers(r, subject))[0]?.annotations, annotations, 'the referrers listing still has them')
+  await store.close()
+  const size = (await stat(file)).size
+  t.ok(size < m.put.body.length * 1.3, `database ${size} bytes for a ${m.put.body.length}-byte manifest`)
+})
+
+t.test('migration from schema 2: the annotations column goes, referrers keep their annotations', async (t) => {
+  const file = path.join(await tempDir(t), 'metadata.db')
+  const old = new Database(file)
+  old.exec(MIGRATIONS[0]!)
+  old.exec(MIGRATIONS[1]!)
+  old.pragma('user_version = 2')
+  const subject = randomDigest()
+  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, subject: { digest: subject }, annotations: { 'org.example': 'yes' } }))
+  old.prepare(`INSERT INTO manifest_contents (digest, media_type, size, subject, annotations, body, created_at) VALUES ('sha256:bb', 'application/vnd.oci.image.manifest.v1+json', ?, ?, ?, ?, 1)`)
+    .run(body.length, subject, '{"org.example":"yes"}', body)
+  old.prepare(`INSERT INTO manifests (repo, digest, created_at, pushed_at) VALUES ('old/repo', 'sha256:bb', 1, 1)`).run()
+  old.close()
+  const store = new SqliteMetadataStore(file)
+  t.teardown(() => store.close())
+  t.match(await store.listReferrers(repo('old/repo'), subject), [{ digest: 'sha256:bb', annotations: { 'org.example': 'yes' } }])
+  const db = new Database(file, { readonly: true })
+  t.teardown(() => db.close())
+  const columns = (db.prepare('PRAGMA table_info(manifest_contents)').all() as Array<{ name: string }>).map((c) => c.name)
+  t.notOk(columns.includes('annotations'), 'the duplicate column is gone')
 })

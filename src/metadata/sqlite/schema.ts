@@ -71,6 +71,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE manifests ADD COLUMN pushed_at INTEGER NOT NULL DEFAULT 0;
   UPDATE manifests SET pushed_at = created_at;
   `,
+  // Annotations were stored a second time beside the body, which holds them: read them from the body.
+  `
+  ALTER TABLE manifest_contents DROP COLUMN annotations;
+  `,
 ]
 
 /**
@@ -120,7 +124,17 @@ export function toUploadRecord(row: { id: string; repo: string; started_at: numb
   return { id: row.id, repo: row.repo as RepoName, startedAt: row.started_at, updatedAt: row.updated_at }
 }
 
-export const MANIFEST_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject, c.annotations'
+const RECORD_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject'
+
+/**
+ * A manifest's record with its annotations, read from its body (where they are stored, once). A
+ * body SQLite cannot parse (e.g. nested deeper than its limit) has none rather than failing the read.
+ */
+export const MANIFEST_COLUMNS = `${RECORD_COLUMNS},
+  CASE WHEN json_valid(CAST(c.body AS TEXT)) THEN json_extract(CAST(c.body AS TEXT), '$.annotations') END AS annotations`
+
+/** A manifest's record without its annotations, for reads that do not need them (no parse of the body). */
+export const MANIFEST_RECORD_COLUMNS = `${RECORD_COLUMNS}, NULL AS annotations`
 
 /**
  * Marks the manifests of one repository that garbage collection keeps: tagged ones (but for the

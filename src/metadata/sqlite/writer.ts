@@ -28,9 +28,10 @@ export class SqliteWriter {
       unlinkBlob: db.prepare<[string, string]>('DELETE FROM repository_blobs WHERE repo = ? AND digest = ?'),
       manifestSizeInRepo: db.prepare<[string, string], { size: number }>(
         `SELECT c.size FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
-      insertContent: db.prepare<[string, string, number, string | null, string | null, string | null, Buffer, number]>(
-        `INSERT OR IGNORE INTO manifest_contents (digest, media_type, size, artifact_type, subject, annotations, body, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      // Annotations are not stored apart: they are in the body (schema.ts MANIFEST_COLUMNS reads them from it).
+      insertContent: db.prepare<[string, string, number, string | null, string | null, Buffer, number]>(
+        `INSERT OR IGNORE INTO manifest_contents (digest, media_type, size, artifact_type, subject, body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       insertReference: db.prepare<[string, string, string]>('INSERT OR IGNORE INTO manifest_references (parent, child, kind) VALUES (?, ?, ?)'),
       insertManifest: db.prepare<[string, string, number, number]>(
         `INSERT INTO manifests (repo, digest, created_at, pushed_at) VALUES (?, ?, ?, ?)
@@ -92,8 +93,7 @@ export class SqliteWriter {
     const received: Uint8Array = put.body
     const body = Buffer.isBuffer(received) ? received : Buffer.from(received.buffer, received.byteOffset, received.byteLength)
     this.stmt.ensureRepository.run(put.repo, put.now)
-    this.stmt.insertContent.run(put.digest, put.mediaType, body.length, put.artifactType ?? null, put.subject ?? null,
-      put.annotations !== undefined ? JSON.stringify(put.annotations) : null, body, put.now)
+    this.stmt.insertContent.run(put.digest, put.mediaType, body.length, put.artifactType ?? null, put.subject ?? null, body, put.now)
     for (const ref of put.references) this.stmt.insertReference.run(put.digest, ref.digest, ref.kind)
     this.stmt.insertManifest.run(put.repo, put.digest, put.now, put.now)
     for (const tag of put.tags) this.stmt.setTag.run(put.repo, tag, put.digest, put.now)
