@@ -23,8 +23,11 @@ export interface MetadataStore {
   recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<void>
   /** Links an already recorded blob into `repo`; false when the blob is not recorded (or, with `from`, not linked there). */
   linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobRecord | undefined>
-  /** Removes the blob from `repo`; false when it was not linked there. */
-  unlinkBlob(repo: RepoName, digest: Digest): Promise<boolean>
+  /**
+   * Removes the blob from `repo`, unless a manifest of `repo` references it (decided in the same
+   * transaction): a pull of that manifest would break.
+   */
+  unlinkBlob(repo: RepoName, digest: Digest): Promise<DeleteOutcome>
 
   // Manifests
   findManifest(repo: RepoName, reference: { readonly tag?: Tag; readonly digest?: Digest }): Promise<ManifestRecord | undefined>
@@ -36,8 +39,11 @@ export interface MetadataStore {
    * transaction that every reference is present in `repo`. Nothing changes when some are missing.
    */
   putManifest(put: ManifestPut): Promise<PutManifestResult>
-  /** Removes a manifest and every tag pointing at it from `repo`; false when it was not there. */
-  deleteManifest(repo: RepoName, digest: Digest): Promise<boolean>
+  /**
+   * Removes a manifest and every tag pointing at it from `repo`, unless another manifest of `repo`
+   * (an index) references it (decided in the same transaction): the index would point at nothing.
+   */
+  deleteManifest(repo: RepoName, digest: Digest): Promise<DeleteOutcome>
   /** Removes one tag; false when it did not exist. */
   deleteTag(repo: RepoName, tag: Tag): Promise<boolean>
   listTags(repo: RepoName, page: PageRequest): Promise<string[]>
@@ -88,6 +94,12 @@ export interface MetadataStore {
 
   close(): Promise<void>
 }
+
+/** A delete by digest: done, nothing there, or refused while manifests of the repository reference it (some of them named). */
+export type DeleteOutcome =
+  | { readonly status: 'deleted' }
+  | { readonly status: 'unknown' }
+  | { readonly status: 'referenced'; readonly referencedBy: readonly Digest[] }
 
 export interface DanglingRows {
   readonly linksWithoutBlob: ReadonlyArray<{ readonly repo: string; readonly digest: string }>

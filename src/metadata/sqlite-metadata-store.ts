@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
-  BlobRecord, DanglingRows, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
+  BlobRecord, DanglingRows, DeleteOutcome, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
   RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
 import { MANIFEST_COLUMNS, MANIFEST_RECORD_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow } from './sqlite/schema.js'
@@ -179,7 +179,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
 
-  async unlinkBlob(repo: RepoName, digest: Digest): Promise<boolean> {
+  async unlinkBlob(repo: RepoName, digest: Digest): Promise<DeleteOutcome> {
     return this.write('unlinkBlob', repo, digest)
   }
 
@@ -210,7 +210,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
 
-  async deleteManifest(repo: RepoName, digest: Digest): Promise<boolean> {
+  async deleteManifest(repo: RepoName, digest: Digest): Promise<DeleteOutcome> {
     return this.invalidating(repo, this.write('deleteManifest', repo, digest))
   }
 

@@ -49,8 +49,19 @@ export class BlobService {
     }
   }
 
-  /** Unlinks the blob from the repository; its bytes go when garbage collection finds them unused. */
+  /**
+   * Unlinks the blob from the repository, unless a manifest there references it; its bytes go when
+   * garbage collection finds them unused.
+   */
   async delete(repo: RepoName, digest: Digest): Promise<void> {
-    if (!await this.metadata.unlinkBlob(repo, digest)) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
+    const outcome = await this.metadata.unlinkBlob(repo, digest)
+    if (outcome.status === 'unknown') throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
+    if (outcome.status === 'referenced') {
+      throw new RegistryError('DENIED', {
+        status: 409,
+        message: 'blob is referenced by a manifest in this repository: delete the manifest first',
+        detail: { digest, referencedBy: outcome.referencedBy },
+      })
+    }
   }
 }

@@ -68,12 +68,19 @@ export class ManifestService {
     return { digest, tags, ...(manifest.subject !== undefined ? { subject: manifest.subject.digest } : {}) }
   }
 
-  /** By digest: the manifest and its tags go. By tag: only the tag goes. */
+  /** By digest: the manifest and its tags go, unless an index of the repository references it. By tag: only the tag goes. */
   async delete(repo: RepoName, reference: Reference): Promise<void> {
-    const removed = reference.digest !== undefined
+    const outcome = reference.digest !== undefined
       ? await this.metadata.deleteManifest(repo, reference.digest)
-      : await this.metadata.deleteTag(repo, reference.tag)
-    if (!removed) throw unknownManifest(reference)
+      : { status: await this.metadata.deleteTag(repo, reference.tag) ? 'deleted' : 'unknown' }
+    if (outcome.status === 'unknown') throw unknownManifest(reference)
+    if ('referencedBy' in outcome) {
+      throw new RegistryError('DENIED', {
+        status: 409,
+        message: 'manifest is referenced by an index in this repository: delete the index first',
+        detail: { digest: reference.digest, referencedBy: outcome.referencedBy },
+      })
+    }
   }
 }
 

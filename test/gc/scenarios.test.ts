@@ -170,7 +170,8 @@ t.test('a blob deleted (DELETE blob) then pushed again is pullable, also after G
   const c = s.client
   const layer = randomBlob(1200)
   const cfg = configBlob()
-  await c.pushImage('redo/app', 'v1', cfg, [layer])
+  // Pushed, not yet referenced by a manifest: a DELETE unlinks it (referenced blobs are refused: referenced-deletes.test).
+  t.equal((await c.pushBlob('redo/app', layer)).status, 201)
   t.equal((await c.deleteBlob('redo/app', layer.digest)).status, 202)
   t.equal((await c.getBlob('redo/app', layer.digest)).status, 404, 'gone from the repository')
   const r1 = await c.gc()
@@ -178,14 +179,14 @@ t.test('a blob deleted (DELETE blob) then pushed again is pullable, also after G
   t.notOk(await fileExists(blobFile(s.storage, layer.digest)))
   t.equal((await c.pushBlob('redo/app', layer)).status, 201, 'pushed again')
   t.ok(await c.blobIntact('redo/app', layer.digest), 'pullable after the push')
+  // Deleted and pushed again with no GC in between: the row stays, the link comes back.
+  t.equal((await c.pushBlob('redo/app', cfg)).status, 201)
+  t.equal((await c.deleteBlob('redo/app', cfg.digest)).status, 202)
+  t.equal((await c.pushBlob('redo/app', cfg)).status, 201)
+  await c.mustPutManifest('redo/app', 'v1', imageManifest(cfg, [layer]))
   const r2 = await c.gc()
   t.same(r2.blobsRemoved, [], 'referenced by the tagged manifest: kept')
   t.ok(await c.blobIntact('redo/app', layer.digest), 'pullable after GC')
-
-  // Deleted and pushed again with no GC in between: the row stays, the link comes back.
-  t.equal((await c.deleteBlob('redo/app', cfg.digest)).status, 202)
-  t.equal((await c.pushBlob('redo/app', cfg)).status, 201)
-  await c.gc()
   t.ok(await c.blobIntact('redo/app', cfg.digest), 'config pullable after delete + push + GC')
   t.equal((await c.getManifest('redo/app', 'v1')).status, 200)
 })

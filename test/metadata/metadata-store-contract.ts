@@ -120,12 +120,12 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     const store = await makeStore(t)
     const digest = await blob(store, repo('a'), 9)
     await store.linkBlob(repo('b'), digest)
-    t.equal(await store.unlinkBlob(repo('a'), digest), true)
-    t.equal(await store.unlinkBlob(repo('a'), digest), false, 'second time')
+    t.same(await store.unlinkBlob(repo('a'), digest), { status: 'deleted' })
+    t.same(await store.unlinkBlob(repo('a'), digest), { status: 'unknown' }, 'second time')
     t.equal(await store.getRepositoryBlob(repo('a'), digest), undefined)
     t.match(await store.getRepositoryBlob(repo('b'), digest), { digest, size: 9 }, 'other repository keeps it')
     t.match(await store.getBlob(digest), { digest, size: 9 }, 'the record stays')
-    t.equal(await store.unlinkBlob(repo('c'), randomDigest()), false)
+    t.same(await store.unlinkBlob(repo('c'), randomDigest()), { status: 'unknown' })
   })
 
   t.test('putManifest stores the manifest, its exact bytes and its tags', async (t) => {
@@ -272,14 +272,55 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     // The same manifest in another repository is independent.
     await store.recordBlob(repo('del2'), config, 10)
     await store.putManifest({ ...a.put, repo: repo('del2') })
-    t.equal(await store.deleteManifest(r, a.digest), true)
-    t.equal(await store.deleteManifest(r, a.digest), false, 'second time')
+    t.same(await store.deleteManifest(r, a.digest), { status: 'deleted' })
+    t.same(await store.deleteManifest(r, a.digest), { status: 'unknown' }, 'second time')
     t.equal(await store.findManifest(r, { digest: a.digest }), undefined)
     t.equal(await store.findManifest(r, { tag: tag('a1') }), undefined)
     t.same(await store.listTags(r, { limit: 10 }), ['b1'])
     t.equal((await store.findManifest(r, { tag: tag('b1') }))?.digest, b.digest)
     t.equal((await store.findManifest(repo('del2'), { tag: tag('a1') }))?.digest, a.digest, 'other repository untouched')
-    t.equal(await store.deleteManifest(repo('nothing'), randomDigest()), false)
+    t.same(await store.deleteManifest(repo('nothing'), randomDigest()), { status: 'unknown' })
+  })
+
+  t.test('deleteManifest refuses while an index of the repository references the manifest, and changes nothing', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('held')
+    const config = await blob(store, r, 10)
+    const child = manifestPut(r, [ref(config, 10, 'config')], { tags: ['child'] })
+    await store.putManifest(child.put)
+    const size = child.put.body.length
+    const index = manifestPut(r, [ref(child.digest, size, 'manifest', OCI_MANIFEST)], { mediaType: OCI_INDEX, tags: ['idx'] })
+    const cache = manifestPut(r, [ref(child.digest, size, 'blob', OCI_MANIFEST)], { mediaType: OCI_INDEX })
+    await store.putManifest(index.put)
+    await store.putManifest(cache.put)
+    t.same(await store.deleteManifest(r, child.digest), { status: 'referenced', referencedBy: [index.digest, cache.digest].sort() })
+    t.ok(await store.findManifest(r, { digest: child.digest }), 'the child stays')
+    t.same(await store.listTags(r, { limit: 10 }), ['child', 'idx'], 'with its tag')
+    // The same manifest in another repository, where no index holds it, can go.
+    await store.recordBlob(repo('free'), config, 10)
+    await store.putManifest({ ...child.put, repo: repo('free') })
+    t.same(await store.deleteManifest(repo('free'), child.digest), { status: 'deleted' })
+    // Once the indexes are gone, so can the child.
+    t.same(await store.deleteManifest(r, index.digest), { status: 'deleted' })
+    t.same(await store.deleteManifest(r, cache.digest), { status: 'deleted' })
+    t.same(await store.deleteManifest(r, child.digest), { status: 'deleted' })
+  })
+
+  t.test('unlinkBlob refuses while a manifest of the repository references the blob, and changes nothing', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('pinned')
+    const config = await blob(store, r, 10)
+    const layer = await blob(store, r, 20)
+    const m = manifestPut(r, [ref(config, 10, 'config'), ref(layer, 20, 'layer'), ref(randomDigest(), 5, 'external')], { tags: ['v1'] })
+    await store.putManifest(m.put)
+    t.same(await store.unlinkBlob(r, layer), { status: 'referenced', referencedBy: [m.digest] })
+    t.same(await store.unlinkBlob(r, config), { status: 'referenced', referencedBy: [m.digest] })
+    t.match(await store.getRepositoryBlob(r, layer), { digest: layer, size: 20 }, 'still linked')
+    // In another repository the same blob is free to go: references never cross repositories.
+    await store.linkBlob(repo('other'), layer)
+    t.same(await store.unlinkBlob(repo('other'), layer), { status: 'deleted' })
+    t.same(await store.deleteManifest(r, m.digest), { status: 'deleted' })
+    t.same(await store.unlinkBlob(r, layer), { status: 'deleted' }, 'free once the manifest is gone')
   })
 
   t.test('deleteTag removes one tag and keeps the manifest', async (t) => {

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3'
 import type { Digest } from '../../oci/digest.js'
 import type { ManifestReference } from '../../oci/manifest.js'
-import type { BlobRecord, ManifestPut, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, UploadRecord } from '../metadata-store.js'
+import type { BlobRecord, DeleteOutcome, ManifestPut, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, UploadRecord } from '../metadata-store.js'
 import { SQL_DELETE_ORPHAN_CONTENTS } from './schema.js'
 import { sweepRepository } from './sweep.js'
 
@@ -26,6 +26,15 @@ export class SqliteWriter {
       linkBlob: db.prepare<[string, string, number]>(`INSERT INTO repository_blobs (repo, digest, used_at) VALUES (?, ?, ?)
          ON CONFLICT (repo, digest) DO UPDATE SET used_at = excluded.used_at`),
       unlinkBlob: db.prepare<[string, string]>('DELETE FROM repository_blobs WHERE repo = ? AND digest = ?'),
+      // Manifests of the repository that reference a blob (as config, layer or index blob), a few named.
+      blobReferencedBy: db.prepare<[string, string], { parent: string }>(
+        `SELECT DISTINCT r.parent FROM manifest_references r JOIN manifests m ON m.repo = ? AND m.digest = r.parent
+         WHERE r.child = ? AND r.kind NOT IN ('manifest', 'external') ORDER BY r.parent LIMIT 10`),
+      // Other manifests of the repository (indexes) that reference a manifest.
+      manifestReferencedBy: db.prepare<[string, string, string], { parent: string }>(
+        `SELECT DISTINCT r.parent FROM manifest_references r JOIN manifests m ON m.repo = ? AND m.digest = r.parent
+         WHERE r.child = ? AND r.kind IN ('manifest', 'blob') AND r.parent <> ? ORDER BY r.parent LIMIT 10`),
+      manifestInRepo: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM manifests WHERE repo = ? AND digest = ?'),
       manifestSizeInRepo: db.prepare<[string, string], { size: number }>(
         `SELECT c.size FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
       // Annotations are not stored apart: they are in the body (schema.ts MANIFEST_COLUMNS reads them from it).
@@ -69,8 +78,10 @@ export class SqliteWriter {
     return { digest: digest as Digest, size: row.size }
   }
 
-  unlinkBlob(repo: string, digest: string): boolean {
-    return this.stmt.unlinkBlob.run(repo, digest).changes > 0
+  unlinkBlob(repo: string, digest: string): DeleteOutcome {
+    const referencedBy = this.stmt.blobReferencedBy.all(repo, digest).map((row) => row.parent as Digest)
+    if (referencedBy.length > 0) return { status: 'referenced', referencedBy }
+    return this.stmt.unlinkBlob.run(repo, digest).changes > 0 ? { status: 'deleted' } : { status: 'unknown' }
   }
 
   touchBlobLink(repo: string, digest: string, now: number): void {
@@ -100,10 +111,13 @@ export class SqliteWriter {
     return { ok: true }
   }
 
-  deleteManifest(repo: string, digest: string): boolean {
-    const removed = this.stmt.deleteManifest.run(repo, digest).changes > 0
-    if (removed) this.stmt.deleteTagsOf.run(repo, digest)
-    return removed
+  deleteManifest(repo: string, digest: string): DeleteOutcome {
+    if (this.stmt.manifestInRepo.get(repo, digest) === undefined) return { status: 'unknown' }
+    const referencedBy = this.stmt.manifestReferencedBy.all(repo, digest, digest).map((row) => row.parent as Digest)
+    if (referencedBy.length > 0) return { status: 'referenced', referencedBy }
+    this.stmt.deleteManifest.run(repo, digest)
+    this.stmt.deleteTagsOf.run(repo, digest)
+    return { status: 'deleted' }
   }
 
   deleteTag(repo: string, tag: string): boolean {
