@@ -116,32 +116,36 @@ export class GarbageCollector {
     if (!options.dryRun) await this.metadata.deleteOrphanManifestContents()
 
     const sweepMs = Date.now() - phaseStart
-    const unlinked = await this.unlinkedBlobs(graceCutoff)
     const blobsRemoved: Array<{ digest: string; size: number }> = []
     if (options.dryRun) {
       // Nothing was removed: blobs whose every link the sweep would remove would go too.
+      const wouldGo: BlobRecord[] = []
+      await this.forEachUnlinkedBlobPage(graceCutoff, async (page) => { wouldGo.push(...page) })
       const candidates = [...linksRemovedByDigest.keys()]
       const counts = await this.metadata.countBlobLinks(candidates)
-      const wouldGo = candidates.filter((digest, i) => counts[i] === linksRemovedByDigest.get(digest))
-      for (const digest of wouldGo) {
+      for (const [i, digest] of candidates.entries()) {
+        if (counts[i] !== linksRemovedByDigest.get(digest)) continue
         const blob = await this.metadata.getBlob(digest)
-        if (blob !== undefined) unlinked.push(blob)
+        if (blob !== undefined) wouldGo.push(blob)
       }
-      blobsRemoved.push(...unlinked.sort((a, b) => (a.digest < b.digest ? -1 : 1)))
+      blobsRemoved.push(...wouldGo.sort((a, b) => (a.digest < b.digest ? -1 : 1)))
     } else {
-      // In batches: one transaction and parallel unlinks per batch, under the batch's digest locks.
-      for (let i = 0; i < unlinked.length; i += BLOB_BATCH) {
-        const digests = unlinked.slice(i, i + BLOB_BATCH).map((b) => b.digest)
-        const removed = await this.digestLocks.runAll(digests, async () => {
-          const records = await this.metadata.deleteBlobsIfUnlinked(digests)
-          // A few unlinks at a time leave the I/O thread pool to the pushes meanwhile.
-          for (let j = 0; j < records.length; j += PARALLEL_UNLINKS) {
-            await Promise.all(records.slice(j, j + PARALLEL_UNLINKS).map((r) => this.store.deleteBlob(r.digest)))
-          }
-          return records
-        })
-        blobsRemoved.push(...removed)
-      }
+      // A page of the blob table at a time (memory stays flat however many blobs there are); in
+      // batches: one transaction and parallel unlinks per batch, under the batch's digest locks.
+      await this.forEachUnlinkedBlobPage(graceCutoff, async (page) => {
+        for (let i = 0; i < page.length; i += BLOB_BATCH) {
+          const digests = page.slice(i, i + BLOB_BATCH).map((b) => b.digest)
+          const removed = await this.digestLocks.runAll(digests, async () => {
+            const records = await this.metadata.deleteBlobsIfUnlinked(digests)
+            // A few unlinks at a time leave the I/O thread pool to the pushes meanwhile.
+            for (let j = 0; j < records.length; j += PARALLEL_UNLINKS) {
+              await Promise.all(records.slice(j, j + PARALLEL_UNLINKS).map((r) => this.store.deleteBlob(r.digest)))
+            }
+            return records
+          })
+          blobsRemoved.push(...removed)
+        }
+      })
     }
 
     const blobsMs = Date.now() - phaseStart - sweepMs
@@ -176,10 +180,10 @@ export class GarbageCollector {
   /** Blob files with no record (a crash between writing the file and recording it), once older than the grace period. */
   private async removeOrphanFiles(graceCutoff: number, dryRun: boolean): Promise<Array<{ digest: string; size: number }>> {
     const removed: Array<{ digest: string; size: number }> = []
-    const recorded = new Set<string>((await this.metadata.listBlobRecords()).map((r) => r.digest))
     for await (const digest of this.store.listBlobDigests()) {
-      // Recorded blobs are not orphans; a record made after this listing is re-checked under the lock below.
-      if (recorded.has(digest)) continue
+      // Recorded blobs are not orphans (one indexed lookup each: no set of every digest in memory);
+      // a record made after this check is caught by the re-check under the lock below.
+      if (await this.metadata.getBlob(digest) !== undefined) continue
       const file = await this.store.blobInfo(digest)
       if (file === undefined || file.modifiedAt.getTime() >= graceCutoff) continue
       const gone = await this.digestLocks.run(digest, async () => {
@@ -192,13 +196,12 @@ export class GarbageCollector {
     return removed
   }
 
-  /** Blobs no repository links, created before the grace cutoff, scanned a page at a time. */
-  private async unlinkedBlobs(graceCutoff: number): Promise<BlobRecord[]> {
-    const found: BlobRecord[] = []
+  /** Blobs no repository links, created before the grace cutoff, a page of the blob table at a time. */
+  private async forEachUnlinkedBlobPage(graceCutoff: number, each: (blobs: BlobRecord[]) => Promise<void>): Promise<void> {
     for (let after = ''; ;) {
       const page = await this.metadata.listUnlinkedBlobs(after, 5000, graceCutoff)
-      found.push(...page.blobs)
-      if (page.last === undefined) return found
+      await each(page.blobs)
+      if (page.last === undefined) return
       after = page.last
     }
   }

@@ -22,7 +22,11 @@ export interface SqliteMetadataStoreOptions {
    * longer write must not keep answering, and a supervisor restarts it.
    */
   readonly onWriterFailure?: (err: Error) => void
+  /** Writes posted to the writer thread and not yet answered, at most (more callers wait their turn). Default 256. */
+  readonly maxQueuedWrites?: number
 }
+
+const DEFAULT_MAX_QUEUED_WRITES = 256
 
 /** Exit status when the metadata writer died (EX_SOFTWARE). */
 export const WRITER_FAILURE_EXIT_CODE = 70
@@ -51,11 +55,16 @@ export class SqliteMetadataStore implements MetadataStore {
   private closing: Promise<void> | undefined
   private writerReady = false
   private readonly onWriterFailure: (err: Error) => void
+  /** Backpressure: writes beyond maxQueuedWrites wait here (first come, first served) for a slot. */
+  private readonly maxQueuedWrites: number
+  private writesInFlight = 0
+  private readonly waitingWrites: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
   /** Settles once the writer thread has opened the database (or failed to). */
   readonly ready: Promise<void>
 
   constructor(file: string, options: SqliteMetadataStoreOptions = {}) {
     this.onWriterFailure = options.onWriterFailure ?? exitOnWriterFailure
+    this.maxQueuedWrites = Math.max(1, options.maxQueuedWrites ?? DEFAULT_MAX_QUEUED_WRITES)
     this.db = openDatabase(file)
     migrate(this.db)
     // This connection only reads; the writer thread owns every change.
@@ -73,6 +82,7 @@ export class SqliteMetadataStore implements MetadataStore {
       const call = this.calls.get(message.id)
       if (call === undefined) return
       this.calls.delete(message.id)
+      this.releaseWriteSlot()
       if (this.calls.size === 0) this.writer.unref()
       if (message.ok) call.resolve(message.value)
       else call.reject(Object.assign(new Error(message.error.message), { name: message.error.name, ...(message.error.code !== undefined ? { code: message.error.code } : {}) }))
@@ -106,16 +116,41 @@ export class SqliteMetadataStore implements MetadataStore {
     }
   }
 
-  /** Runs a write on the writer thread; settles after the transaction holding it committed. */
-  private write<K extends WriteOperation>(operation: K, ...args: Parameters<SqliteWriter[K]>): Promise<ReturnType<SqliteWriter[K]>> {
-    if (this.writerFailure !== undefined) return Promise.reject(this.writerFailure)
-    if (this.closing !== undefined) return Promise.reject(new Error('metadata store is closed'))
+  /**
+   * Runs a write on the writer thread; settles after the transaction holding it committed. At most
+   * maxQueuedWrites are posted at a time: the others wait for a slot, so a burst cannot queue
+   * unbounded work (and manifest bodies) in memory.
+   */
+  private async write<K extends WriteOperation>(operation: K, ...args: Parameters<SqliteWriter[K]>): Promise<ReturnType<SqliteWriter[K]>> {
+    await this.acquireWriteSlot()
+    if (this.writerFailure !== undefined) { this.releaseWriteSlot(); throw this.writerFailure }
+    if (this.closing !== undefined) { this.releaseWriteSlot(); throw new Error('metadata store is closed') }
     const id = this.nextCallId++
     return new Promise((resolve, reject) => {
       if (this.calls.size === 0) this.writer.ref()
       this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject })
       this.writer.postMessage({ id, operation, args } satisfies WriteRequest)
     })
+  }
+
+  private async acquireWriteSlot(): Promise<void> {
+    if (this.writesInFlight < this.maxQueuedWrites && this.waitingWrites.length === 0) {
+      this.writesInFlight++
+      return
+    }
+    // The slot is handed over by releaseWriteSlot (writesInFlight unchanged).
+    await new Promise<void>((resolve, reject) => this.waitingWrites.push({ resolve, reject }))
+  }
+
+  private releaseWriteSlot(): void {
+    const next = this.waitingWrites.shift()
+    if (next !== undefined) next.resolve()
+    else this.writesInFlight--
+  }
+
+  /** Writes posted to the writer thread and not yet answered, and writes waiting for a slot. */
+  get queuedWrites(): { readonly posted: number; readonly waiting: number } {
+    return { posted: this.calls.size, waiting: this.waitingWrites.length }
   }
 
   /**
@@ -137,6 +172,8 @@ export class SqliteMetadataStore implements MetadataStore {
     this.writerFailure ??= err
     for (const call of this.calls.values()) call.reject(err)
     this.calls.clear()
+    this.writesInFlight = 0
+    for (const waiting of this.waitingWrites.splice(0)) waiting.reject(err)
     // Before 'ready' the opener sees the failure through `ready`; after close() it is expected.
     if (first && this.writerReady && this.closing === undefined) this.onWriterFailure(err)
   }

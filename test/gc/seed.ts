@@ -10,9 +10,13 @@ const fakeDigest = (seed: string): string => `sha256:${createHash('sha256').upda
  * Writes a large metadata database straight into `storage` (no blob files: disk usage and dry runs
  * read only the metadata), so that tests can make maintenance reads take a while. One repository
  * `big/one` holds `manifests` tagged manifests of `layersPerManifest` blobs each; `repositories`
- * small ones hold one each.
+ * small ones hold one each. Everything is older than a day.
  */
-export async function seedMetadata(storage: string, options: { manifests: number; layersPerManifest: number; repositories: number }): Promise<void> {
+export async function seedMetadata(storage: string, options: {
+  manifests: number; layersPerManifest: number; repositories: number
+  /** Blobs recorded but linked nowhere (garbage for the next collection). */
+  unlinkedBlobs?: number
+}): Promise<void> {
   await mkdir(storage, { recursive: true })
   const db: Database.Database = openDatabase(path.join(storage, 'metadata.db'))
   migrate(db)
@@ -43,6 +47,7 @@ export async function seedMetadata(storage: string, options: { manifests: number
   db.transaction(() => {
     for (let i = 0; i < options.manifests; i++) addImage('big/one', i, options.layersPerManifest)
     for (let r = 0; r < options.repositories; r++) addImage(`small/r${r}`, 0, 2)
+    for (let b = 0; b < (options.unlinkedBlobs ?? 0); b++) blob.run(fakeDigest(`unlinked/${b}`), 100, now)
   })()
   db.close()
 }

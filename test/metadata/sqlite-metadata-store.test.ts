@@ -188,3 +188,21 @@ t.test('migration from schema 2: the annotations column goes, referrers keep the
   const columns = (db.prepare('PRAGMA table_info(manifest_contents)').all() as Array<{ name: string }>).map((c) => c.name)
   t.notOk(columns.includes('annotations'), 'the duplicate column is gone')
 })
+
+t.test('backpressure: at most maxQueuedWrites are posted to the writer; the rest wait their turn and all succeed', async (t) => {
+  const store = new SqliteMetadataStore(path.join(await tempDir(t), 'metadata.db'), { maxQueuedWrites: 4 })
+  t.teardown(() => store.close())
+  await store.ready
+  const r = repo('bounded')
+  const digests = Array.from({ length: 100 }, () => randomDigest())
+  const writes = digests.map((d, i) => store.recordBlob(r, d, i))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.match(store.queuedWrites, { posted: 4, waiting: 96 }, 'four posted, the others waiting')
+  let maxPosted = 0
+  const sampler = setInterval(() => { maxPosted = Math.max(maxPosted, store.queuedWrites.posted) }, 1)
+  await Promise.all(writes)
+  clearInterval(sampler)
+  t.ok(maxPosted <= 4, `never more than 4 posted (${maxPosted})`)
+  t.same(store.queuedWrites, { posted: 0, waiting: 0 })
+  for (const [i, d] of digests.entries()) t.match(await store.getRepositoryBlob(r, d), { size: i }, `write ${i} committed`)
+})
