@@ -1,14 +1,41 @@
 import { ConfigError } from '../config/config.js'
 import { createLogger } from '../logging.js'
 import { Registry } from '../registry/registry.js'
-import type { ParsedArgs } from './args.js'
+import { stringOption, type ParsedArgs } from './args.js'
 import { configFromArgs, gcOptionsFrom } from './serve.js'
 import { runningServer } from './storage-lock.js'
 
-/** `wharf gc [--dry-run] [--json]`: an offline collection of a storage no server is using. */
+export const GC_USAGE = `Usage: wharf gc [--grace DURATION] [--dry-run] [--json] [--config FILE] [--storage DIR]
+
+Collects garbage offline, on a storage no server is using (online: POST /_wharf/v1/gc).
+
+  --grace DURATION  keep what was pushed or used more recently than this (default: gc.graceSeconds,
+                    1h). Offline no push is in flight, so --grace 0 collects everything unreachable.
+                    DURATION: seconds, or a number with s, m, h or d (30s, 10m, 1h, 2d)
+  --dry-run         list what would be removed; changes nothing (allowed while a server runs)
+  --json            print the report as JSON
+  --config FILE     YAML configuration file; env WHARF_CONFIG
+  --storage DIR     data directory; env WHARF_STORAGE_PATH
+
+Example: free everything unreachable now, after deleting an image:
+  wharf gc --storage /srv/wharf --grace 0
+`
+
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }
+
+/** "90", "30s", "10m", "1h", "2d" → seconds. */
+export function parseDurationSeconds(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(text.trim())
+  if (match === null) throw new ConfigError(`--grace: "${text}" is not a duration (seconds, or a number with s, m, h or d: 30s, 10m, 1h)`)
+  return Number(match[1]) * DURATION_UNITS[match[2]!]!
+}
+
+/** `wharf gc [--grace DURATION] [--dry-run] [--json]`: an offline collection of a storage no server is using. */
 export async function gc(args: ParsedArgs): Promise<number> {
-  const config = await configFromArgs(args, ['dry-run', 'json'])
+  const config = await configFromArgs(args, ['dry-run', 'json', 'grace'])
   const dryRun = args.options.get('dry-run') === true
+  const grace = stringOption(args, 'grace')
+  const graceSeconds = grace !== undefined ? parseDurationSeconds(grace) : config.gc.graceSeconds
   const pid = await runningServer(config.storage.path)
   if (pid !== undefined && !dryRun) {
     throw new ConfigError(`a wharf server (pid ${pid}) is using ${config.storage.path}; collect online with POST /_wharf/v1/gc instead`)
@@ -16,7 +43,7 @@ export async function gc(args: ParsedArgs): Promise<number> {
   const logger = createLogger(args.options.get('json') === true ? 'warn' : 'error')
   const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
   try {
-    const report = await registry.gc.collect({ ...gcOptionsFrom(config), dryRun })
+    const report = await registry.gc.collect({ ...gcOptionsFrom(config), graceMs: graceSeconds * 1000, dryRun })
     if (args.options.get('json') === true) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     } else {
@@ -33,6 +60,15 @@ export async function gc(args: ParsedArgs): Promise<number> {
         `  took ${report.durationMs} ms`,
         '',
       ].join('\n'))
+      const kept = report.keptByGrace
+      if (kept.manifests + kept.blobs > 0) {
+        process.stdout.write([
+          `kept by the grace period (pushed or used in the last ${formatSeconds(kept.graceSeconds)}): ` +
+            `${kept.manifests} manifests, ${kept.blobs} blobs, ${formatBytes(kept.bytes)}`,
+          '  to collect them now (no push in flight): wharf gc --grace 0',
+          '',
+        ].join('\n'))
+      }
       for (const m of report.manifestsRemoved) process.stdout.write(`  manifest ${m.repo}@${m.digest}\n`)
       for (const t of report.tagsRemoved) process.stdout.write(`  tag ${t.repo}:${t.tag}\n`)
     }
@@ -48,4 +84,11 @@ export function formatBytes(bytes: number): string {
   let unit = 0
   while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++ }
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds >= 86400 && seconds % 86400 === 0) return `${seconds / 86400}d`
+  if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600}h`
+  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60}m`
+  return `${seconds}s`
 }

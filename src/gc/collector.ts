@@ -28,8 +28,23 @@ export interface GcReport {
   readonly bytesFreed: number
   readonly uploadsPurged: number
   readonly orphanFilesRemoved: ReadonlyArray<{ readonly digest: string; readonly size: number }>
-  /** Milliseconds spent in each phase. */
-  readonly phases: { readonly sweepMs: number; readonly blobsMs: number; readonly uploadsMs: number; readonly orphansMs: number }
+  /**
+   * What the grace period kept that a collection without it would remove now (younger than
+   * graceSeconds): collect it with `wharf gc --grace 0` while no push is in flight.
+   */
+  readonly keptByGrace: { readonly graceSeconds: number; readonly manifests: number; readonly blobs: number; readonly bytes: number }
+  /** Milliseconds spent in each phase (graceMs: measuring what the grace period kept). */
+  readonly phases: { readonly sweepMs: number; readonly blobsMs: number; readonly uploadsMs: number; readonly orphansMs: number; readonly graceMs: number }
+}
+
+interface Removals {
+  readonly tagsRemoved: readonly TagRecord[]
+  readonly manifestsRemoved: ReadonlyArray<{ readonly repo: string; readonly digest: string }>
+  readonly repositoriesRemoved: readonly string[]
+  readonly linksRemoved: number
+  readonly blobsRemoved: ReadonlyArray<{ readonly digest: string; readonly size: number }>
+  readonly sweepMs: number
+  readonly blobsMs: number
 }
 
 /** Blobs removed per transaction. */
@@ -95,6 +110,65 @@ export class GarbageCollector {
     for (const tag of expiredTags) tagsByRepo.set(tag.repo, [...(tagsByRepo.get(tag.repo) ?? []), tag])
 
     const phaseStart = Date.now()
+    const removed = await this.collectMetadataAndBlobs({ now, graceCutoff, rules, tagsByRepo, dryRun: options.dryRun })
+    const { sweepMs, blobsMs } = removed
+    const uploadsPurged = options.dryRun
+      ? (await this.metadata.listUploads(now - options.uploadTtlMs)).length
+      : (await this.uploads.purge(now - options.uploadTtlMs, { orphanFiles: true })).sessions
+    const uploadsMs = Date.now() - phaseStart - sweepMs - blobsMs
+    const orphanFilesRemoved = await this.removeOrphanFiles(graceCutoff, options.dryRun)
+    const orphansMs = Date.now() - phaseStart - sweepMs - blobsMs - uploadsMs
+    // What a collection without a grace period would also remove now: read-only, from snapshots.
+    const keptByGrace = options.graceMs > 0
+      ? this.graceKept(removed, await this.collectMetadataAndBlobs({ now, graceCutoff: now, rules, tagsByRepo, dryRun: true }), options.graceMs)
+      : { graceSeconds: 0, manifests: 0, blobs: 0, bytes: 0 }
+    const graceMs = Date.now() - phaseStart - sweepMs - blobsMs - uploadsMs - orphansMs
+    const { blobsRemoved } = removed
+    const report: GcReport = {
+      dryRun: options.dryRun,
+      startedAt: new Date(started).toISOString(),
+      durationMs: Date.now() - started,
+      tagsRemoved: removed.tagsRemoved.map(({ repo, tag, digest }) => ({ repo, tag, digest })),
+      manifestsRemoved: removed.manifestsRemoved.map(({ repo, digest }) => ({ repo, digest })),
+      repositoriesRemoved: removed.repositoriesRemoved,
+      linksRemoved: removed.linksRemoved,
+      blobsRemoved,
+      bytesFreed: blobsRemoved.reduce((sum, b) => sum + b.size, 0) + orphanFilesRemoved.reduce((sum, b) => sum + b.size, 0),
+      uploadsPurged,
+      orphanFilesRemoved,
+      keptByGrace,
+      phases: { sweepMs, blobsMs, uploadsMs, orphansMs, graceMs },
+    }
+    this.log.info({
+      dryRun: report.dryRun, durationMs: report.durationMs, tags: report.tagsRemoved.length, manifests: report.manifestsRemoved.length,
+      links: report.linksRemoved, blobs: report.blobsRemoved.length, bytesFreed: report.bytesFreed, uploads: report.uploadsPurged,
+      orphanFiles: report.orphanFilesRemoved.length, keptByGrace: report.keptByGrace, phases: report.phases,
+    }, 'garbage collection finished')
+    return report
+  }
+
+  /** What the grace period kept: removals without it (`withoutGrace`) that the collection did not make. */
+  private graceKept(made: Removals, withoutGrace: Removals, graceMs: number): GcReport['keptByGrace'] {
+    const manifests = new Set(made.manifestsRemoved.map((m) => `${m.repo}@${m.digest}`))
+    const blobs = new Set(made.blobsRemoved.map((b) => b.digest))
+    const keptBlobs = withoutGrace.blobsRemoved.filter((b) => !blobs.has(b.digest))
+    return {
+      graceSeconds: graceMs / 1000,
+      manifests: withoutGrace.manifestsRemoved.filter((m) => !manifests.has(`${m.repo}@${m.digest}`)).length,
+      blobs: keptBlobs.length,
+      bytes: keptBlobs.reduce((sum, b) => sum + b.size, 0),
+    }
+  }
+
+  /**
+   * The metadata sweep, repository by repository, then the blobs no repository links any more.
+   * A dry run computes the same from snapshots, changing nothing.
+   */
+  private async collectMetadataAndBlobs(plan: {
+    now: number; graceCutoff: number; rules: RetentionRules; tagsByRepo: ReadonlyMap<string, TagRecord[]>; dryRun: boolean
+  }): Promise<Removals> {
+    const { now, graceCutoff, rules, tagsByRepo, dryRun } = plan
+    const phaseStart = Date.now()
     // One short transaction per repository: pushes wait for one repository's sweep at most.
     const tagsRemoved: TagRecord[] = []
     const manifestsRemoved: Array<{ repo: string; digest: string }> = []
@@ -104,7 +178,7 @@ export class GarbageCollector {
     for (const repo of await this.allRepositories()) {
       const untaggedAge = rules.policyFor(repo)?.policy.untaggedMaxAgeSeconds
       const result = await this.metadata.sweepRepository({
-        repo, tags: tagsByRepo.get(repo) ?? [], graceCutoff, dryRun: options.dryRun,
+        repo, tags: tagsByRepo.get(repo) ?? [], graceCutoff, dryRun,
         ...(untaggedAge !== undefined ? { untaggedCutoff: now - untaggedAge * 1000 } : {}),
       })
       tagsRemoved.push(...result.tagsRemoved)
@@ -113,11 +187,10 @@ export class GarbageCollector {
       linksRemoved += result.linksRemoved.length
       for (const digest of result.linksRemoved) linksRemovedByDigest.set(digest, (linksRemovedByDigest.get(digest) ?? 0) + 1)
     }
-    if (!options.dryRun) await this.metadata.deleteOrphanManifestContents()
-
+    if (!dryRun) await this.metadata.deleteOrphanManifestContents()
     const sweepMs = Date.now() - phaseStart
     const blobsRemoved: Array<{ digest: string; size: number }> = []
-    if (options.dryRun) {
+    if (dryRun) {
       // Nothing was removed: blobs whose every link the sweep would remove would go too.
       const wouldGo: BlobRecord[] = []
       await this.forEachUnlinkedBlobPage(graceCutoff, async (page) => { wouldGo.push(...page) })
@@ -149,32 +222,7 @@ export class GarbageCollector {
     }
 
     const blobsMs = Date.now() - phaseStart - sweepMs
-    const uploadsPurged = options.dryRun
-      ? (await this.metadata.listUploads(now - options.uploadTtlMs)).length
-      : (await this.uploads.purge(now - options.uploadTtlMs, { orphanFiles: true })).sessions
-    const uploadsMs = Date.now() - phaseStart - sweepMs - blobsMs
-    const orphanFilesRemoved = await this.removeOrphanFiles(graceCutoff, options.dryRun)
-    const orphansMs = Date.now() - phaseStart - sweepMs - blobsMs - uploadsMs
-    const report: GcReport = {
-      dryRun: options.dryRun,
-      startedAt: new Date(started).toISOString(),
-      durationMs: Date.now() - started,
-      tagsRemoved: tagsRemoved.map(({ repo, tag, digest }) => ({ repo, tag, digest })),
-      manifestsRemoved,
-      repositoriesRemoved,
-      linksRemoved,
-      blobsRemoved,
-      bytesFreed: blobsRemoved.reduce((sum, b) => sum + b.size, 0) + orphanFilesRemoved.reduce((sum, b) => sum + b.size, 0),
-      uploadsPurged,
-      orphanFilesRemoved,
-      phases: { sweepMs, blobsMs, uploadsMs, orphansMs },
-    }
-    this.log.info({
-      dryRun: report.dryRun, durationMs: report.durationMs, tags: report.tagsRemoved.length, manifests: report.manifestsRemoved.length,
-      links: report.linksRemoved, blobs: report.blobsRemoved.length, bytesFreed: report.bytesFreed, uploads: report.uploadsPurged,
-      orphanFiles: report.orphanFilesRemoved.length, phases: report.phases,
-    }, 'garbage collection finished')
-    return report
+    return { tagsRemoved, manifestsRemoved, repositoriesRemoved, linksRemoved, blobsRemoved, sweepMs, blobsMs }
   }
 
   /** Blob files with no record (a crash between writing the file and recording it), once older than the grace period. */
