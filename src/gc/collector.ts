@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { BlobRecord, MetadataStore, TagRecord } from '../metadata/metadata-store.js'
+import type { BlobRecord, MetadataMaintenance, TagRecord } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
 import type { KeyedMutex } from '../registry/keyed-mutex.js'
 import type { UploadService } from '../registry/uploads.js'
@@ -65,14 +65,14 @@ export class GcAlreadyRunningError extends Error {
  * record first and file second. Only one collection runs at a time.
  */
 export class GarbageCollector {
-  private readonly metadata: MetadataStore
+  private readonly metadata: MetadataMaintenance
   private readonly store: BlobStore
   private readonly uploads: UploadService
   private readonly digestLocks: KeyedMutex
   private readonly log: Logger
   private running: Promise<GcReport> | undefined
 
-  constructor(deps: { metadata: MetadataStore; store: BlobStore; uploads: UploadService; digestLocks: KeyedMutex; log: Logger }) {
+  constructor(deps: { metadata: MetadataMaintenance; store: BlobStore; uploads: UploadService; digestLocks: KeyedMutex; log: Logger }) {
     this.metadata = deps.metadata
     this.store = deps.store
     this.uploads = deps.uploads

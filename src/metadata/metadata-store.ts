@@ -4,8 +4,10 @@ import type { RepoName, Tag } from '../oci/names.js'
 
 /**
  * Everything but blob bytes: repositories, blob records and links, manifests with their bodies
- * and references, tags and upload sessions. Every method is one atomic operation; methods are
- * asynchronous so that a networked database can implement the same contract.
+ * and references, tags and upload sessions. This is the serving part (what requests use); the
+ * maintenance part (garbage collection, fsck, disk usage) is MetadataMaintenance. Every method is
+ * one atomic operation; methods are asynchronous so that a networked database can implement the
+ * same contract.
  */
 export interface MetadataStore {
   // Repositories
@@ -58,14 +60,22 @@ export interface MetadataStore {
   /** Sessions last used before `updatedBefore` (all of them when absent). */
   listUploads(updatedBefore?: number): Promise<UploadRecord[]>
 
+  close(): Promise<void>
+}
+
+/**
+ * The maintenance part: garbage collection, consistency checks and disk usage, with the few serving
+ * reads they need. Long reads here read a snapshot and must not hold up the serving part's writes.
+ */
+export interface MetadataMaintenance extends Pick<MetadataStore, 'listRepositories' | 'getBlob' | 'listUploads' | 'deleteUpload'> {
   // Garbage collection and disk usage
   /** Every tag with when it was last set, for retention policies. */
   listAllTags(): Promise<TagRecord[]>
   /**
    * Sweeps one repository in one transaction: deletes those of `plan.tags` that are unchanged since
-   * listAllTags returned them (same digest and updatedAt: a tag set again meanwhile, even to the same
-   * manifest, has a new updatedAt and stays), then every manifest of the repository no longer reachable and every blob link no kept
-   * manifest references. Manifest puts validate their references in their own transactions, so
+   * listAllTags returned them (same digest and updatedAt: a tag set again meanwhile, even to the
+   * same manifest, has a new updatedAt and stays), then every manifest of the repository no longer
+   * reachable and every blob link no kept manifest references. Manifest puts validate their references in their own transactions, so
    * they never interleave with a sweep. With `dryRun` nothing is written: the result, read from
    * one snapshot without taking the write lock, says what would go.
    */
@@ -91,8 +101,6 @@ export interface MetadataStore {
   removeDanglingRows(): Promise<{ links: number; tags: number }>
   /** Every manifest body with its recorded digest, for re-hashing, in pages. */
   listManifestContents(after: string, limit: number): Promise<Array<{ digest: Digest; body: Buffer }>>
-
-  close(): Promise<void>
 }
 
 /** A delete by digest: done, nothing there, or refused while manifests of the repository reference it (some of them named). */

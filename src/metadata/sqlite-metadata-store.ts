@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
-  BlobRecord, DanglingRows, DeleteOutcome, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
+  BlobRecord, DanglingRows, DeleteOutcome, DiskUsage, ManifestPut, ManifestRecord, MetadataMaintenance, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
   RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
 import { MANIFEST_COLUMNS, MANIFEST_RECORD_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow } from './sqlite/schema.js'
@@ -42,7 +42,7 @@ function exitOnWriterFailure(err: Error): void {
  * (sqlite/writer-worker.ts) that group-commits them, so fsyncs never stall the serving thread.
  * A write's promise settles after its commit, so a read that follows it sees it.
  */
-export class SqliteMetadataStore implements MetadataStore {
+export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
   private readonly db: Database.Database
   private readonly stmt
   private readonly writer: Worker

@@ -1,4 +1,4 @@
-import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { MetadataMaintenance } from '../metadata/metadata-store.js'
 import { createDigester, digestAlgorithm, digestOf, type Digest } from '../oci/digest.js'
 import type { BlobStore } from '../storage/blob-store.js'
 
@@ -29,7 +29,7 @@ export interface FsckReport {
  * of missing blobs, dangling links and tags, broken upload sessions. Run it with no server on the
  * storage (wharf fsck checks that).
  */
-export async function checkStore(metadata: MetadataStore, store: BlobStore, options: { readonly repair: boolean }): Promise<FsckReport> {
+export async function checkStore(metadata: MetadataMaintenance, store: BlobStore, options: { readonly repair: boolean }): Promise<FsckReport> {
   const records = new Map((await metadata.listBlobRecords()).map((r) => [r.digest as string, r.size]))
   const seen = new Set<string>()
   const corruptBlobs: Array<{ digest: string; reason: string }> = []

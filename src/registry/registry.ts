@@ -2,7 +2,7 @@ import path from 'node:path'
 import type { Logger } from 'pino'
 import { GarbageCollector, GcAlreadyRunningError, type GcOptions } from '../gc/collector.js'
 import type { DiskUsage } from '../metadata/metadata-store.js'
-import type { MetadataStore } from '../metadata/metadata-store.js'
+import type { MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
 import { SqliteMetadataStore } from '../metadata/sqlite-metadata-store.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import { FilesystemBlobStore } from '../storage/fs-blob-store.js'
@@ -27,12 +27,13 @@ export class Registry {
   readonly manifests: ManifestService
   readonly listings: ListingService
   readonly gc: GarbageCollector
-  readonly metadata: MetadataStore
+  /** Both parts: the services use the serving part, garbage collection, fsck and disk usage the maintenance part. */
+  readonly metadata: MetadataStore & MetadataMaintenance
   readonly store: BlobStore
   /** Held while a blob is committed or linked; garbage collection takes it before removing one. */
   readonly digestLocks = new KeyedMutex()
 
-  constructor(metadata: MetadataStore, store: BlobStore, options: RegistryOptions) {
+  constructor(metadata: MetadataStore & MetadataMaintenance, store: BlobStore, options: RegistryOptions) {
     this.metadata = metadata
     this.store = store
     this.blobs = new BlobService(metadata, store, options.gcGraceMs ?? 60 * 60 * 1000)

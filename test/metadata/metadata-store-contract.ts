@@ -1,12 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
-import type { ManifestPut, MetadataStore } from '../../src/metadata/metadata-store.js'
+import type { ManifestPut, MetadataMaintenance, MetadataStore } from '../../src/metadata/metadata-store.js'
 import type { Digest } from '../../src/oci/digest.js'
 import type { ManifestReference } from '../../src/oci/manifest.js'
 import type { RepoName, Tag } from '../../src/oci/names.js'
 
-/** The behaviour every MetadataStore backend must have. `makeStore` opens a fresh, empty store and registers its cleanup on `t`. */
-export type MetadataStoreFactory = (t: Test) => Promise<MetadataStore>
+/**
+ * The behaviour every metadata backend must have, both parts (MetadataStore: serving;
+ * MetadataMaintenance: GC, fsck, disk usage). `makeStore` opens a fresh, empty store and registers
+ * its cleanup on `t`.
+ */
+export type MetadataStoreFactory = (t: Test) => Promise<MetadataStore & MetadataMaintenance>
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
@@ -54,7 +58,7 @@ export function ref(digest: Digest, size: number, kind: ManifestReference['kind'
 }
 
 /** Records a random blob of `size` in `repo`; returns its digest. */
-async function blob(store: MetadataStore, repoName: RepoName, size = 100): Promise<Digest> {
+async function blob(store: Pick<MetadataStore, 'recordBlob'>, repoName: RepoName, size = 100): Promise<Digest> {
   const digest = randomDigest()
   await store.recordBlob(repoName, digest, size)
   return digest
@@ -427,5 +431,227 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     t.equal(await store.deleteUpload(upload.id), true)
     t.equal(await store.deleteUpload(upload.id), false)
     t.equal(await store.getUpload(upload.id), undefined)
+  })
+
+  runMaintenanceContract(t, makeStore)
+}
+
+const HOUR = 60 * 60 * 1000
+
+/** MetadataMaintenance, and the serving methods the first part does not cover. */
+function runMaintenanceContract(t: Test, makeStore: MetadataStoreFactory): void {
+  t.test('getRepositoryBlob says when the link was last used; touchBlobLink moves it', async (t) => {
+    const store = await makeStore(t)
+    const before = Date.now()
+    const d = await blob(store, repo('used'), 5)
+    const record = await store.getRepositoryBlob(repo('used'), d)
+    t.ok(record !== undefined && record.usedAt >= before && record.usedAt <= Date.now(), 'linked now')
+    await store.touchBlobLink(repo('used'), d, before + HOUR)
+    t.match(await store.getRepositoryBlob(repo('used'), d), { usedAt: before + HOUR })
+    await store.touchBlobLink(repo('elsewhere'), d, 1)
+    t.equal(await store.getRepositoryBlob(repo('elsewhere'), d), undefined, 'touching creates no link')
+  })
+
+  t.test('findManifestWithBody: the record and the exact bytes, by tag and by digest', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('bodies')
+    const config = await blob(store, r, 10)
+    const m = manifestPut(r, [ref(config, 10, 'config')], { tags: ['v'] })
+    await store.putManifest(m.put)
+    for (const reference of [{ tag: tag('v') }, { digest: m.digest }]) {
+      const found = await store.findManifestWithBody(r, reference)
+      t.match(found?.record, { digest: m.digest, mediaType: OCI_MANIFEST, size: m.put.body.length })
+      t.ok(found?.body.equals(m.put.body), 'exact bytes')
+    }
+    t.equal(await store.findManifestWithBody(r, { tag: tag('none') }), undefined)
+    t.equal(await store.findManifestWithBody(repo('other'), { digest: m.digest }), undefined)
+  })
+
+  t.test('listUploads: sessions idle since before a time, oldest first; all without one', async (t) => {
+    const store = await makeStore(t)
+    for (const [id, updatedAt] of [['c', 300], ['a', 100], ['b', 200]] as const) await store.createUpload({ id, repo: repo('u'), startedAt: 1, updatedAt })
+    t.same((await store.listUploads(250)).map((u) => u.id), ['a', 'b'])
+    t.same((await store.listUploads()).map((u) => u.id), ['a', 'b', 'c'])
+    t.same(await store.listUploads(50), [])
+  })
+
+  t.test('listAllTags: every tag of every repository with its manifest and last set time', async (t) => {
+    const store = await makeStore(t)
+    const config = await blob(store, repo('b'), 10)
+    await store.linkBlob(repo('a'), config)
+    const m = manifestPut(repo('b'), [ref(config, 10, 'config')], { tags: ['y', 'x'], now: 500 })
+    await store.putManifest(m.put)
+    await store.putManifest({ ...manifestPut(repo('a'), [ref(config, 10, 'config')], { tags: ['z'], now: 700 }).put })
+    const all = await store.listAllTags()
+    t.same(all.map((x) => `${x.repo}:${x.tag}`), ['a:z', 'b:x', 'b:y'], 'by repository, then tag')
+    t.match(all[1], { repo: 'b', tag: 'x', digest: m.digest, updatedAt: 500 })
+  })
+
+  t.test('sweepRepository marks and sweeps: tags, index children, referrers, the grace period and the untagged cutoff; a dry run says exactly what the sweep then does', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('swept')
+    const old = Date.now() - 10 * HOUR
+    const young = Date.now() + HOUR
+    const c = await blob(store, r, 10)
+    const [la, lk, lu, ly, lo] = [await blob(store, r, 1), await blob(store, r, 2), await blob(store, r, 3), await blob(store, r, 4), await blob(store, r, 5)]
+    const tagged = manifestPut(r, [ref(c, 10, 'config'), ref(la, 1, 'layer')], { tags: ['a'], now: old })
+    const child = manifestPut(r, [ref(c, 10, 'config'), ref(lk, 2, 'layer')], { now: old })
+    const untagged = manifestPut(r, [ref(c, 10, 'config'), ref(lu, 3, 'layer')], { now: old })
+    const recent = manifestPut(r, [ref(c, 10, 'config'), ref(ly, 4, 'layer')], { now: young })
+    for (const m of [tagged, child, untagged, recent]) t.same(await store.putManifest(m.put), { ok: true })
+    const index = manifestPut(r, [ref(child.digest, child.put.body.length, 'manifest', OCI_MANIFEST)], { mediaType: OCI_INDEX, tags: ['i'], now: old })
+    const referrer = manifestPut(r, [ref(c, 10, 'config')], { subject: tagged.digest, artifactType: 'application/vnd.example.sig', now: old })
+    for (const m of [index, referrer]) t.same(await store.putManifest(m.put), { ok: true })
+
+    // Every link is older than the cutoff (used before now); the untagged cutoff is now too.
+    const plan = { repo: r, tags: [], graceCutoff: Date.now() + 1, untaggedCutoff: Date.now() + 1 }
+    const dry = await store.sweepRepository({ ...plan, dryRun: true })
+    t.same(dry.manifestsRemoved.map((m) => m.digest), [untagged.digest], 'only the old untagged manifest')
+    t.equal(dry.manifestsRemoved[0]?.size, untagged.put.body.length)
+    t.same([...dry.linksRemoved].sort(), [lu, lo].sort(), 'its layer and the link nothing references')
+    t.equal(dry.repositoryRemoved, false)
+    t.ok(await store.findManifest(r, { digest: untagged.digest }), 'the dry run changed nothing')
+    t.ok(await store.getRepositoryBlob(r, lo))
+    const real = await store.sweepRepository({ ...plan, dryRun: false })
+    t.same(real, dry, 'the sweep did exactly what the dry run said')
+    t.equal(await store.findManifest(r, { digest: untagged.digest }), undefined)
+    for (const m of [tagged, child, recent, index, referrer]) t.ok(await store.findManifest(r, { digest: m.digest }), 'kept')
+    for (const d of [c, la, lk, ly]) t.ok(await store.getRepositoryBlob(r, d), 'referenced links kept')
+    for (const d of [lu, lo]) t.equal(await store.getRepositoryBlob(r, d), undefined, 'unused links removed')
+    t.same((await store.sweepRepository({ ...plan, dryRun: false })).manifestsRemoved, [], 'a second sweep finds nothing')
+
+    // Without an untagged cutoff, untagged manifests are roots; a recent link survives the grace period.
+    const r2 = repo('graced')
+    const kept = manifestPut(r2, [ref(await blob(store, r2, 7), 7, 'config')], { now: old })
+    await store.putManifest(kept.put)
+    const loose = await blob(store, r2, 9)
+    const graced = await store.sweepRepository({ repo: r2, tags: [], graceCutoff: Date.now() - HOUR, dryRun: false })
+    t.same(graced, { tagsRemoved: [], manifestsRemoved: [], linksRemoved: [], repositoryRemoved: false })
+    t.ok(await store.getRepositoryBlob(r2, loose), 'a link used within the grace period stays')
+  })
+
+  t.test('sweepRepository removes a repository it leaves empty (and the dry run says so)', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('emptied')
+    const m = manifestPut(r, [ref(await blob(store, r, 3), 3, 'config')], { now: 1 })
+    await store.putManifest(m.put)
+    const plan = { repo: r, tags: [], graceCutoff: Date.now() + 1, untaggedCutoff: Date.now() + 1 }
+    t.equal((await store.sweepRepository({ ...plan, dryRun: true })).repositoryRemoved, true)
+    t.equal(await store.repositoryExists(r), true)
+    t.equal((await store.sweepRepository({ ...plan, dryRun: false })).repositoryRemoved, true)
+    t.equal(await store.repositoryExists(r), false)
+    t.same(await store.listRepositories({ limit: 10 }), [])
+  })
+
+  t.test('deleteOrphanManifestContents removes the bytes no repository holds, keeps the others', async (t) => {
+    const store = await makeStore(t)
+    const config = await blob(store, repo('one'), 3)
+    await store.linkBlob(repo('two'), config)
+    const gone = manifestPut(repo('one'), [ref(config, 3, 'config')])
+    const shared = manifestPut(repo('one'), [ref(config, 3, 'config')])
+    await store.putManifest(gone.put)
+    await store.putManifest(shared.put)
+    await store.putManifest({ ...shared.put, repo: repo('two') })
+    await store.deleteManifest(repo('one'), gone.digest)
+    await store.deleteManifest(repo('one'), shared.digest)
+    t.equal(await store.deleteOrphanManifestContents(), 1)
+    t.equal(await store.getManifestBody(gone.digest), undefined)
+    t.ok(await store.getManifestBody(shared.digest), 'still held by the other repository')
+    t.equal(await store.deleteOrphanManifestContents(), 0)
+  })
+
+  t.test('listUnlinkedBlobs pages the blob table; countBlobLinks; deleteBlobsIfUnlinked re-checks each blob', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('blobs')
+    const digests = [await blob(store, r, 1), await blob(store, r, 2), await blob(store, r, 3), await blob(store, r, 4), await blob(store, r, 5)]
+    const unlinked = digests.slice(0, 3)
+    for (const d of unlinked) await store.unlinkBlob(r, d)
+    const found: string[] = []
+    let pages = 0
+    for (let after = ''; ; pages++) {
+      const page = await store.listUnlinkedBlobs(after, 2, Date.now() + 1)
+      found.push(...page.blobs.map((b) => b.digest))
+      if (page.last === undefined) break
+      after = page.last
+    }
+    t.same(found.sort(), [...unlinked].sort(), 'every unlinked blob, over pages')
+    t.ok(pages >= 2, 'in pages of two records')
+    t.same((await store.listUnlinkedBlobs('', 100, 0)).blobs, [], 'none created before the cutoff')
+    await store.linkBlob(repo('other'), unlinked[0]!)
+    t.same(await store.countBlobLinks([unlinked[0]!, unlinked[1]!, digests[3]!, randomDigest()]), [1, 0, 1, 0])
+    const removed = await store.deleteBlobsIfUnlinked([...unlinked, digests[3]!])
+    t.same(removed.map((b) => b.digest).sort(), [unlinked[1]!, unlinked[2]!].sort(), 'only the blobs still unlinked')
+    t.equal(await store.getBlob(unlinked[1]!), undefined)
+    t.ok(await store.getBlob(unlinked[0]!), 'linked again meanwhile: kept')
+  })
+
+  t.test('diskUsage: totals, shared bytes, per repository logical and exclusive bytes, per tag', async (t) => {
+    const store = await makeStore(t)
+    const layer = await blob(store, repo('x'), 100)
+    await store.linkBlob(repo('y'), layer)
+    const cx = await blob(store, repo('x'), 10)
+    const cy = await blob(store, repo('y'), 20)
+    const mx = manifestPut(repo('x'), [ref(cx, 10, 'config'), ref(layer, 100, 'layer')], { tags: ['v'] })
+    const my = manifestPut(repo('y'), [ref(cy, 20, 'config'), ref(layer, 100, 'layer')], { tags: ['w'] })
+    await store.putManifest(mx.put)
+    await store.putManifest(my.put)
+    const [sx, sy] = [mx.put.body.length, my.put.body.length]
+    const usage = await store.diskUsage({ perTag: true })
+    t.same(usage.blobs, { count: 3, bytes: 130 })
+    t.same(usage.manifests, { count: 2, bytes: sx + sy })
+    t.equal(usage.sharedBytes, 100)
+    t.same(usage.repositories, [
+      { name: 'x', logicalBytes: 110 + sx, exclusiveBytes: 10 + sx, tags: [{ tag: 'v', digest: mx.digest, bytes: 110 + sx }] },
+      { name: 'y', logicalBytes: 120 + sy, exclusiveBytes: 20 + sy, tags: [{ tag: 'w', digest: my.digest, bytes: 120 + sy }] },
+    ])
+    t.notOk('tags' in ((await store.diskUsage({ perTag: false })).repositories[0] ?? {}), 'no per tag figures unless asked')
+  })
+
+  t.test('fsck reads and repairs: listBlobRecords, listManifestContents, findDanglingRows, forgetBlobs, removeDanglingRows', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('checked')
+    const config = await blob(store, r, 10)
+    const layer = await blob(store, r, 20)
+    const m = manifestPut(r, [ref(config, 10, 'config'), ref(layer, 20, 'layer')], { tags: ['v'] })
+    await store.putManifest(m.put)
+    t.same(await store.listBlobRecords(), [{ digest: config, size: 10 }, { digest: layer, size: 20 }].sort((a, b) => (a.digest < b.digest ? -1 : 1)))
+    const contents = await store.listManifestContents('', 10)
+    t.same(contents.map((c) => c.digest), [m.digest])
+    t.ok(contents[0]?.body.equals(m.put.body))
+    t.same(await store.listManifestContents(m.digest, 10), [], 'pages after the given digest')
+    t.same(await store.findDanglingRows(), { linksWithoutBlob: [], tagsWithoutManifest: [], missingReferences: [] }, 'a consistent store')
+    await store.forgetBlobs([layer])
+    t.equal(await store.getBlob(layer), undefined, 'the record is gone')
+    t.equal(await store.getRepositoryBlob(r, layer), undefined, 'with its links')
+    t.same((await store.findDanglingRows()).missingReferences, [{ repo: 'checked', manifest: m.digest, child: layer, kind: 'layer' }])
+    t.same(await store.removeDanglingRows(), { links: 0, tags: 0 }, 'references are reported, not removed')
+  })
+
+  t.test('a manifest PUT and a sweep never see half of each other', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('atomic')
+    const config = await blob(store, r, 10)
+    for (let i = 0; i < 20; i++) {
+      // An old untagged child, and a tagged index referencing it put while a sweep collects untagged manifests.
+      const child = manifestPut(r, [ref(config, 10, 'config')], { now: 1 })
+      await store.putManifest(child.put)
+      const index = manifestPut(r, [ref(child.digest, child.put.body.length, 'manifest', OCI_MANIFEST)], { mediaType: OCI_INDEX, tags: [`i${i}`] })
+      const sweep = (): Promise<unknown> => store.sweepRepository({ repo: r, tags: [], graceCutoff: 2, untaggedCutoff: Date.now() + 1, dryRun: false })
+      // Issued in the same turn, in either order.
+      let put: Promise<{ ok: boolean }>
+      let swept: Promise<unknown>
+      if (i % 2 === 0) { put = store.putManifest(index.put); swept = sweep() } else { swept = sweep(); put = store.putManifest(index.put) }
+      const [result] = await Promise.all([put, swept])
+      const childThere = await store.findManifest(r, { digest: child.digest }) !== undefined
+      if (result.ok) t.ok(childThere, `round ${i}: the index was stored, so its child stayed`)
+      else t.notOk(childThere, `round ${i}: the child was swept first, so the index was refused`)
+      t.same((await store.findDanglingRows()).missingReferences, [], `round ${i}: no stored manifest points at nothing`)
+    }
+  })
+
+  t.test('after close, calls are refused', async (t) => {
+    const store = await makeStore(t)
+    await store.close()
+    await t.rejects(store.recordBlob(repo('closed'), randomDigest(), 1))
   })
 }

@@ -10,7 +10,7 @@ import { open, rm, statfs, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
-import type { MetadataStore } from '../../src/metadata/metadata-store.js'
+import type { MetadataMaintenance, MetadataStore } from '../../src/metadata/metadata-store.js'
 import type { Digest } from '../../src/oci/digest.js'
 import type { ByteRange } from '../../src/oci/range.js'
 import { checkStore } from '../../src/registry/fsck.js'
@@ -89,7 +89,7 @@ class FaultyBlobStore implements BlobStore {
 }
 
 /** Metadata whose next call of a method rejects as SQLite does on a full or failing disk. */
-function faultyMetadata(inner: MetadataStore, faults: Map<string, string>, counter: { injected: number }): MetadataStore {
+function faultyMetadata<M extends MetadataStore & MetadataMaintenance>(inner: M, faults: Map<string, string>, counter: { injected: number }): M {
   return new Proxy(inner, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown

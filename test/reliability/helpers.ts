@@ -10,7 +10,7 @@ import path from 'node:path'
 import pino from 'pino'
 import { stringify as toYaml } from 'yaml'
 import { buildApp, type AppOptions } from '../../src/http/app.js'
-import type { MetadataStore } from '../../src/metadata/metadata-store.js'
+import type { MetadataMaintenance, MetadataStore } from '../../src/metadata/metadata-store.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite-metadata-store.js'
 import { checkStore, type FsckReport } from '../../src/registry/fsck.js'
 import { Registry } from '../../src/registry/registry.js'
@@ -216,7 +216,7 @@ export interface InProcessRegistry {
 export async function startInProcess(options: {
   storage: string
   wrapStore?: (store: FilesystemBlobStore) => BlobStore
-  wrapMetadata?: (metadata: MetadataStore) => MetadataStore
+  wrapMetadata?: (metadata: MetadataStore & MetadataMaintenance) => MetadataStore & MetadataMaintenance
   app?: Partial<AppOptions>
 }): Promise<InProcessRegistry> {
   const fsStore = await FilesystemBlobStore.open(options.storage)
