@@ -16,6 +16,9 @@ export interface ReadRequest {
  */
 const db = new Database((workerData as { file: string }).file, { readonly: true })
 db.pragma('busy_timeout = 10000')
+// Its reads are scans that a page cache barely helps: 2 MiB instead of the 16 MiB default keeps a
+// collection over a large store from growing the process by the size of the cache.
+db.pragma('cache_size = -2048')
 const reader = new SqliteMaintenanceReader(db)
 const port = parentPort!
 
