@@ -61,7 +61,7 @@ export async function gc(args: ParsedArgs): Promise<number> {
         '',
       ].join('\n'))
       const kept = report.keptByGrace
-      if (kept.manifests + kept.blobs > 0) {
+      if (kept !== null && kept.manifests + kept.blobs > 0) {
         process.stdout.write([
           `kept by the grace period (pushed or used in the last ${formatSeconds(kept.graceSeconds)}): ` +
             `${kept.manifests} manifests, ${kept.blobs} blobs, ${formatBytes(kept.bytes)}`,

@@ -14,6 +14,8 @@ export interface GcOptions {
   readonly uploadTtlMs: number
   readonly retention: readonly RetentionPolicy[]
   readonly now?: number
+  /** Whether to measure what the grace period kept (a second, read-only pass); default true. */
+  readonly measureGraceKept?: boolean
 }
 
 export interface GcReport {
@@ -30,9 +32,10 @@ export interface GcReport {
   readonly orphanFilesRemoved: ReadonlyArray<{ readonly digest: string; readonly size: number }>
   /**
    * What the grace period kept that a collection without it would remove now (younger than
-   * graceSeconds): collect it with `wharf gc --grace 0` while no push is in flight.
+   * graceSeconds): collect it with `wharf gc --grace 0` while no push is in flight. Null when
+   * not measured (measureGraceKept: false).
    */
-  readonly keptByGrace: { readonly graceSeconds: number; readonly manifests: number; readonly blobs: number; readonly bytes: number }
+  readonly keptByGrace: { readonly graceSeconds: number; readonly manifests: number; readonly blobs: number; readonly bytes: number } | null
   /** Milliseconds spent in each phase (graceMs: measuring what the grace period kept). */
   readonly phases: { readonly sweepMs: number; readonly blobsMs: number; readonly uploadsMs: number; readonly orphansMs: number; readonly graceMs: number }
 }
@@ -119,9 +122,10 @@ export class GarbageCollector {
     const orphanFilesRemoved = await this.removeOrphanFiles(graceCutoff, options.dryRun)
     const orphansMs = Date.now() - phaseStart - sweepMs - blobsMs - uploadsMs
     // What a collection without a grace period would also remove now: read-only, from snapshots.
-    const keptByGrace = options.graceMs > 0
-      ? this.graceKept(removed, await this.collectMetadataAndBlobs({ now, graceCutoff: now, rules, tagsByRepo, dryRun: true }), options.graceMs)
-      : { graceSeconds: 0, manifests: 0, blobs: 0, bytes: 0 }
+    const keptByGrace = options.measureGraceKept === false ? null
+      : options.graceMs > 0
+        ? this.graceKept(removed, await this.collectMetadataAndBlobs({ now, graceCutoff: now, rules, tagsByRepo, dryRun: true }), options.graceMs)
+        : { graceSeconds: 0, manifests: 0, blobs: 0, bytes: 0 }
     const graceMs = Date.now() - phaseStart - sweepMs - blobsMs - uploadsMs - orphansMs
     const { blobsRemoved } = removed
     const report: GcReport = {
@@ -148,7 +152,7 @@ export class GarbageCollector {
   }
 
   /** What the grace period kept: removals without it (`withoutGrace`) that the collection did not make. */
-  private graceKept(made: Removals, withoutGrace: Removals, graceMs: number): GcReport['keptByGrace'] {
+  private graceKept(made: Removals, withoutGrace: Removals, graceMs: number): NonNullable<GcReport['keptByGrace']> {
     const manifests = new Set(made.manifestsRemoved.map((m) => `${m.repo}@${m.digest}`))
     const blobs = new Set(made.blobsRemoved.map((b) => b.digest))
     const keptBlobs = withoutGrace.blobsRemoved.filter((b) => !blobs.has(b.digest))

@@ -53,7 +53,7 @@ export class Registry {
     const usage = await this.metadata.diskUsage({ perTag: options.perTag })
     let reclaimableBytes: number | null = null
     try {
-      reclaimableBytes = (await this.gc.collect({ ...options.gc, dryRun: true })).bytesFreed
+      reclaimableBytes = (await this.gc.collect({ ...options.gc, dryRun: true, measureGraceKept: false })).bytesFreed
     } catch (err) {
       // While a collection runs the figure would be stale; say so rather than guess.
       if (!(err instanceof GcAlreadyRunningError)) throw err
