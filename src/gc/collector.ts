@@ -1,8 +1,7 @@
 import type { Logger } from 'pino'
 import type { BlobRecord, MetadataStore, TagRecord } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
-import type { KeyedMutex } from '../registry/keyed-mutex.js'
-import type { UploadService } from '../registry/uploads.js'
+import { GC_LEASE, LockKeys, type Coordination } from '../coordination/coordination.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import { RetentionRules, type RetentionPolicy } from './retention.js'
 
@@ -36,6 +35,11 @@ export interface GcReport {
 const BLOB_BATCH = 256
 const PARALLEL_UNLINKS = 8
 
+/** Ends idle upload sessions and removes orphan upload files (the registry's upload service does). */
+export interface UploadPurger {
+  purge(idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }>
+}
+
 export class GcAlreadyRunningError extends Error {
   constructor() {
     super('a garbage collection is already running')
@@ -47,24 +51,25 @@ export class GcAlreadyRunningError extends Error {
  * Online mark and sweep over the metadata. The metadata sweep is one transaction, so manifest
  * puts (which validate their references in their own transactions) never interleave with it;
  * each blob is then removed under its digest lock, which blob commits and mounts also take,
- * record first and file second. Only one collection runs at a time.
+ * record first and file second. Only one collection runs at a time: the one holding the GC lease.
  */
 export class GarbageCollector {
   private readonly metadata: MetadataStore
   private readonly store: BlobStore
-  private readonly uploads: UploadService
-  private readonly digestLocks: KeyedMutex
+  private readonly uploads: UploadPurger
+  private readonly coordination: Coordination
   private readonly log: Logger
   private running: Promise<GcReport> | undefined
 
-  constructor(deps: { metadata: MetadataStore; store: BlobStore; uploads: UploadService; digestLocks: KeyedMutex; log: Logger }) {
+  constructor(deps: { metadata: MetadataStore; store: BlobStore; uploads: UploadPurger; coordination: Coordination; log: Logger }) {
     this.metadata = deps.metadata
     this.store = deps.store
     this.uploads = deps.uploads
-    this.digestLocks = deps.digestLocks
+    this.coordination = deps.coordination
     this.log = deps.log
   }
 
+  /** Whether this process runs a collection. */
   get isRunning(): boolean {
     return this.running !== undefined
   }
@@ -77,11 +82,15 @@ export class GarbageCollector {
   /** Starts a collection; rejects with GcAlreadyRunningError while one runs. */
   async collect(options: GcOptions): Promise<GcReport> {
     if (this.running !== undefined) throw new GcAlreadyRunningError()
-    this.running = this.run(options)
+    const lease = await this.coordination.lease(GC_LEASE)
+    if (lease === undefined) throw new GcAlreadyRunningError()
+    const running = this.run(options)
+    this.running = running
     try {
-      return await this.running
+      return await running
     } finally {
       this.running = undefined
+      await lease.release()
     }
   }
 
@@ -132,7 +141,7 @@ export class GarbageCollector {
       // In batches: one transaction and parallel unlinks per batch, under the batch's digest locks.
       for (let i = 0; i < unlinked.length; i += BLOB_BATCH) {
         const digests = unlinked.slice(i, i + BLOB_BATCH).map((b) => b.digest)
-        const removed = await this.digestLocks.runAll(digests, async () => {
+        const removed = await this.coordination.lockAll(digests.map(LockKeys.blob), async () => {
           const records = await this.metadata.deleteBlobsIfUnlinked(digests)
           // A few unlinks at a time leave the I/O thread pool to the pushes meanwhile.
           for (let j = 0; j < records.length; j += PARALLEL_UNLINKS) {
@@ -182,7 +191,7 @@ export class GarbageCollector {
       if (recorded.has(digest)) continue
       const file = await this.store.blobInfo(digest)
       if (file === undefined || file.modifiedAt.getTime() >= graceCutoff) continue
-      const gone = await this.digestLocks.run(digest, async () => {
+      const gone = await this.coordination.lock(LockKeys.blob(digest), async () => {
         if (await this.metadata.getBlob(digest) !== undefined) return false
         if (!dryRun) await this.store.deleteBlob(digest)
         return true

@@ -1,5 +1,7 @@
 import path from 'node:path'
 import type { Logger } from 'pino'
+import type { Coordination } from '../coordination/coordination.js'
+import { InProcessCoordination } from '../coordination/in-process.js'
 import { GarbageCollector, GcAlreadyRunningError, type GcOptions } from '../gc/collector.js'
 import type { DiskUsage } from '../metadata/metadata-store.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
@@ -7,7 +9,6 @@ import { SqliteMetadataStore } from '../metadata/sqlite-metadata-store.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import { FilesystemBlobStore } from '../storage/fs-blob-store.js'
 import { BlobService } from './blobs.js'
-import { KeyedMutex } from './keyed-mutex.js'
 import { ListingService } from './listings.js'
 import { ManifestService } from './manifests.js'
 import { UploadService } from './uploads.js'
@@ -29,18 +30,18 @@ export class Registry {
   readonly gc: GarbageCollector
   readonly metadata: MetadataStore
   readonly store: BlobStore
-  /** Held while a blob is committed or linked; garbage collection takes it before removing one. */
-  readonly digestLocks = new KeyedMutex()
+  readonly coordination: Coordination
 
-  constructor(metadata: MetadataStore, store: BlobStore, options: RegistryOptions) {
+  constructor(metadata: MetadataStore, store: BlobStore, options: RegistryOptions & { readonly coordination?: Coordination }) {
     this.metadata = metadata
     this.store = store
+    this.coordination = options.coordination ?? new InProcessCoordination()
     this.blobs = new BlobService(metadata, store, options.gcGraceMs ?? 60 * 60 * 1000)
-    this.uploads = new UploadService(metadata, store, this.digestLocks)
+    this.uploads = new UploadService(metadata, store, this.coordination)
     this.manifests = new ManifestService(metadata)
     this.listings = new ListingService(metadata, options.maxPageSize)
     this.gc = new GarbageCollector({
-      metadata, store, uploads: this.uploads, digestLocks: this.digestLocks, log: options.logger.child({ component: 'gc' }),
+      metadata, store, uploads: this.uploads, coordination: this.coordination, log: options.logger.child({ component: 'gc' }),
     })
   }
 
@@ -63,14 +64,15 @@ export class Registry {
   /** Opens the filesystem blob store and SQLite metadata under one data directory. */
   static async openLocal(directory: string, options: RegistryOptions): Promise<Registry> {
     const store = await FilesystemBlobStore.open(directory)
-    const metadata = new SqliteMetadataStore(path.join(directory, 'metadata.db'))
+    const coordination = new InProcessCoordination()
+    const metadata = new SqliteMetadataStore(path.join(directory, 'metadata.db'), { invalidation: coordination })
     try {
       await metadata.ready
     } catch (err) {
       await metadata.close().catch(() => undefined)
       throw err
     }
-    return new Registry(metadata, store, options)
+    return new Registry(metadata, store, { ...options, coordination })
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
+import { LockKeys, type Coordination } from '../coordination/coordination.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import { createDigester, digestAlgorithm, hashing, type Digest, type Digester } from '../oci/digest.js'
@@ -7,7 +8,6 @@ import type { RepoName } from '../oci/names.js'
 import { formatUploadRange, type ByteRange } from '../oci/range.js'
 import { UploadNotFoundError, type BlobStore } from '../storage/blob-store.js'
 import type { BlobDescriptor } from './blobs.js'
-import { KeyedMutex } from './keyed-mutex.js'
 
 export interface UploadSession {
   readonly id: string
@@ -40,21 +40,20 @@ const MAX_CACHED_HASH_STATES = 4096
 export class UploadService {
   private readonly metadata: MetadataStore
   private readonly store: BlobStore
-  private readonly sessionLocks = new KeyedMutex()
-  /** Commits of one digest are serialised so garbage collection can take the same lock. */
-  readonly digestLocks: KeyedMutex
+  /** Session locks serialise chunks of one session; blob locks serialise commits of one digest with garbage collection. */
+  private readonly coordination: Coordination
   private readonly hashStates = new Map<string, HashState>()
 
-  constructor(metadata: MetadataStore, store: BlobStore, digestLocks: KeyedMutex) {
+  constructor(metadata: MetadataStore, store: BlobStore, coordination: Coordination) {
     this.metadata = metadata
     this.store = store
-    this.digestLocks = digestLocks
+    this.coordination = coordination
   }
 
   async start(repo: RepoName): Promise<UploadSession> {
     const id = randomUUID()
     // Held while the file exists without its row, so a concurrent purge does not take it for an orphan.
-    await this.sessionLocks.run(id, async () => {
+    await this.coordination.lock(LockKeys.upload(id), async () => {
       await this.store.createUpload(id)
       const now = Date.now()
       try {
@@ -70,13 +69,13 @@ export class UploadService {
 
   /** Cross-repository mount: links a blob of `from` (or, without `from`, of the store) into `repo`. */
   async mount(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobDescriptor | undefined> {
-    return this.digestLocks.run(digest, () => this.metadata.linkBlob(repo, digest, from))
+    return this.coordination.lock(LockKeys.blob(digest), () => this.metadata.linkBlob(repo, digest, from))
   }
 
   /** The session's size once any chunk in flight has settled, so a client resuming after an abort sees what was kept. */
   async status(repo: RepoName, id: string): Promise<UploadSession> {
     await this.session(repo, id)
-    return this.sessionLocks.run(id, async () => {
+    return this.coordination.lock(LockKeys.upload(id), async () => {
       const size = await this.store.uploadSize(id)
       if (size === undefined) throw unknownUpload(id)
       return { id, repo, size }
@@ -85,7 +84,7 @@ export class UploadService {
 
   async append(repo: RepoName, id: string, body: Readable, options: ChunkOptions): Promise<UploadSession> {
     await this.session(repo, id)
-    return this.sessionLocks.run(id, async () => {
+    return this.coordination.lock(LockKeys.upload(id), async () => {
       const size = await this.appendLocked(id, body, options)
       await this.metadata.touchUpload(id, Date.now())
       return { id, repo, size }
@@ -95,7 +94,7 @@ export class UploadService {
   /** Ends a session: appends the optional last chunk, verifies size and digest, stores the blob. */
   async complete(repo: RepoName, id: string, digest: Digest, body: Readable | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
     await this.session(repo, id)
-    return this.sessionLocks.run(id, async () => {
+    return this.coordination.lock(LockKeys.upload(id), async () => {
       const size = body !== undefined ? await this.appendLocked(id, body, options) : await this.store.uploadSize(id)
       if (size === undefined) throw unknownUpload(id)
       const state = this.hashStates.get(id)
@@ -115,7 +114,7 @@ export class UploadService {
   async putMonolithic(repo: RepoName, digest: Digest, body: Readable, options: ChunkOptions): Promise<BlobDescriptor> {
     const id = randomUUID()
     // The upload file has no session row; the lock marks it as in use for purge.
-    return this.sessionLocks.run(id, async () => {
+    return this.coordination.lock(LockKeys.upload(id), async () => {
       await this.store.createUpload(id)
       try {
         const digester = createDigester(digestAlgorithm(digest))
@@ -137,7 +136,7 @@ export class UploadService {
    * record (ending session `sessionId`, if any), under the digest lock garbage collection also takes.
    */
   private async commit(repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string): Promise<BlobDescriptor> {
-    await this.digestLocks.run(digest, async () => {
+    await this.coordination.lock(LockKeys.blob(digest), async () => {
       await this.store.commitUpload(id, digest)
       await this.metadata.recordBlob(repo, digest, size, sessionId)
     })
@@ -146,7 +145,7 @@ export class UploadService {
 
   async cancel(repo: RepoName, id: string): Promise<void> {
     await this.session(repo, id)
-    await this.sessionLocks.run(id, () => this.discard(id))
+    await this.coordination.lock(LockKeys.upload(id), () => this.discard(id))
   }
 
   /**
@@ -157,23 +156,27 @@ export class UploadService {
   async purge(idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }> {
     let sessions = 0
     for (const upload of await this.metadata.listUploads(idleBefore)) {
-      if (this.sessionLocks.isBusy(upload.id)) continue
-      await this.sessionLocks.run(upload.id, () => this.discard(upload.id))
-      sessions++
+      const ended = await this.coordination.tryLock(LockKeys.upload(upload.id), async () => { await this.discard(upload.id); return true })
+      if (ended === true) sessions++
     }
     let files = 0
     if (options.orphanFiles) {
       for await (const id of this.store.listUploads()) {
-        if (this.sessionLocks.isBusy(id) || await this.metadata.getUpload(id) !== undefined) continue
-        await this.store.deleteUpload(id)
-        files++
+        const removed = await this.coordination.tryLock(LockKeys.upload(id), async () => {
+          if (await this.metadata.getUpload(id) !== undefined) return false
+          await this.store.deleteUpload(id)
+          return true
+        })
+        if (removed === true) files++
       }
       // Sessions whose file vanished cannot be resumed.
       for (const upload of await this.metadata.listUploads()) {
-        if (!this.sessionLocks.isBusy(upload.id) && await this.store.uploadSize(upload.id) === undefined) {
+        const ended = await this.coordination.tryLock(LockKeys.upload(upload.id), async () => {
+          if (await this.store.uploadSize(upload.id) !== undefined) return false
           await this.metadata.deleteUpload(upload.id)
-          sessions++
-        }
+          return true
+        })
+        if (ended === true) sessions++
       }
     }
     return { sessions, files }
