@@ -5,7 +5,7 @@ import { InProcessCoordination } from '../coordination/in-process.js'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
-  BlobRecord, DanglingRows, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
+  BlobRecord, BlobRecorded, DanglingRows, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
   RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
 import { MANIFEST_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow } from './sqlite/schema.js'
@@ -148,12 +148,12 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
 
-  async recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<void> {
+  async recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<BlobRecorded> {
     return this.write('recordBlob', repo, digest, size, uploadId, Date.now())
   }
 
 
-  async linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobRecord | undefined> {
+  async linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<(BlobRecord & BlobRecorded) | undefined> {
     return this.write('linkBlob', repo, digest, from, Date.now())
   }
 

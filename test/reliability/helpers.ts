@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { stringify as toYaml } from 'yaml'
+import { compose } from '../../src/cli/composition.js'
+import { DEFAULT_CONFIG } from '../../src/config/config.js'
 import { buildApp, type AppOptions } from '../../src/http/app.js'
 import type { MetadataStore } from '../../src/metadata/metadata-store.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite-metadata-store.js'
 import { checkStore, type FsckReport } from '../../src/registry/fsck.js'
-import { Registry } from '../../src/registry/registry.js'
+import type { Registry } from '../../src/registry/registry.js'
 import type { BlobStore } from '../../src/storage/blob-store.js'
 import { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
 import { listFiles, request, type HashedResponse } from '../helpers/registry-client.js'
@@ -219,11 +221,12 @@ export async function startInProcess(options: {
   wrapMetadata?: (metadata: MetadataStore) => MetadataStore
   app?: Partial<AppOptions>
 }): Promise<InProcessRegistry> {
-  const fsStore = await FilesystemBlobStore.open(options.storage)
-  const sqlite = new SqliteMetadataStore(path.join(options.storage, 'metadata.db'))
-  const store = options.wrapStore ? options.wrapStore(fsStore) : fsStore
-  const metadata = options.wrapMetadata ? options.wrapMetadata(sqlite) : sqlite
-  const registry = new Registry(metadata, store, { maxPageSize: 1000, logger: silentLogger })
+  const { wrapStore, wrapMetadata } = options
+  const { registry } = await compose({ ...DEFAULT_CONFIG, storage: { path: options.storage }, limits: { ...DEFAULT_CONFIG.limits, pageMaxEntries: 1000 } }, {
+    logger: () => silentLogger,
+    ...(wrapStore ? { blobStore: async (build) => wrapStore(await build()) } : {}),
+    ...(wrapMetadata ? { metadata: async (build) => wrapMetadata(await build()) } : {}),
+  })
   const app = buildApp(registry, {
     logger: silentLogger,
     logRequests: false,
