@@ -13,7 +13,7 @@ import http from 'node:http'
 import os, { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startWharf } from '../../test/helpers/wharf-process.js'
+import { startWharf } from '../../test/support/index.js'
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`)

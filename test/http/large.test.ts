@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { Test } from 'tap'
-import { SlowRandomStream, makeBlob, memoryOf, uniqueRepo, type HashedResponse } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { type HashedResponse, makeBlob, memoryOf, serverErrors, SlowRandomStream, startTestServer, uniqueRepo } from '../support/index.js'
 
 const MiB = 1024 * 1024
 const SIZE = Number(process.env.WHARF_TEST_LARGE_MIB ?? 64) * MiB

@@ -7,9 +7,8 @@
  */
 import net from 'node:net'
 import t from 'tap'
-import { descriptor, digestOf, makeBlob, MediaTypes, ociIndex, ociManifest, request, withQuery, type HashedResponse } from '../helpers/registry-client.js'
-import { startWharf } from '../helpers/wharf-process.js'
-import { errorBody, leaks, printFigures, snapshot, tempDir, writeConfig, type StoreSnapshot } from './helpers.js'
+import { descriptor, digestOf, errorBody, type HashedResponse, makeBlob, MediaTypes, ociIndex, ociManifest, request, snapshot, startWharf, type StoreSnapshot, tempDir, withQuery, writeConfig } from '../support/index.js'
+import { leaks, printFigures } from './harness.js'
 
 interface Case {
   readonly name: string

@@ -16,9 +16,8 @@ import type { ByteRange } from '../../src/oci/range.js'
 import { checkStore } from '../../src/registry/fsck.js'
 import type { BlobStore } from '../../src/storage/blob-store.js'
 import type { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
-import { descriptor, makeBlob, MediaTypes, ociManifest, request, withQuery, type HashedResponse } from '../helpers/registry-client.js'
-import { startWharf } from '../helpers/wharf-process.js'
-import { errorBody, fsckCli, harmfulProblems, leaks, printFigures, sleep, startInProcess, tempDir, writeConfig, type InProcessRegistry } from './helpers.js'
+import { descriptor, errorBody, type HashedResponse, makeBlob, MediaTypes, ociManifest, request, sleep, startWharf, tempDir, withQuery, writeConfig } from '../support/index.js'
+import { fsckCli, harmfulProblems, type InProcessRegistry, leaks, printFigures, startInProcess } from './harness.js'
 
 function fault(code: string): Error {
   return Object.assign(new Error(`${code}: injected fault, /secret/storage/path`), { code })
