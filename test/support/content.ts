@@ -295,3 +295,8 @@ export class SlowRandomStream extends Readable {
     return `sha256:${this.hash256.digest('hex')}`
   }
 }
+
+/** The bytes of a blob or manifest (for checks over both kinds of a content tree). */
+export function bytesOf(content: Blob | Manifest): Buffer {
+  return 'body' in content ? content.body : content.data
+}
