@@ -10,7 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { makeConfig, type BenchConfig } from './config.js'
 import { measureMachine } from './machine.js'
-import { RegistryClient } from './registry-client.js'
+import { LoadClient } from './load-client.js'
 import {
   evaluateTargets, formatDuration, prependToBenchmarks, renderRun,
   type PhaseRecord, type RunRecord, type ScenarioRecord, type ServerPhaseRecord,
@@ -132,7 +132,7 @@ async function runScenario(scenario: Scenario<any>, config: BenchConfig, kinds: 
       try {
         const server = await startServer(kind)
         running.add(server)
-        const client = new RegistryClient(server.url, scenario.connections(config))
+        const client = new LoadClient(server.url, scenario.connections(config))
         const ctx: Ctx = { server, client, config, log: (m) => log(`[${kind}] ${m}`) }
         live.set(kind, { server, ctx, state: undefined })
         const entry = live.get(kind)!

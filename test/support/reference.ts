@@ -19,6 +19,8 @@ export interface ReferenceRegistry {
   readonly address: string
   readonly pid: number
   readonly storage: string
+  /** Where its output goes. */
+  readonly logFile: string
   /** The end of what the server printed (its output goes to a file, not through this process). */
   logs(): string
   alive(): boolean
@@ -94,7 +96,7 @@ export async function startReferenceRegistry(options: { binary: string; keepStor
         return (await request(url, '/v2/', { timeoutMs: 2000, fresh: true })).status === 200
       }, 15_000)])
       return {
-        url, address: `127.0.0.1:${port}`, pid: pid!, storage, logs, alive,
+        url, address: `127.0.0.1:${port}`, pid: pid!, storage, logFile, logs, alive,
         async stop() {
           await stop()
           if (!options.keepStorage) await rm(dir, { recursive: true, force: true, maxRetries: 3 })
