@@ -17,7 +17,7 @@ import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { blobPath, descriptor, digestOf, exists, type HashedResponse, makeBlob, type Manifest, MediaTypes, ociManifest, request, runCli, sleep, startWharf, tempDir, type WharfProcess, withQuery, writeConfig } from '../support/index.js'
+import { blobPath, descriptor, digestOf, exists, makeBlob, type Manifest, MediaTypes, ociManifest, request, runCli, sleep, startWharf, tempDir, type WharfProcess, withQuery, writeConfig, type HttpResponse } from '../support/index.js'
 import { fsckCli, fsckCrashImage, harmfulProblems, printFigures, Rng } from './harness.js'
 
 const KILLS = Number(process.env.WHARF_CRASH_KILLS ?? 200)
@@ -93,7 +93,7 @@ class Lane {
     return this.server.url
   }
 
-  async call(path: string, options: Parameters<typeof request>[2] = {}): Promise<HashedResponse> {
+  async call(path: string, options: Parameters<typeof request>[2] = {}): Promise<HttpResponse> {
     if (this.killed) throw new Killed()
     const res = await request(this.url, path, options)
     if (res.status >= 500) {

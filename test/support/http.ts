@@ -35,7 +35,7 @@ export interface HttpResponse {
   describe(): string
 }
 
-/** The name the first test helpers used for a response (the hash fields are now on every response). */
+/** @deprecated The old test helpers' name; use HttpResponse (the hash fields are on every response). */
 export type HashedResponse = HttpResponse
 
 export type RequestBody = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>
