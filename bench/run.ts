@@ -17,7 +17,7 @@ import {
 } from './report.js'
 import { buildScenarios, type Ctx, type Scenario } from './scenarios.js'
 import { machineBusySeconds, sampleOtherCpu, waitForQuiet } from './system-load.js'
-import { REFERENCE_BIN, startReference, startWharfServer, wharfAvailable, type BenchServer, type ServerKind } from './servers.js'
+import { REFERENCE_BIN, startReferenceServer, startWharfServer, wharfAvailable, type BenchServer, type ServerKind } from './servers.js'
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -98,7 +98,7 @@ function machineDescription(): string {
 }
 
 async function startServer(kind: ServerKind): Promise<BenchServer> {
-  return kind === 'reference' ? startReference() : startWharfServer()
+  return kind === 'reference' ? startReferenceServer() : startWharfServer()
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

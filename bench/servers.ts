@@ -3,11 +3,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { request, startReferenceRegistry, startWharf } from '../test/support/index.js'
+import { request, startReferenceRegistry, startWharf, WHARF_CLI } from '../test/support/index.js'
 
-/** The compiled Wharf CLI, beside dist/bench/ (WHARF_BENCH_CLI overrides it, e.g. a snapshot of dist/ that a rebuild cannot change mid-run). */
-export const WHARF_CLI = process.env.WHARF_BENCH_CLI ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/index.js')
+/** The Wharf CLI the benchmark runs: test/support's WHARF_CLI unless WHARF_BENCH_CLI names another (e.g. a snapshot of dist/ that a rebuild cannot change mid-run). */
+const BENCH_CLI = process.env.WHARF_BENCH_CLI ?? WHARF_CLI
 export const REFERENCE_BIN = process.env.WHARF_BENCH_REFERENCE ?? '/usr/bin/docker-registry'
 
 export type ServerKind = 'reference' | 'wharf'
@@ -50,7 +49,7 @@ async function probeV2(url: string): Promise<true | undefined> {
 }
 
 /** The reference registry: filesystem storage in a temp dir, delete enabled, access log off. */
-export async function startReference(options: { keepStorage?: boolean } = {}): Promise<BenchServer> {
+export async function startReferenceServer(options: { keepStorage?: boolean } = {}): Promise<BenchServer> {
   const reference = await startReferenceRegistry({ binary: REFERENCE_BIN, ...(options.keepStorage !== undefined ? { keepStorage: options.keepStorage } : {}) })
   const pid = reference.pid
   return {
@@ -64,7 +63,7 @@ export async function startReference(options: { keepStorage?: boolean } = {}): P
 }
 
 export function wharfAvailable(): boolean {
-  return existsSync(WHARF_CLI)
+  return existsSync(BENCH_CLI)
 }
 
 /**
@@ -76,7 +75,7 @@ export async function startWharfServer(options: { keepStorage?: boolean; extraAr
   const storage = path.join(dir, 'storage')
   const logFile = path.join(dir, 'server.log')
   const extra = options.extraArgs ?? (process.env.WHARF_BENCH_ARGS ? process.env.WHARF_BENCH_ARGS.split(' ').filter(Boolean) : [])
-  const wharf = await startWharf({ storage, logFile, cwd: dir, cli: WHARF_CLI, extraArgs: extra, nodeArgs: options.nodeArgs ?? [], timeoutMs: 30_000 })
+  const wharf = await startWharf({ storage, logFile, cwd: dir, cli: BENCH_CLI, extraArgs: extra, nodeArgs: options.nodeArgs ?? [], timeoutMs: 30_000 })
   const deadline = Date.now() + 10_000
   while (await probeV2(wharf.url).catch(() => undefined) === undefined) {
     if (Date.now() > deadline || wharf.child.exitCode !== null) { await wharf.stop(); throw new Error(`wharf /v2/ did not answer 200 within 10 s`) }

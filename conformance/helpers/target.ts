@@ -2,7 +2,7 @@
 // (Debian's docker-registry, Go distribution 2.8, started on a free loopback port with delete
 // enabled) or an already running registry given by URL.
 import { existsSync } from 'node:fs'
-import { startReferenceRegistry as startReference, startWharf, WHARF_CLI } from '../../test/support/index.js'
+import { startReferenceRegistry, startWharf, WHARF_CLI } from '../../test/support/index.js'
 import { toolPath } from './env.js'
 
 /** What a registry is expected to support; the OCI flows check optional features only when true. */
@@ -45,8 +45,8 @@ export interface RegistryTarget {
 }
 
 /** Debian's docker-registry (or WHARF_REFERENCE_REGISTRY), delete enabled, on a free loopback port. */
-export async function startReferenceRegistry(): Promise<RegistryTarget> {
-  const reference = await startReference({ binary: toolPath('registry') })
+export async function startReferenceTarget(): Promise<RegistryTarget> {
+  const reference = await startReferenceRegistry({ binary: toolPath('registry') })
   return {
     kind: 'reference', url: reference.url, address: reference.address, capabilities: REFERENCE_SUPPORT,
     logs: () => reference.logs(),
@@ -76,7 +76,7 @@ export async function startWharfTarget(): Promise<RegistryTarget> {
 export async function startTarget(): Promise<RegistryTarget> {
   const choice = process.env.WHARF_CONFORMANCE_TARGET ?? 'wharf'
   if (choice === 'wharf') return startWharfTarget()
-  if (choice === 'reference') return startReferenceRegistry()
+  if (choice === 'reference') return startReferenceTarget()
   if (/^https?:\/\//.test(choice)) {
     const url = choice.replace(/\/+$/, '')
     return {
