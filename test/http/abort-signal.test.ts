@@ -8,7 +8,7 @@ import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { BlobStore } from '../../src/storage/blob-store.js'
-import { makeBlob, uniqueRepo, waitFor } from '../helpers/registry-client.js'
+import { makeBlob, uniqueRepo, waitFor } from '../support/index.js'
 import { startComposed } from './in-process.js'
 
 t.test('disconnecting mid-upload aborts the request signal; the session keeps what arrived', async (t) => {

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import type { RegistryEvent } from '../../src/events/events.js'
-import { descriptor, makeBlob, MediaTypes, ociManifest, request, uniqueRepo, waitFor, type HttpResponse } from '../helpers/registry-client.js'
+import { descriptor, makeBlob, MediaTypes, ociManifest, request, uniqueRepo, waitFor, type HttpResponse } from '../support/index.js'
 import { startComposed } from './in-process.js'
 
 const HOUR = 60 * 60 * 1000

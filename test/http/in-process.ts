@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import { appOptionsFrom, compose, type Overrides, type Wharf } from '../../src/cli/composition.js'
 import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js'
 import { buildApp } from '../../src/http/app.js'
-import { RegistryClient } from '../helpers/registry-client.js'
+import { RegistryClient } from '../support/index.js'
 
 export interface InProcessWharf {
   readonly wharf: Wharf

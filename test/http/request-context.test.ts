@@ -3,8 +3,8 @@
  * lines of that request carry the same id, and ids are unique.
  */
 import t from 'tap'
-import { uniqueRepo, waitFor } from '../helpers/registry-client.js'
-import { startTestServer } from '../helpers/server.js'
+import { uniqueRepo, waitFor } from '../support/index.js'
+import { startTestServer } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t, { env: { WHARF_LOG_REQUESTS: 'true', WHARF_LOG_LEVEL: 'debug' } })
 
