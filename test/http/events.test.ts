@@ -44,6 +44,7 @@ t.test('one subscriber sees every change, in order, after it was committed, with
   await expect('tag delete', 202, client.delete(`/v2/${repo}/manifests/v1`))
   await expect('manifest delete', 202, client.delete(`/v2/${repo}/manifests/${first.digest}`))
   offset = 2 * HOUR
+  await expect('a dry run commits nothing, so publishes nothing', 200, request(client.base, '/_wharf/v1/gc?dryRun=true', { method: 'POST' }))
   const gc = await expect('collection', 200, request(client.base, '/_wharf/v1/gc', { method: 'POST' }))
   const report = gc.json<{ bytesFreed: number; durationMs: number }>()
 
@@ -64,10 +65,10 @@ t.test('one subscriber sees every change, in order, after it was committed, with
     { type: 'blob.deleted', repo: other, digest: layer.digest, requestId: ids[6], caller: anonymous },
     { type: 'tag.deleted', repo, tag: 'v1', digest: second.digest, requestId: ids[7], caller: anonymous },
     { type: 'manifest.deleted', repo, digest: first.digest, requestId: ids[8], caller: anonymous },
-    { type: 'tag.deleted', repo, tag: 'old', digest: second.digest, requestId: ids[9], caller: system },
-    { type: 'manifest.deleted', repo, digest: second.digest, requestId: ids[9], caller: system },
+    { type: 'tag.deleted', repo, tag: 'old', digest: second.digest, requestId: ids[10], caller: system },
+    { type: 'manifest.deleted', repo, digest: second.digest, requestId: ids[10], caller: system },
     {
-      type: 'collection.finished', requestId: ids[9], caller: system,
+      type: 'collection.finished', requestId: ids[10], caller: system,
       summary: {
         tagsRemoved: 1, manifestsRemoved: 1, repositoriesRemoved: 2, linksRemoved: 2, blobsRemoved: 2, bytesFreed: report.bytesFreed,
         uploadsPurged: 0, orphanFilesRemoved: 0, durationMs: report.durationMs,
