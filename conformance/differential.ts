@@ -20,7 +20,9 @@ export function observe(reg: Registry, res: HttpResponse): Observation {
   for (const name of COMPARED_HEADERS) {
     const values = res.headerValues(name)
     if (values.length === 0) continue
-    let value = name === 'oci-tag' ? [...values].sort().join(', ') : name === 'content-type' ? values[0]!.split(';')[0]!.trim() : (res.headerLists.get(name) ?? []).join(', ')
+    // Content-Type is compared byte for byte, parameters included: oras compares the referrers
+    // Content-Type exactly, and the spec wants no parameters on manifest and referrers types.
+    let value = name === 'oci-tag' ? [...values].sort().join(', ') : (res.headerLists.get(name) ?? []).join(', ')
     if (name === 'location') {
       const u = new URL(reg.resolve(value))
       value = u.pathname.replace(/\/blobs\/uploads\/[^/]+$/, '/blobs/uploads/<upload-id>')

@@ -5,6 +5,7 @@ import type { RepoName } from '../../oci/names.js'
 import type { Page } from '../../registry/listings.js'
 import type { Registry } from '../../registry/registry.js'
 import { Headers } from '../headers.js'
+import { sendJson } from '../json-reply.js'
 import type { Query } from '../query.js'
 import { methodNotAllowed } from './blobs.js'
 
@@ -26,7 +27,7 @@ export async function handleTags(registry: Registry, name: RepoName, query: Quer
   if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
   const page = await registry.listings.tags(name, pageQuery(query))
   linkNext(reply, `/v2/${name}/tags/list`, page)
-  return reply.code(200).send({ name, tags: page.entries })
+  return sendJson(reply.code(200), { name, tags: page.entries })
 }
 
 /** GET /v2/_catalog */
@@ -34,7 +35,7 @@ export async function handleCatalog(registry: Registry, query: Query, request: F
   if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
   const page = await registry.listings.catalog(pageQuery(query))
   linkNext(reply, '/v2/_catalog', page)
-  return reply.code(200).send({ repositories: page.entries })
+  return sendJson(reply.code(200), { repositories: page.entries })
 }
 
 /** GET /v2/<name>/referrers/<digest>: always an index, empty when nothing refers to the digest. */
@@ -44,5 +45,5 @@ export async function handleReferrers(registry: Registry, name: RepoName, digest
   const artifactType = query.one('artifactType')
   const index = await registry.listings.referrers(name, digest, artifactType)
   if (artifactType !== undefined) reply.header(Headers.ociFiltersApplied, 'artifactType')
-  return reply.code(200).type(MediaTypes.ociIndex).send(index)
+  return sendJson(reply.code(200), index, MediaTypes.ociIndex)
 }
