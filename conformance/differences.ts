@@ -92,30 +92,23 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   },
   {
     "step": "manifest-invalid-reference",
-    "field": "status",
-    "wharf": 400,
-    "reference": 404,
-    "clause": "Pulling manifests: \"<tag-or-digest> MUST be either (a) the digest of the manifest or (b) a tag … MUST NOT be in any other format\", tag regex [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; a malformed request is a 400 (RFC 9110 §15.5.1). TAG_INVALID is a legacy Docker code (Legacy Docker support error codes)."
-  },
-  {
-    "step": "manifest-invalid-reference",
     "field": "header:content-type",
     "wharf": "application/json",
     "reference": "text/plain; charset=utf-8",
-    "clause": "Pulling manifests: \"<tag-or-digest> MUST be either (a) the digest of the manifest or (b) a tag … MUST NOT be in any other format\", tag regex [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; a malformed request is a 400 (RFC 9110 §15.5.1). TAG_INVALID is a legacy Docker code (Legacy Docker support error codes)."
+    "clause": "Pulling manifests: a reference that is neither a digest nor a tag ([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}) names no manifest: both answer 404 (the OCI conformance suite requires 404 for .INVALID_MANIFEST_NAME); Wharf answers it in the JSON error format with MANIFEST_UNKNOWN (Error Codes: \"If the response body is in JSON format, it MUST have the following format\"), the reference with its router's plain-text 404."
   },
   {
     "step": "manifest-invalid-reference",
     "field": "body",
     "wharf": {
       "errorCodes": [
-        "TAG_INVALID"
+        "MANIFEST_UNKNOWN"
       ]
     },
     "reference": {
       "nonJsonError": true
     },
-    "clause": "Pulling manifests: \"<tag-or-digest> MUST be either (a) the digest of the manifest or (b) a tag … MUST NOT be in any other format\", tag regex [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; a malformed request is a 400 (RFC 9110 §15.5.1). TAG_INVALID is a legacy Docker code (Legacy Docker support error codes)."
+    "clause": "Pulling manifests: a reference that is neither a digest nor a tag ([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}) names no manifest: both answer 404 (the OCI conformance suite requires 404 for .INVALID_MANIFEST_NAME); Wharf answers it in the JSON error format with MANIFEST_UNKNOWN (Error Codes: \"If the response body is in JSON format, it MUST have the following format\"), the reference with its router's plain-text 404."
   },
   {
     "step": "ooo-patch-gap",

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { RegistryError } from '../../errors/registry-error.js'
 import type { ManifestRecord } from '../../metadata/metadata-store.js'
 import { baseMediaType, isManifestType } from '../../oci/media-types.js'
-import { parseReference, parseTag, type RepoName } from '../../oci/names.js'
+import { isTag, parseReference, parseTag, type Reference, type RepoName } from '../../oci/names.js'
 import type { Registry } from '../../registry/registry.js'
 import { Headers } from '../headers.js'
 import type { Query } from '../query.js'
@@ -31,9 +31,22 @@ function manifestHeaders(reply: FastifyReply, record: ManifestRecord): FastifyRe
   })
 }
 
+/**
+ * The reference of a GET, HEAD or DELETE. A malformed tag cannot name a manifest, so it is unknown
+ * (404 MANIFEST_UNKNOWN), as the reference registry and zot answer and the OCI conformance suite
+ * requires; only a PUT of a malformed tag is a bad request (TAG_INVALID). A malformed digest stays
+ * DIGEST_INVALID.
+ */
+function existingReference(text: string): Reference {
+  if (!text.includes(':') && !isTag(text)) {
+    throw new RegistryError('MANIFEST_UNKNOWN', { detail: { tag: text.slice(0, 200), reason: 'not a valid tag' } })
+  }
+  return parseReference(text)
+}
+
 /** HEAD, GET, PUT and DELETE of /v2/<name>/manifests/<reference>. */
 export async function handleManifest(registry: Registry, name: RepoName, referenceText: string, query: Query, request: FastifyRequest, reply: FastifyReply, manifestMaxBytes: number): Promise<void> {
-  const reference = parseReference(referenceText)
+  const reference = request.method === 'PUT' ? parseReference(referenceText) : existingReference(referenceText)
   switch (request.method) {
     case 'HEAD': {
       const record = await registry.manifests.head(name, reference)
