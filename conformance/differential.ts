@@ -170,6 +170,7 @@ export function steps(f: Fixture): Step[] {
     { id: 'head-blob', what: 'HEAD blob', run: head(`/v2/${r}/blobs/${f.layer.digest}`) },
     { id: 'get-blob', what: 'GET blob', run: get(`/v2/${r}/blobs/${f.layer.digest}`) },
     { id: 'get-blob-range', what: 'GET blob with Range', run: ({ reg }) => reg.send('GET', `/v2/${r}/blobs/${f.layer.digest}`, { headers: { Range: 'bytes=0-99' } }) },
+    { id: 'get-blob-if-none-match', what: 'GET blob with If-None-Match of its ETag', run: get(`/v2/${r}/blobs/${f.layer.digest}`, { 'If-None-Match': `"${f.layer.digest}"` }) },
     { id: 'head-blob-unknown', what: 'HEAD unknown blob', run: head(`/v2/${r}/blobs/${sha256('unknown')}`) },
     { id: 'get-blob-unknown', what: 'GET unknown blob', run: get(`/v2/${r}/blobs/${sha256('unknown')}`) },
     { id: 'mount', what: 'mount the layer into another repository', run: ({ reg }) => reg.send('POST', `/v2/${f.other}/blobs/uploads/?mount=${f.layer.digest}&from=${r}`, { headers: { 'Content-Length': '0' } }) },
@@ -192,6 +193,7 @@ export function steps(f: Fixture): Step[] {
     { id: 'get-manifest-wildcard', what: 'GET OCI manifest with Accept */*', run: get(`/v2/${r}/manifests/v1`, { Accept: '*/*' }) },
     { id: 'get-docker-manifest', what: 'GET Docker manifest, Accept Docker', run: get(`/v2/${r}/manifests/docker`, { Accept: MediaType.dockerManifest }) },
     { id: 'get-index', what: 'GET index, Accept index', run: get(`/v2/${r}/manifests/index`, { Accept: MediaType.ociIndex }) },
+    { id: 'get-manifest-if-none-match', what: 'GET manifest by tag with If-None-Match of its ETag', run: get(`/v2/${r}/manifests/v1`, { ...oci, 'If-None-Match': `"${f.manifest.digest}"` }) },
     { id: 'head-manifest-unknown', what: 'HEAD unknown tag', run: head(`/v2/${r}/manifests/nope`, oci) },
     { id: 'get-manifest-unknown-digest', what: 'GET unknown manifest digest', run: get(`/v2/${r}/manifests/${sha256('nope')}`, oci) },
 

@@ -4,6 +4,7 @@ import { parseDigest } from '../../oci/digest.js'
 import type { RepoName } from '../../oci/names.js'
 import { parseRangeHeader } from '../../oci/range.js'
 import type { Registry } from '../../registry/registry.js'
+import { ifNoneMatchHolds } from '../conditional.js'
 import { Headers } from '../headers.js'
 
 const BLOB_HEADERS = { 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Cache-Control': 'max-age=31536000' }
@@ -14,11 +15,14 @@ export async function handleBlob(registry: Registry, name: RepoName, digestText:
   switch (request.method) {
     case 'HEAD': {
       const blob = await registry.blobs.stat(name, digest)
+      if (ifNoneMatchHolds(request.headers['if-none-match'], `"${digest}"`)) return notModified(reply, digest)
       reply.code(200).headers({ ...BLOB_HEADERS, 'Content-Length': blob.size, [Headers.contentDigest]: digest, ETag: `"${digest}"` })
       return reply.send()
     }
     case 'GET': {
       const blob = await registry.blobs.stat(name, digest)
+      // Evaluated before Range (RFC 9110 §13.2.2).
+      if (ifNoneMatchHolds(request.headers['if-none-match'], `"${digest}"`)) return notModified(reply, digest)
       const range = parseRangeHeader(request.headers.range, blob.size)
       if (range.kind === 'unsatisfiable') {
         reply.header('Content-Range', `bytes */${blob.size}`)
@@ -40,6 +44,11 @@ export async function handleBlob(registry: Registry, name: RepoName, digestText:
     default:
       throw methodNotAllowed(request.method)
   }
+}
+
+/** 304 with the validators a 200 would carry (RFC 9110 §15.4.5). */
+function notModified(reply: FastifyReply, digest: string): FastifyReply {
+  return reply.code(304).headers({ 'Cache-Control': BLOB_HEADERS['Cache-Control'], [Headers.contentDigest]: digest, ETag: `"${digest}"` }).send()
 }
 
 export function methodNotAllowed(method: string): RegistryError {

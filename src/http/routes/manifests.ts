@@ -4,6 +4,7 @@ import type { ManifestRecord } from '../../metadata/metadata-store.js'
 import { baseMediaType, isManifestType } from '../../oci/media-types.js'
 import { isTag, parseReference, parseTag, type Reference, type RepoName } from '../../oci/names.js'
 import type { Registry } from '../../registry/registry.js'
+import { ifNoneMatchHolds } from '../conditional.js'
 import { Headers } from '../headers.js'
 import type { Query } from '../query.js'
 import { readLimitedBody } from '../request-body.js'
@@ -31,6 +32,11 @@ function manifestHeaders(reply: FastifyReply, record: ManifestRecord): FastifyRe
   })
 }
 
+/** 304 with the ETag only (RFC 9110 §15.4.5), as the reference registry answers. */
+function notModified(reply: FastifyReply, record: ManifestRecord): FastifyReply {
+  return reply.code(304).header('ETag', `"${record.digest}"`).send()
+}
+
 /**
  * The reference of a GET, HEAD or DELETE. A malformed tag cannot name a manifest, so it is unknown
  * (404 MANIFEST_UNKNOWN), as the reference registry and zot answer and the OCI conformance suite
@@ -51,11 +57,13 @@ export async function handleManifest(registry: Registry, name: RepoName, referen
     case 'HEAD': {
       const record = await registry.manifests.head(name, reference)
       if (!accepts(request.headers.accept, record.mediaType)) throw notAcceptable(record)
+      if (ifNoneMatchHolds(request.headers['if-none-match'], `"${record.digest}"`)) return notModified(reply, record)
       return manifestHeaders(reply.code(200), record).send()
     }
     case 'GET': {
       const { record, body } = await registry.manifests.get(name, reference)
       if (!accepts(request.headers.accept, record.mediaType)) throw notAcceptable(record)
+      if (ifNoneMatchHolds(request.headers['if-none-match'], `"${record.digest}"`)) return notModified(reply, record)
       return manifestHeaders(reply.code(200), record).send(body)
     }
     case 'PUT': {
