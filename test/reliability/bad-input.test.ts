@@ -175,7 +175,7 @@ putManifest('UTF-16 body', Buffer.from(goodText, 'utf16le'), MediaTypes.ociManif
 
 // Pagination.
 for (const endpoint of ['/v2/_catalog', `/v2/${REPO}/tags/list`]) {
-  for (const n of ['-1', 'abc', '1e3', '10000000000', '1.5', '', '+5', '0x10', '%20']) {
+  for (const n of ['-1', 'abc', '1e3', '1.5', '', '+5', '0x10', '%20']) {
     add({ name: `n=${n} on ${endpoint}`, method: 'GET', path: `${endpoint}?n=${n}`, status: 400, code: 'PAGINATION_NUMBER_INVALID' })
   }
 }
