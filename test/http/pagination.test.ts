@@ -1,9 +1,10 @@
 // Page limits: `n` above the limit is clamped to it and the listing pages on with Link (the
-// distribution-spec allows fewer than n results when a Link header is provided). The server runs
+// distribution-spec allows fewer than n results when a Link header is provided); referrers are
+// paged the same way. The server runs
 // with a page limit of 3 so that a few entries span pages.
 import t from 'tap'
 import type { Test } from 'tap'
-import { RegistryClient, errorCodes, makeBlob, uniqueRepo, type HttpResponse } from '../helpers/registry-client.js'
+import { MediaTypes, RegistryClient, descriptor, errorCodes, makeBlob, ociManifest, uniqueRepo, type HttpResponse } from '../helpers/registry-client.js'
 import { startTestServer } from '../helpers/server.js'
 
 const PAGE_LIMIT = 3
@@ -62,4 +63,40 @@ t.test('catalog: n above the limit is clamped and pages on with Link (on a serve
     t.equal(res.header('link'), `</v2/_catalog?n=${PAGE_LIMIT}&last=r3>; rel="next"`, `n=${n}: Link`)
   }
   t.same(await walk(t, own, `/v2/_catalog?n=${HUGE.at(-1)}`, (res) => res.json<{ repositories: string[] }>().repositories), names)
+})
+t.test('referrers: paged with Link at the page limit, every referrer once, filter kept across pages', async (t) => {
+  const repo = uniqueRepo('page')
+  const { manifest: subject } = await client.pushImage(repo, { tag: 'app' })
+  const empty = await client.pushBlob(repo, makeBlob('{}'))
+  const expected = new Map<string, string>()
+  for (let i = 0; i < 8; i++) {
+    const artifactType = i % 2 === 0 ? 'application/vnd.example.even' : 'application/vnd.example.odd'
+    const referrer = ociManifest({
+      artifactType, config: descriptor(empty, MediaTypes.ociEmpty), layers: [descriptor(empty, MediaTypes.ociEmpty)],
+      subject: descriptor(subject, MediaTypes.ociManifest), annotations: { n: String(i) },
+    })
+    t.equal((await client.putManifest(repo, referrer.digest, referrer)).status, 201)
+    expected.set(referrer.digest, artifactType)
+  }
+  const digests = (res: HttpResponse): string[] => {
+    t.equal(res.header('content-type'), MediaTypes.ociIndex)
+    return res.json<{ manifests: Array<{ digest: string }> }>().manifests.map((m) => m.digest)
+  }
+  const first = await client.get(`/v2/${repo}/referrers/${subject.digest}`)
+  t.equal(digests(first).length, PAGE_LIMIT, 'the first page is full')
+  t.match(first.header('link'), new RegExp(`^</v2/${repo}/referrers/${subject.digest}\\?last=sha256%3A[0-9a-f]{64}>; rel="next"$`))
+  const all = await walk(t, client, `/v2/${repo}/referrers/${subject.digest}`, digests)
+  t.same([...all].sort(), [...expected.keys()].sort(), 'every referrer exactly once over the pages')
+  const even = [...expected].filter(([, type]) => type === 'application/vnd.example.even').map(([digest]) => digest)
+  const filteredFirst = await client.get(`/v2/${repo}/referrers/${subject.digest}?artifactType=application%2Fvnd.example.even`)
+  t.equal(filteredFirst.header('oci-filters-applied'), 'artifactType')
+  t.match(filteredFirst.header('link'), /artifactType=application%2Fvnd\.example\.even/, 'the filter is part of the next link')
+  const filtered = await walk(t, client, `/v2/${repo}/referrers/${subject.digest}?artifactType=application%2Fvnd.example.even`, digests)
+  t.same([...filtered].sort(), [...even].sort(), 'the filtered referrers over the pages')
+  const exact = await client.get(`/v2/${repo}/referrers/${subject.digest}?artifactType=application%2Fvnd.example.none`)
+  t.same(digests(exact), [])
+  t.equal(exact.header('link'), undefined, 'no Link after the last page')
+  const bad = await client.get(`/v2/${repo}/referrers/${subject.digest}?last=not-a-digest`)
+  t.equal(bad.status, 400, 'a malformed last')
+  t.same(errorCodes(bad), ['DIGEST_INVALID'])
 })

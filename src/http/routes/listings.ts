@@ -38,12 +38,18 @@ export async function handleCatalog(registry: Registry, query: Query, request: F
   return sendJson(reply.code(200), { repositories: page.entries })
 }
 
-/** GET /v2/<name>/referrers/<digest>: always an index, empty when nothing refers to the digest. */
+/** GET /v2/<name>/referrers/<digest>[?artifactType=][&last=]: always an index, empty when nothing refers to the digest; paged with Link. */
 export async function handleReferrers(registry: Registry, name: RepoName, digestText: string, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
   const digest = parseDigest(digestText)
   const artifactType = query.one('artifactType')
-  const index = await registry.listings.referrers(name, digest, artifactType)
+  const last = query.one('last')
+  const page = await registry.listings.referrers(name, digest, artifactType, last !== undefined ? parseDigest(last) : undefined)
   if (artifactType !== undefined) reply.header(Headers.ociFiltersApplied, 'artifactType')
-  return sendJson(reply.code(200), index, MediaTypes.ociIndex)
+  // The spec allows a Link to the next page of referrers, as for tags.
+  if (page.next !== undefined) {
+    const params = new URLSearchParams({ last: page.next, ...(artifactType !== undefined ? { artifactType } : {}) })
+    reply.header('Link', `</v2/${name}/referrers/${digest}?${params.toString()}>; rel="next"`)
+  }
+  return sendJson(reply.code(200), page.index, MediaTypes.ociIndex)
 }
