@@ -59,6 +59,8 @@ t.test('JSON answers (base, tags, catalog, errors) are exactly application/json'
     ['GET', '/v2/Bad_Name/tags/list', 400],
     ['GET', '/v2/nothing/here/at/all', 404],
     ['GET', `/v2/${repo}/tags/list?n=x`, 400],
+    ['GET', '/v2/a%ZZ/tags/list', 400],
+    ['PATCH', `/v2/${repo}/tags/list`, 405],
   ]
   for (const [method, path, status] of cases) {
     const res = await client.request(path, { method })
