@@ -28,7 +28,7 @@ const SUITE_SPECS = 79
 const EXPECTED_SKIPS: ReadonlyMap<string, string> = new Map([
   ['OCI Distribution Conformance Tests Pull Setup Get tag name from environment', 'the alternative to pushing test content (OCI_TAG_NAME unset)'],
   ['OCI Distribution Conformance Tests Content Discovery Setup Populate registry with test tags (no push)', 'the alternative to pushing test tags (push enabled)'],
-  ['OCI Distribution Conformance Tests Push Cross-Repository Blob Mount Cross-mounting of nonexistent blob should yield session id', 'runs only when the mount before it answered 202; Wharf mounted (201)'],
+  ['OCI Distribution Conformance Tests Push Cross-Repository Blob Mount Cross-mounting of nonexistent blob should yield session id', 'runs only when the mount with `from` before it answered 202; Wharf mounted the blob (201)'],
   ['OCI Distribution Conformance Tests Push Cross-Repository Blob Mount Cross-mounting without from, and automatic content discovery disabled should return a 202', 'OCI_AUTOMATIC_CROSSMOUNT=1'],
 ])
 
