@@ -1,7 +1,7 @@
 import { ConfigError } from '../config/config.js'
 import { createLogger } from '../logging.js'
 import { checkStore } from '../registry/fsck.js'
-import { Registry } from '../registry/registry.js'
+import { compose } from './composition.js'
 import type { ParsedArgs } from './args.js'
 import { configFromArgs } from './serve.js'
 import { runningServer } from './storage-lock.js'
@@ -12,7 +12,7 @@ export async function fsck(args: ParsedArgs): Promise<number> {
   const repair = args.options.get('repair') === true
   const pid = await runningServer(config.storage.path)
   if (pid !== undefined) throw new ConfigError(`a wharf server (pid ${pid}) is using ${config.storage.path}; stop it before fsck`)
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger: createLogger('error'), gcGraceMs: config.gc.graceSeconds * 1000 })
+  const { registry } = await compose(config, { logger: () => createLogger('error') })
   try {
     const report = await checkStore(registry.metadata, registry.store, { repair })
     if (args.options.get('json') === true) {

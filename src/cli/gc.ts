@@ -1,6 +1,7 @@
 import { ConfigError } from '../config/config.js'
+import { systemContext } from '../context/request-context.js'
 import { createLogger } from '../logging.js'
-import { Registry } from '../registry/registry.js'
+import { compose } from './composition.js'
 import type { ParsedArgs } from './args.js'
 import { configFromArgs, gcOptionsFrom } from './serve.js'
 import { runningServer } from './storage-lock.js'
@@ -14,9 +15,9 @@ export async function gc(args: ParsedArgs): Promise<number> {
     throw new ConfigError(`a wharf server (pid ${pid}) is using ${config.storage.path}; collect online with POST /_wharf/v1/gc instead`)
   }
   const logger = createLogger(args.options.get('json') === true ? 'warn' : 'error')
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
+  const { registry } = await compose(config, { logger: () => logger })
   try {
-    const report = await registry.gc.collect({ ...gcOptionsFrom(config), dryRun })
+    const report = await registry.gc.collect(systemContext('gc'), { ...gcOptionsFrom(config), dryRun })
     if (args.options.get('json') === true) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     } else {

@@ -1,9 +1,8 @@
 import { mkdir } from 'node:fs/promises'
 import { loadConfig, type Config } from '../config/config.js'
+import { systemContext } from '../context/request-context.js'
 import { buildApp } from '../http/app.js'
-import { createLogger } from '../logging.js'
-import { Registry } from '../registry/registry.js'
-import type { GcOptions } from '../gc/collector.js'
+import { appOptionsFrom, compose, gcOptionsFrom } from './composition.js'
 import { checkOptions, stringOption, type ParsedArgs } from './args.js'
 import { claimStorage } from './storage-lock.js'
 
@@ -24,27 +23,19 @@ export async function configFromArgs(args: ParsedArgs, extra: readonly string[] 
   })
 }
 
-/** Collection options from the configuration (dryRun is the caller's). */
-export function gcOptionsFrom(config: Config): Omit<GcOptions, 'dryRun'> {
-  return {
-    graceMs: config.gc.graceSeconds * 1000,
-    uploadTtlMs: config.uploads.ttlSeconds * 1000,
-    retention: config.retention,
-  }
-}
+export { gcOptionsFrom }
 
 const SHUTDOWN_DEADLINE_MS = 30_000
 
 /** `wharf serve`: listens until SIGTERM or SIGINT, then lets in-flight requests finish. */
 export async function serve(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['host', 'port'])
-  const logger = createLogger(config.log.level)
   await mkdir(config.storage.path, { recursive: true })
   const releaseStorage = await claimStorage(config.storage.path)
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
+  const { registry, components: { logger } } = await compose(config)
   const gcOptions = gcOptionsFrom(config)
   const purgeUploads = async (): Promise<void> => {
-    const purged = await registry.uploads.purge(Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })
+    const purged = await registry.uploads.purge(systemContext('purge'), Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })
     if (purged.sessions + purged.files > 0) logger.info(purged, 'purged expired upload sessions and orphan upload files')
   }
   await purgeUploads()
@@ -56,21 +47,11 @@ export async function serve(args: ParsedArgs): Promise<number> {
   if (config.gc.intervalSeconds > 0) {
     gcTimer = setInterval(() => {
       if (registry.gc.isRunning) return
-      registry.gc.collect({ ...gcOptions, dryRun: false }).catch((err: unknown) => logger.error({ err }, 'failed to collect garbage'))
+      registry.gc.collect(systemContext('gc'), { ...gcOptions, dryRun: false }).catch((err: unknown) => logger.error({ err }, 'failed to collect garbage'))
     }, config.gc.intervalSeconds * 1000)
     gcTimer.unref()
   }
-  const app = buildApp(registry, {
-    logger,
-    logRequests: config.log.requests,
-    manifestMaxBytes: config.limits.manifestMaxBytes,
-    idleTimeoutMs: config.http.idleTimeoutSeconds * 1000,
-    headersTimeoutMs: config.http.headersTimeoutSeconds * 1000,
-    maxHeaderBytes: config.http.maxHeaderBytes,
-    uploadsPerClient: config.limits.uploadsPerClient,
-    uploadsTotal: config.limits.uploadsTotal,
-    gc: gcOptions,
-  })
+  const app = buildApp(registry, appOptionsFrom(config, logger))
   await app.listen({ host: config.http.host, port: config.http.port })
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port

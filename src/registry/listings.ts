@@ -1,3 +1,4 @@
+import type { RequestContext } from '../context/request-context.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { ManifestRecord, MetadataStore } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
@@ -46,17 +47,17 @@ export class ListingService {
     this.maxPageSize = maxPageSize
   }
 
-  async tags(repo: RepoName, query: PageQuery): Promise<Page> {
+  async tags(_ctx: RequestContext, repo: RepoName, query: PageQuery): Promise<Page> {
     if (!await this.metadata.repositoryExists(repo)) throw new RegistryError('NAME_UNKNOWN', { detail: { name: repo } })
     return this.page(query, (page) => this.metadata.listTags(repo, page))
   }
 
-  async catalog(query: PageQuery): Promise<Page> {
+  async catalog(_ctx: RequestContext, query: PageQuery): Promise<Page> {
     return this.page(query, (page) => this.metadata.listRepositories(page))
   }
 
   /** One page of the referrers of `subject`, in digest order, after the digest `last`. */
-  async referrers(repo: RepoName, subject: Digest, artifactType?: string, last?: Digest): Promise<ReferrersPage> {
+  async referrers(_ctx: RequestContext, repo: RepoName, subject: Digest, artifactType?: string, last?: Digest): Promise<ReferrersPage> {
     const size = Math.min(this.maxPageSize, REFERRERS_PAGE_MAX)
     const rows = await this.metadata.listReferrers(repo, subject, artifactType, { ...(last !== undefined ? { last } : {}), limit: size + 1 })
     const page = rows.slice(0, size)

@@ -2,8 +2,7 @@
 // client's ETag matches (any of a list, weak or strong) or is "*", as the reference registry answers.
 import t from 'tap'
 import type { Test } from 'tap'
-import { MediaTypes, descriptor, makeBlob, ociManifest, uniqueRepo, type HttpResponse } from '../helpers/registry-client.js'
-import { startTestServer } from '../helpers/server.js'
+import { MediaTypes, descriptor, makeBlob, ociManifest, uniqueRepo, type HttpResponse, startTestServer } from '../support/index.js'
 
 const { client } = await startTestServer(t)
 

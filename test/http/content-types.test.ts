@@ -2,9 +2,8 @@
 // falls back to the tag schema on anything else; manifests echo the type they were pushed as.
 import t from 'tap'
 import {
-  MediaTypes, descriptor, dockerManifest, makeBlob, manifestOf, ociIndex, ociManifest, uniqueRepo,
-} from '../helpers/registry-client.js'
-import { startTestServer } from '../helpers/server.js'
+  MediaTypes, descriptor, dockerManifest, makeBlob, manifestOf, ociIndex, ociManifest, uniqueRepo, startTestServer,
+} from '../support/index.js'
 
 const { client } = await startTestServer(t)
 

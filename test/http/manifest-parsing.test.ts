@@ -2,8 +2,7 @@
 // and nothing is stored, as the reference registry does: a UTF-8 byte-order mark, and nesting
 // deeper than Go's encoding/json reads.
 import t from 'tap'
-import { MediaTypes, descriptor, errorCodes, manifestOf, uniqueRepo } from '../helpers/registry-client.js'
-import { startTestServer } from '../helpers/server.js'
+import { MediaTypes, descriptor, errorCodes, manifestOf, uniqueRepo, startTestServer } from '../support/index.js'
 import { MANIFEST_MAX_DEPTH } from '../../src/oci/manifest.js'
 
 const { client } = await startTestServer(t)

@@ -1,8 +1,7 @@
 // A reference that cannot name a manifest: unknown on GET, HEAD and DELETE (the OCI conformance
 // suite's ".INVALID_MANIFEST_NAME"; the reference registry and zot answer 404), a bad request on PUT.
 import t from 'tap'
-import { errorCodes, uniqueRepo } from '../helpers/registry-client.js'
-import { startTestServer } from '../helpers/server.js'
+import { errorCodes, uniqueRepo, startTestServer } from '../support/index.js'
 
 const { client } = await startTestServer(t)
 

@@ -4,8 +4,7 @@
 // with a page limit of 3 so that a few entries span pages.
 import t from 'tap'
 import type { Test } from 'tap'
-import { MediaTypes, RegistryClient, descriptor, errorCodes, makeBlob, ociManifest, uniqueRepo, type HttpResponse } from '../helpers/registry-client.js'
-import { startTestServer } from '../helpers/server.js'
+import { MediaTypes, RegistryClient, descriptor, errorCodes, makeBlob, ociManifest, uniqueRepo, type HttpResponse, startTestServer } from '../support/index.js'
 
 const PAGE_LIMIT = 3
 const { client } = await startTestServer(t, { env: { WHARF_LIMITS_PAGEMAXENTRIES: String(PAGE_LIMIT) } })

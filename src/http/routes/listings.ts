@@ -3,6 +3,7 @@ import { parseDigest } from '../../oci/digest.js'
 import { MediaTypes } from '../../oci/media-types.js'
 import type { RepoName } from '../../oci/names.js'
 import type { Page } from '../../registry/listings.js'
+import type { RequestContext } from '../../context/request-context.js'
 import type { Registry } from '../../registry/registry.js'
 import { Headers } from '../headers.js'
 import { sendJson } from '../json-reply.js'
@@ -23,28 +24,28 @@ function linkNext(reply: FastifyReply, path: string, page: Page): void {
 }
 
 /** GET /v2/<name>/tags/list */
-export async function handleTags(registry: Registry, name: RepoName, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleTags(registry: Registry, ctx: RequestContext, name: RepoName, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
-  const page = await registry.listings.tags(name, pageQuery(query))
+  const page = await registry.listings.tags(ctx, name, pageQuery(query))
   linkNext(reply, `/v2/${name}/tags/list`, page)
   return sendJson(reply.code(200), { name, tags: page.entries })
 }
 
 /** GET /v2/_catalog */
-export async function handleCatalog(registry: Registry, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleCatalog(registry: Registry, ctx: RequestContext, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
-  const page = await registry.listings.catalog(pageQuery(query))
+  const page = await registry.listings.catalog(ctx, pageQuery(query))
   linkNext(reply, '/v2/_catalog', page)
   return sendJson(reply.code(200), { repositories: page.entries })
 }
 
 /** GET /v2/<name>/referrers/<digest>[?artifactType=][&last=]: always an index, empty when nothing refers to the digest; paged with Link. */
-export async function handleReferrers(registry: Registry, name: RepoName, digestText: string, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleReferrers(registry: Registry, ctx: RequestContext, name: RepoName, digestText: string, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
   const digest = parseDigest(digestText)
   const artifactType = query.one('artifactType')
   const last = query.one('last')
-  const page = await registry.listings.referrers(name, digest, artifactType, last !== undefined ? parseDigest(last) : undefined)
+  const page = await registry.listings.referrers(ctx, name, digest, artifactType, last !== undefined ? parseDigest(last) : undefined)
   if (artifactType !== undefined) reply.header(Headers.ociFiltersApplied, 'artifactType')
   // The spec allows a Link to the next page of referrers, as for tags.
   if (page.next !== undefined) {
