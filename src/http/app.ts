@@ -6,6 +6,7 @@ import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-
 import type { Registry } from '../registry/registry.js'
 import { API_VERSION, Headers } from './headers.js'
 import { Query } from './query.js'
+import { sendJson } from './json-reply.js'
 import { requestContext } from './request-context.js'
 import { hasBody } from './request-body.js'
 import { UploadLimiter } from './upload-limiter.js'
@@ -61,7 +62,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     frameworkErrors: (err, request, reply) => {
       const error = new RegistryError('UNSUPPORTED', { message: 'malformed request path', status: 400, cause: err })
       request.log.debug({ err, url: request.raw.url }, 'request refused by the router')
-      void (reply as FastifyReply).code(error.status).header(Headers.apiVersion, API_VERSION).type('application/json').send(toErrorBody(error))
+      void sendJson((reply as FastifyReply).code(error.status).header(Headers.apiVersion, API_VERSION), toErrorBody(error))
     },
   }) as unknown as FastifyInstance
 
@@ -102,7 +103,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     switch (route.kind) {
       case 'base':
         if (request.method !== 'GET' && request.method !== 'HEAD') throw unknownRoute()
-        return reply.code(200).type('application/json').send('{}')
+        return sendJson(reply.code(200), {})
       case 'catalog':
         return handleCatalog(registry, ctx, query, request, reply)
       case 'tags':
@@ -128,7 +129,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   app.setNotFoundHandler(async (_request, reply) => {
     const error = unknownRoute()
-    return reply.code(error.status).type('application/json').send(toErrorBody(error))
+    return sendJson(reply.code(error.status), toErrorBody(error))
   })
 
   app.setErrorHandler(async (err: FastifyError | Error, request, reply) => {
@@ -141,7 +142,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     }
     // A body the handler did not read is dropped with the connection rather than drained.
     if (!request.raw.complete) reply.header('Connection', 'close')
-    return reply.code(error.status).type('application/json').send(toErrorBody(error))
+    return sendJson(reply.code(error.status), toErrorBody(error))
   })
 
   return app

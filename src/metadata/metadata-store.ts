@@ -41,8 +41,11 @@ export interface MetadataStore {
   /** Removes one tag; false when it did not exist. */
   deleteTag(repo: RepoName, tag: Tag): Promise<boolean>
   listTags(repo: RepoName, page: PageRequest): Promise<string[]>
-  /** Manifests of `repo` whose subject is `subject`, optionally only those of one artifactType. */
-  listReferrers(repo: RepoName, subject: Digest, artifactType?: string): Promise<ManifestRecord[]>
+  /**
+   * Manifests of `repo` whose subject is `subject`, optionally only those of one artifactType, in
+   * digest order; with `page`, at most `page.limit` of them, after the digest `page.last`.
+   */
+  listReferrers(repo: RepoName, subject: Digest, artifactType?: string, page?: PageRequest): Promise<ManifestRecord[]>
 
   // Upload sessions
   createUpload(upload: UploadRecord): Promise<void>

@@ -83,9 +83,11 @@ export class SqliteMetadataStore implements MetadataStore {
       manifestByTagWithBody: db.prepare<[string, string], ManifestRow & { body: Buffer }>(
         `SELECT ${MANIFEST_COLUMNS}, c.body FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
       listTags: db.prepare<[string, string, number], { tag: string }>('SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?'),
-      referrers: db.prepare<[string, string], ManifestRow>(
-        `SELECT ${MANIFEST_COLUMNS} FROM manifest_contents c JOIN manifests m ON m.digest = c.digest AND m.repo = ?
-         WHERE c.subject = ? ORDER BY c.created_at, c.digest`),
+      // Digest order: a stable cursor for pages (`last`), whatever is pushed or deleted in between.
+      referrers: db.prepare<{ repo: string; subject: string; artifactType: string | null; last: string; limit: number }, ManifestRow>(
+        `SELECT ${MANIFEST_COLUMNS} FROM manifest_contents c JOIN manifests m ON m.digest = c.digest AND m.repo = :repo
+         WHERE c.subject = :subject AND c.digest > :last AND (:artifactType IS NULL OR c.artifact_type = :artifactType)
+         ORDER BY c.digest LIMIT :limit`),
       getUpload: db.prepare<[string], { id: string; repo: string; started_at: number; updated_at: number }>(
         'SELECT id, repo, started_at, updated_at FROM uploads WHERE id = ?'),
       listUploads: db.prepare<[number], { id: string; repo: string; started_at: number; updated_at: number }>(
@@ -203,9 +205,8 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.stmt.listTags.all(repo, page.last ?? '', page.limit).map((row) => row.tag)
   }
 
-  async listReferrers(repo: RepoName, subject: Digest, artifactType?: string): Promise<ManifestRecord[]> {
-    const rows = this.stmt.referrers.all(repo, subject).map(toManifestRecord)
-    return artifactType === undefined ? rows : rows.filter((row) => row.artifactType === artifactType)
+  async listReferrers(repo: RepoName, subject: Digest, artifactType?: string, page?: PageRequest): Promise<ManifestRecord[]> {
+    return this.stmt.referrers.all({ repo, subject, artifactType: artifactType ?? null, last: page?.last ?? '', limit: page?.limit ?? -1 }).map(toManifestRecord)
   }
 
   async createUpload(upload: UploadRecord): Promise<void> {

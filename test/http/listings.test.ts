@@ -79,7 +79,7 @@ t.test('tags/list errors', async (t) => {
   t.same(errorCodes(unknown), ['NAME_UNKNOWN'])
   const repo = uniqueRepo('tags')
   await taggedImage(repo, ['a'])
-  for (const n of ['abc', '-1', '1.5', '', '1e3', '9999999999']) {
+  for (const n of ['abc', '-1', '1.5', '', '1e3', '+5']) {
     const res = await client.get(`/v2/${repo}/tags/list?n=${n}`)
     t.equal(res.status, 400, `n=${n}`)
     t.same(errorCodes(res), ['PAGINATION_NUMBER_INVALID'], `n=${n}`)

@@ -5,6 +5,7 @@ import type { RepoName } from '../../oci/names.js'
 import { parseRangeHeader } from '../../oci/range.js'
 import type { RequestContext } from '../../context/request-context.js'
 import type { Registry } from '../../registry/registry.js'
+import { ifNoneMatchHolds } from '../conditional.js'
 import { Headers } from '../headers.js'
 
 const BLOB_HEADERS = { 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Cache-Control': 'max-age=31536000' }
@@ -15,11 +16,14 @@ export async function handleBlob(registry: Registry, ctx: RequestContext, name: 
   switch (request.method) {
     case 'HEAD': {
       const blob = await registry.blobs.stat(ctx, name, digest)
+      if (ifNoneMatchHolds(request.headers['if-none-match'], `"${digest}"`)) return notModified(reply, digest)
       reply.code(200).headers({ ...BLOB_HEADERS, 'Content-Length': blob.size, [Headers.contentDigest]: digest, ETag: `"${digest}"` })
       return reply.send()
     }
     case 'GET': {
       const blob = await registry.blobs.stat(ctx, name, digest)
+      // Evaluated before Range (RFC 9110 §13.2.2).
+      if (ifNoneMatchHolds(request.headers['if-none-match'], `"${digest}"`)) return notModified(reply, digest)
       const range = parseRangeHeader(request.headers.range, blob.size)
       if (range.kind === 'unsatisfiable') {
         reply.header('Content-Range', `bytes */${blob.size}`)
@@ -41,6 +45,11 @@ export async function handleBlob(registry: Registry, ctx: RequestContext, name: 
     default:
       throw methodNotAllowed(request.method)
   }
+}
+
+/** 304 with the validators a 200 would carry (RFC 9110 §15.4.5). */
+function notModified(reply: FastifyReply, digest: string): FastifyReply {
+  return reply.code(304).headers({ 'Cache-Control': BLOB_HEADERS['Cache-Control'], [Headers.contentDigest]: digest, ETag: `"${digest}"` }).send()
 }
 
 export function methodNotAllowed(method: string): RegistryError {
