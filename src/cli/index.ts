@@ -5,6 +5,7 @@ process.env.UV_THREADPOOL_SIZE ??= '16'
 import { ConfigError } from '../config/config.js'
 import { parseArgs, type ParsedArgs } from './args.js'
 import { du } from './du.js'
+import { CommandFailure } from './failure.js'
 import { fsck } from './fsck.js'
 import { gc } from './gc.js'
 import { serve } from './serve.js'
@@ -44,6 +45,7 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then((code) => {
   if (code !== 0) process.exitCode = code
 }, (err: unknown) => {
-  process.stderr.write(`wharf: ${err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`)
+  const plain = err instanceof ConfigError || err instanceof CommandFailure
+  process.stderr.write(`wharf: ${plain ? err.message : (err as Error).stack ?? String(err)}\n`)
   process.exitCode = err instanceof ConfigError ? 2 : 1
 })

@@ -1,11 +1,10 @@
-import { mkdir } from 'node:fs/promises'
 import { loadConfig, type Config } from '../config/config.js'
 import { buildApp } from '../http/app.js'
 import { createLogger } from '../logging.js'
 import { Registry } from '../registry/registry.js'
 import type { GcOptions } from '../gc/collector.js'
 import { checkOptions, stringOption, type ParsedArgs } from './args.js'
-import { claimStorage } from './storage-lock.js'
+import { lockStorage } from './storage-lock.js'
 
 /** Options every command shares: the config file and the data directory. */
 export async function configFromArgs(args: ParsedArgs, extra: readonly string[] = []): Promise<Config> {
@@ -39,8 +38,7 @@ const SHUTDOWN_DEADLINE_MS = 30_000
 export async function serve(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['host', 'port'])
   const logger = createLogger(config.log.level)
-  await mkdir(config.storage.path, { recursive: true })
-  const releaseStorage = await claimStorage(config.storage.path)
+  const lock = await lockStorage(config.storage.path, 'wharf serve', 'one server per data directory: stop the other one first')
   const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
   const gcOptions = gcOptionsFrom(config)
   const purgeUploads = async (): Promise<void> => {
@@ -91,7 +89,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
       }, SHUTDOWN_DEADLINE_MS)
       deadline.unref()
       app.close()
-        .then(() => registry.close()).then(releaseStorage)
+        .then(() => registry.close()).then(() => lock.release())
         .then(() => { clearTimeout(deadline); logger.info('stopped'); resolve(0) },
           (err: unknown) => { logger.error({ err }, 'failed to shut down cleanly'); resolve(1) })
     }
