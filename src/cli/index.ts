@@ -48,4 +48,8 @@ main(process.argv.slice(2)).then((code) => {
   const plain = err instanceof ConfigError || err instanceof CommandFailure
   process.stderr.write(`wharf: ${plain ? err.message : (err as Error).stack ?? String(err)}\n`)
   process.exitCode = err instanceof ConfigError ? 2 : 1
+}).finally(() => {
+  // The command has closed what it opened; should anything still hold the event loop, a stopped
+  // or failed server must still exit (so a supervisor sees it and restarts it).
+  setTimeout(() => process.exit(), 5000).unref()
 })
