@@ -8,7 +8,7 @@ import { lockStorage } from './storage-lock.js'
 export async function gc(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['dry-run', 'json'])
   const dryRun = args.options.get('dry-run') === true
-  // A dry run only reads (from a snapshot) and may run beside a server; a collection may not.
+  // A dry run changes nothing and may run beside a server; a collection may not.
   const lock = dryRun ? undefined : await lockStorage(config.storage.path, 'wharf gc', 'collect online with POST /_wharf/v1/gc, or stop the server first')
   const logger = createLogger(args.options.get('json') === true ? 'warn' : 'error')
   const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
