@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { fixture, runSteps, steps, type Observation } from './differential.js'
 import { KNOWN_DIFFERENCES } from './differences.js'
 import { scenario } from './helpers/env.js'
-import { startReferenceRegistry, startWharfTarget } from './helpers/target.js'
+import { startReferenceTarget, startWharfTarget } from './helpers/target.js'
 
 interface Difference { readonly step: string; readonly field: string; readonly wharf: unknown; readonly reference: unknown }
 
@@ -21,7 +21,7 @@ export function compare(step: string, wharf: Observation, reference: Observation
 }
 
 await scenario(t, 'Wharf and the reference registry answer the scenario set alike, except for the listed differences', { tools: ['registry'], timeout: 120_000 }, async (t) => {
-  const reference = await startReferenceRegistry()
+  const reference = await startReferenceTarget()
   t.teardown(() => reference.stop())
   const wharf = await startWharfTarget()
   t.teardown(() => wharf.stop())

@@ -1,6 +1,6 @@
 import { createLogger } from '../logging.js'
 import { checkStore } from '../registry/fsck.js'
-import { Registry } from '../registry/registry.js'
+import { compose } from './composition.js'
 import type { ParsedArgs } from './args.js'
 import { configFromArgs } from './serve.js'
 import { lockStorage } from './storage-lock.js'
@@ -11,8 +11,10 @@ export async function fsck(args: ParsedArgs): Promise<number> {
   const repair = args.options.get('repair') === true
   // Even without --repair: beside a server, uploads and commits in flight would read as damage.
   const lock = await lockStorage(config.storage.path, `wharf fsck${repair ? ' --repair' : ''}`, 'stop the server before fsck')
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger: createLogger('error'), gcGraceMs: config.gc.graceSeconds * 1000 })
+  // compose closes what it opened if it fails; the lock is ours to release.
+  const wharf = await compose(config, { logger: () => createLogger('error') })
     .catch(async (err: unknown) => { await lock.release(); throw err })
+  const { registry } = wharf
   try {
     const report = await checkStore(registry.metadata, registry.store, { repair })
     if (args.options.get('json') === true) {
@@ -37,7 +39,10 @@ export async function fsck(args: ParsedArgs): Promise<number> {
     }
     return report.ok ? 0 : 1
   } finally {
-    await registry.close()
-    await lock.release()
+    try {
+      await wharf.close()
+    } finally {
+      await lock.release()
+    }
   }
 }

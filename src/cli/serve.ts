@@ -1,9 +1,7 @@
-import type { FastifyInstance } from 'fastify'
 import { ConfigError, loadConfig, type Config } from '../config/config.js'
+import { systemContext } from '../context/request-context.js'
 import { buildApp } from '../http/app.js'
-import { createLogger } from '../logging.js'
-import { Registry } from '../registry/registry.js'
-import type { GcOptions } from '../gc/collector.js'
+import { appOptionsFrom, compose, gcOptionsFrom, type Wharf } from './composition.js'
 import { checkOptions, stringOption, type ParsedArgs } from './args.js'
 import { CommandFailure } from './failure.js'
 import { lockStorage } from './storage-lock.js'
@@ -25,14 +23,7 @@ export async function configFromArgs(args: ParsedArgs, extra: readonly string[] 
   })
 }
 
-/** Collection options from the configuration (dryRun is the caller's). */
-export function gcOptionsFrom(config: Config): Omit<GcOptions, 'dryRun'> {
-  return {
-    graceMs: config.gc.graceSeconds * 1000,
-    uploadTtlMs: config.uploads.ttlSeconds * 1000,
-    retention: config.retention,
-  }
-}
+export { gcOptionsFrom }
 
 const SHUTDOWN_DEADLINE_MS = 30_000
 
@@ -50,19 +41,19 @@ function listenFailure(err: unknown, host: string, port: number): CommandFailure
 /** `wharf serve`: listens until SIGTERM or SIGINT, then lets in-flight requests finish. */
 export async function serve(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['host', 'port'])
-  const logger = createLogger(config.log.level)
   const lock = await lockStorage(config.storage.path, 'wharf serve', 'one server per data directory: stop the other one first')
-  // Everything opened from here on is closed again if the start fails, so the process exits.
-  let registry: Registry | undefined
-  let app: FastifyInstance | undefined
+  // Everything opened from here on is closed again if the start fails, so the process exits
+  // (compose itself closes what it opened when it fails part-way).
+  let wharf: Wharf | undefined
+  let app: ReturnType<typeof buildApp> | undefined
   let purgeTimer: NodeJS.Timeout | undefined
   let gcTimer: NodeJS.Timeout | undefined
   try {
-    registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
-    const opened = registry
+    wharf = await compose(config)
+    const { registry, components: { logger } } = wharf
     const gcOptions = gcOptionsFrom(config)
     const purgeUploads = async (): Promise<void> => {
-      const purged = await opened.uploads.purge(Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })
+      const purged = await registry.uploads.purge(systemContext('purge'), Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })
       if (purged.sessions + purged.files > 0) logger.info(purged, 'purged expired upload sessions and orphan upload files')
     }
     await purgeUploads()
@@ -72,35 +63,26 @@ export async function serve(args: ParsedArgs): Promise<number> {
     purgeTimer.unref()
     if (config.gc.intervalSeconds > 0) {
       gcTimer = setInterval(() => {
-        if (opened.gc.isRunning) return
-        opened.gc.collect({ ...gcOptions, dryRun: false }).catch((err: unknown) => logger.error({ err }, 'failed to collect garbage'))
+        if (registry.gc.isRunning) return
+        registry.gc.collect(systemContext('gc'), { ...gcOptions, dryRun: false }).catch((err: unknown) => logger.error({ err }, 'failed to collect garbage'))
       }, config.gc.intervalSeconds * 1000)
       gcTimer.unref()
     }
-    app = buildApp(registry, {
-      logger,
-      logRequests: config.log.requests,
-      manifestMaxBytes: config.limits.manifestMaxBytes,
-      idleTimeoutMs: config.http.idleTimeoutSeconds * 1000,
-      headersTimeoutMs: config.http.headersTimeoutSeconds * 1000,
-      maxHeaderBytes: config.http.maxHeaderBytes,
-      uploadsPerClient: config.limits.uploadsPerClient,
-      uploadsTotal: config.limits.uploadsTotal,
-      gc: gcOptions,
-    })
+    app = buildApp(registry, appOptionsFrom(config, logger))
     await app.listen({ host: config.http.host, port: config.http.port })
       .catch((err: unknown) => { throw listenFailure(err, config.http.host, config.http.port) })
   } catch (err) {
     clearInterval(purgeTimer)
     clearInterval(gcTimer)
     await app?.close().catch(() => undefined)
-    await registry?.close().catch(() => undefined)
+    await wharf?.close().catch(() => undefined)
     await lock.release().catch(() => undefined)
     if (err instanceof CommandFailure || err instanceof ConfigError) throw err
     const code = (err as { code?: string }).code
     throw new CommandFailure(`cannot start: ${(err as Error).message ?? String(err)}${code !== undefined ? ` (${code})` : ''}`)
   }
-  const running = { app, registry }
+  const running = { app, wharf }
+  const logger = running.wharf.components.logger
   const address = running.app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port
   const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host
@@ -120,7 +102,9 @@ export async function serve(args: ParsedArgs): Promise<number> {
       }, SHUTDOWN_DEADLINE_MS)
       deadline.unref()
       running.app.close()
-        .then(() => running.registry.close()).then(() => lock.release())
+        .then(() => running.wharf.close())
+        // The lock goes even if closing failed, so that the next start is not refused.
+        .finally(() => lock.release())
         .then(() => { clearTimeout(deadline); logger.info('stopped'); resolve(0) },
           (err: unknown) => { logger.error({ err }, 'failed to shut down cleanly'); resolve(1) })
     }

@@ -1,3 +1,4 @@
+import type { RequestContext } from '../context/request-context.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { ManifestRecord, MetadataStore } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
@@ -37,16 +38,16 @@ export class ListingService {
     this.maxPageSize = maxPageSize
   }
 
-  async tags(repo: RepoName, query: PageQuery): Promise<Page> {
+  async tags(_ctx: RequestContext, repo: RepoName, query: PageQuery): Promise<Page> {
     if (!await this.metadata.repositoryExists(repo)) throw new RegistryError('NAME_UNKNOWN', { detail: { name: repo } })
     return this.page(query, (page) => this.metadata.listTags(repo, page))
   }
 
-  async catalog(query: PageQuery): Promise<Page> {
+  async catalog(_ctx: RequestContext, query: PageQuery): Promise<Page> {
     return this.page(query, (page) => this.metadata.listRepositories(page))
   }
 
-  async referrers(repo: RepoName, subject: Digest, artifactType?: string): Promise<ReferrersIndex> {
+  async referrers(_ctx: RequestContext, repo: RepoName, subject: Digest, artifactType?: string): Promise<ReferrersIndex> {
     const rows = await this.metadata.listReferrers(repo, subject, artifactType)
     return { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: rows.map(toDescriptor) }
   }

@@ -1,9 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import {
-  MediaTypes, RegistryClient, descriptor, errorCodes, makeBlob, ociIndex, ociManifest, uniqueRepo, type HttpResponse,
-} from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { descriptor, errorCodes, type HttpResponse, makeBlob, MediaTypes, ociIndex, ociManifest, RegistryClient, serverErrors, startTestServer, uniqueRepo } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
 

@@ -7,9 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import t from 'tap'
-import { request } from '../helpers/registry-client.js'
-import { WHARF_CLI } from '../helpers/wharf-process.js'
-import { runWharf, stopServer } from './cli-process.js'
+import { WHARF_CLI, request, spawnWharf, stopSpawned } from '../support/index.js'
 
 const LOGGING_MODULE = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/logging.js')).href
 const SECRETS = { authorization: 'Bearer s3cret-token', cookie: 'session=s3cret-cookie', 'proxy-authorization': 'Basic s3cret-proxy' }
@@ -112,26 +110,33 @@ t.test('wharf serve on a terminal prints readable lines; into a pipe, JSON; cred
   const closed = once(child, 'close')
   t.teardown(() => { child.kill('SIGKILL') })
   const url = await listening
-  t.equal((await request(url, '/v2/', { headers: SECRETS })).status, 200)
-  t.equal((await request(url, '/v2/nothing/manifests/1.0', { headers: SECRETS })).status, 404)
+  const found = await request(url, '/v2/', { headers: SECRETS })
+  t.equal(found.status, 200)
+  const missing = await request(url, '/v2/nothing/manifests/1.0', { headers: SECRETS })
+  t.equal(missing.status, 404)
+  // The request id a response names (X-Request-Id) is the one its log lines show.
+  const escape = (id: string | undefined): string => (id ?? 'no X-Request-Id').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const firstId = escape(found.header('x-request-id'))
+  const secondId = escape(missing.header('x-request-id'))
+  t.not(firstId, secondId, 'each request has its own id')
   const server = await descendant(child.pid!, WHARF_CLI)
   t.ok(server, 'found the server under the terminal')
   if (server !== undefined) process.kill(server, 'SIGTERM')
   await closed
   const text = out.replace(ANSI, '').replace(/\r/g, '')
   t.match(text, /^\d\d:\d\d:\d\d\.\d{3} INFO +wharf listening url=http:\/\/127\.0\.0\.1:\d+ storage=\S+$/m)
-  t.match(text, /^\d\d:\d\d:\d\d\.\d{3} INFO +\[req-1\] incoming request GET \/v2\/ from 127\.0\.0\.1$/m)
-  t.match(text, /^\d\d:\d\d:\d\d\.\d{3} INFO +\[req-1\] request completed 200 in \d+\.\d ms$/m)
-  t.match(text, /^\d\d:\d\d:\d\d\.\d{3} INFO +\[req-2\] request completed 404 in /m)
+  t.match(text, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} INFO +\\[${firstId}\\] incoming request GET /v2/ from 127\\.0\\.0\\.1$`, 'm'))
+  t.match(text, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} INFO +\\[${firstId}\\] request completed 200 in \\d+\\.\\d ms$`, 'm'))
+  t.match(text, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} INFO +\\[${secondId}\\] request completed 404 in `, 'm'))
   t.match(text, /^\d\d:\d\d:\d\d\.\d{3} INFO +stopped$/m, 'and its shutdown')
   t.notMatch(text, /^\{/m, 'no JSON line')
   t.notMatch(text, /s3cret/, 'no credential')
 
-  const piped = runWharf(['serve', '--host', '127.0.0.1', '--port', '0', '--storage', path.join(dir, 'store-pipe')], { env })
+  const piped = spawnWharf(['serve', '--host', '127.0.0.1', '--port', '0', '--storage', path.join(dir, 'store-pipe')], { env })
   const pipedUrl = await piped.listening
   t.ok(pipedUrl, 'serves with a pipe as stdout')
   if (pipedUrl !== undefined) t.equal((await request(pipedUrl, '/v2/', { headers: SECRETS })).status, 200)
-  const end = await stopServer(piped)
+  const end = await stopSpawned(piped)
   const lines = end.stdout.trim().split('\n')
   t.ok(lines.length >= 4, 'listening, request, response and shutdown lines')
   t.ok(lines.every((line) => { try { return typeof JSON.parse(line).level === 'number' } catch { return false } }), 'every line is a pino JSON object')

@@ -1,11 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import t from 'tap'
-import {
-  MediaTypes, descriptor, digestOf, dockerManifest, dockerManifestList, errorCodes, makeBlob, manifestOf, ociIndex, ociManifest,
-  request, requestHeadOnly, uniqueRepo, type Blob, type Manifest,
-} from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { type Blob, descriptor, digestOf, dockerManifest, dockerManifestList, errorCodes, makeBlob, type Manifest, manifestOf, MediaTypes, ociIndex, ociManifest, request, requestHeadOnly, serverErrors, startTestServer, uniqueRepo } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
 

@@ -6,17 +6,16 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { request } from '../helpers/registry-client.js'
-import { runWharf, stopServer, wharfCommand } from './cli-process.js'
+import { request, runCli, spawnWharf, stopSpawned } from '../support/index.js'
 
 const storage = await mkdtemp(path.join(tmpdir(), 'wharf-start-'))
 t.teardown(() => rm(storage, { recursive: true, force: true }))
 
 async function storeIsUsable(t: Test, dir: string): Promise<void> {
-  const fsck = await wharfCommand(['fsck', '--storage', dir])
+  const fsck = await runCli(['fsck', '--storage', dir], {}, { timeoutMs: 30_000 })
   t.equal(fsck.code, 0, `fsck runs at once (the lock was released): ${fsck.stderr}`)
-  const server = runWharf(['serve', '--host', '127.0.0.1', '--port', '0', '--storage', dir])
-  t.teardown(() => stopServer(server))
+  const server = spawnWharf(['serve', '--host', '127.0.0.1', '--port', '0', '--storage', dir])
+  t.teardown(() => stopSpawned(server))
   const url = await server.listening
   t.ok(url, `a server starts on the same store: ${server.stderr()}`)
   if (url !== undefined) t.equal((await request(url, '/v2/')).status, 200)
@@ -28,7 +27,7 @@ t.test('the port taken: exit non-zero within seconds, one clear line, the store 
   await once(squatter, 'listening')
   t.teardown(() => { squatter.close() })
   const port = (squatter.address() as { port: number }).port
-  const run = await wharfCommand(['serve', '--host', '127.0.0.1', '--port', String(port), '--storage', storage], { timeoutMs: 60_000 })
+  const run = await runCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--storage', storage], {}, { timeoutMs: 60_000 })
   t.not(run.code, 0, 'exits non-zero')
   t.not(run.code, null, 'exits by itself (not killed at the timeout)')
   t.ok(run.ms < 20_000, `exits within seconds (${run.ms} ms)`)
@@ -45,7 +44,7 @@ t.test('a store that cannot be opened: exit non-zero with one line, lock release
   const broken = await mkdtemp(path.join(tmpdir(), 'wharf-start-'))
   t.teardown(() => rm(broken, { recursive: true, force: true }))
   await mkdir(path.join(broken, 'metadata.db'))
-  const run = await wharfCommand(['serve', '--host', '127.0.0.1', '--port', '0', '--storage', broken], { timeoutMs: 60_000 })
+  const run = await runCli(['serve', '--host', '127.0.0.1', '--port', '0', '--storage', broken], {}, { timeoutMs: 60_000 })
   t.not(run.code, 0, 'exits non-zero')
   t.not(run.code, null, 'exits by itself')
   t.equal(run.stderr.trim().split('\n').length, 1, `one line: ${run.stderr}`)

@@ -7,9 +7,8 @@
  */
 import net from 'node:net'
 import t from 'tap'
-import { descriptor, digestOf, makeBlob, MediaTypes, ociIndex, ociManifest, request, withQuery, type HashedResponse } from '../helpers/registry-client.js'
-import { startWharf } from '../helpers/wharf-process.js'
-import { errorBody, leaks, printFigures, snapshot, tempDir, writeConfig, type StoreSnapshot } from './helpers.js'
+import { descriptor, digestOf, errorBody, makeBlob, MediaTypes, ociIndex, ociManifest, request, snapshot, startWharf, type StoreSnapshot, tempDir, withQuery, writeConfig, type HttpResponse } from '../support/index.js'
+import { leaks, printFigures } from './harness.js'
 
 interface Case {
   readonly name: string
@@ -296,7 +295,7 @@ t.test(`bad-input corpus (${cases.length} requests)`, async (t) => {
     tried++
     let status: number
     let text: string
-    let res: HashedResponse | undefined
+    let res: HttpResponse | undefined
     if (c.raw !== undefined) {
       ({ status, text } = await sendRaw(c.raw, c.name.includes('longer than the body')))
       await new Promise((resolve) => setTimeout(resolve, 150)) // a dropped connection's clean-up runs after it

@@ -6,9 +6,8 @@
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { makeBlob, request } from '../helpers/registry-client.js'
-import { startWharf } from '../helpers/wharf-process.js'
-import { blobPath, fsckCli, printFigures, runCli, tempDir } from './helpers.js'
+import { blobPath, makeBlob, request, runCli, startWharf, tempDir } from '../support/index.js'
+import { fsckCli, printFigures } from './harness.js'
 
 t.test('fsck detects corrupt, missing and orphan data and --repair makes the store consistent', async (t) => {
   const storage = await tempDir('fsck')

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { WHARF_CLI } from '../helpers/wharf-process.js'
+import { WHARF_CLI } from '../support/index.js'
 
 function wharf(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [WHARF_CLI, ...args], { encoding: 'utf8', timeout: 20_000 })

@@ -3,6 +3,7 @@ import { RegistryError } from '../../errors/registry-error.js'
 import type { ManifestRecord } from '../../metadata/metadata-store.js'
 import { baseMediaType, isManifestType } from '../../oci/media-types.js'
 import { parseReference, parseTag, type RepoName } from '../../oci/names.js'
+import type { RequestContext } from '../../context/request-context.js'
 import type { Registry } from '../../registry/registry.js'
 import { Headers } from '../headers.js'
 import type { Query } from '../query.js'
@@ -32,30 +33,30 @@ function manifestHeaders(reply: FastifyReply, record: ManifestRecord): FastifyRe
 }
 
 /** HEAD, GET, PUT and DELETE of /v2/<name>/manifests/<reference>. */
-export async function handleManifest(registry: Registry, name: RepoName, referenceText: string, query: Query, request: FastifyRequest, reply: FastifyReply, manifestMaxBytes: number): Promise<void> {
+export async function handleManifest(registry: Registry, ctx: RequestContext, name: RepoName, referenceText: string, query: Query, request: FastifyRequest, reply: FastifyReply, manifestMaxBytes: number): Promise<void> {
   const reference = parseReference(referenceText)
   switch (request.method) {
     case 'HEAD': {
-      const record = await registry.manifests.head(name, reference)
+      const record = await registry.manifests.head(ctx, name, reference)
       if (!accepts(request.headers.accept, record.mediaType)) throw notAcceptable(record)
       return manifestHeaders(reply.code(200), record).send()
     }
     case 'GET': {
-      const { record, body } = await registry.manifests.get(name, reference)
+      const { record, body } = await registry.manifests.get(ctx, name, reference)
       if (!accepts(request.headers.accept, record.mediaType)) throw notAcceptable(record)
       return manifestHeaders(reply.code(200), record).send(body)
     }
     case 'PUT': {
       const body = await readLimitedBody(request.raw, manifestMaxBytes)
       const extraTags = query.all('tag').map(parseTag)
-      const outcome = await registry.manifests.put(name, reference, request.headers['content-type'], body, extraTags)
+      const outcome = await registry.manifests.put(ctx, name, reference, request.headers['content-type'], body, extraTags)
       reply.code(201).headers({ Location: `/v2/${name}/manifests/${outcome.digest}`, [Headers.contentDigest]: outcome.digest, 'Content-Length': 0 })
       if (outcome.subject !== undefined) reply.header(Headers.ociSubject, outcome.subject)
       if (extraTags.length > 0) reply.header(Headers.ociTag, extraTags)
       return reply.send()
     }
     case 'DELETE':
-      await registry.manifests.delete(name, reference)
+      await registry.manifests.delete(ctx, name, reference)
       return reply.code(202).header('Content-Length', 0).send()
     default:
       throw methodNotAllowed(request.method)
