@@ -97,9 +97,11 @@ if (targets.length === 0 || node24Asked) {
   }
   if (prepared !== undefined) {
     // The compiled code is the same on every Node; only the dependencies differ (native better-sqlite3).
-    const dist = path.join(prepared.project, 'dist')
-    rmSync(dist, { recursive: true, force: true })
-    cpSync(path.join(root, 'dist'), dist, { recursive: true })
+    // src/ goes along for the tests that read the sources (test/unit/layers).
+    for (const dir of ['dist', 'src']) {
+      rmSync(path.join(prepared.project, dir), { recursive: true, force: true })
+      cpSync(path.join(root, dir), path.join(prepared.project, dir), { recursive: true })
+    }
     const files = (targets.length > 0 ? targets : NODE24_TARGETS).flatMap((t) => testFiles(t, prepared.project))
     console.log(`\n# Node 24: ${files.length} files with ${prepared.node}`)
     node24Code = await runTap({ node: prepared.node, cwd: prepared.project, files, prefix: '[node24] ' })
