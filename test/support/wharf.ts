@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import { closeSync, openSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -164,25 +165,100 @@ export async function writeConfig(dir: string, config: Record<string, unknown>):
   return file
 }
 
+/** Runs a program inside new PID and mount namespaces, where it is PID 1 (as in a container). */
+export const IN_PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'] as const
+
 export interface CliResult {
   /** The exit code, null when a signal ended it. */
   readonly code: number | null
   readonly stdout: string
   readonly stderr: string
+  /** How long the process ran. */
+  readonly ms: number
 }
 
-/** Runs the compiled `wharf <args>` and resolves with its exit code and output (never rejects on the exit code). */
-export async function runCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [WHARF_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+export interface CliOptions {
+  readonly env?: Readonly<Record<string, string>>
+  /** A program the CLI runs under, e.g. IN_PID_NAMESPACE. */
+  readonly prefix?: readonly string[]
+}
+
+/** A `wharf` child process started by spawnWharf, its output collected as it comes. */
+export interface SpawnedWharf {
+  readonly child: ChildProcess
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** Resolves with the URL once the server logs "wharf listening", or undefined if it exits first. */
+  readonly listening: Promise<string | undefined>
+  /** Rejects only if the process could not be started. */
+  readonly finished: Promise<CliResult>
+}
+
+/**
+ * Starts the compiled `wharf <args>` as a child process and returns at once: for commands whose
+ * start may fail (a refused lock, a port taken), or that run under a `prefix`. startWharf is the
+ * one to use for a server that must start.
+ */
+export function spawnWharf(args: readonly string[], options: CliOptions = {}): SpawnedWharf {
+  const argv = [...(options.prefix ?? []), process.execPath, WHARF_CLI, ...args]
+  const started = Date.now()
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', (c) => resolve(c))
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const finished = once(child, 'close').then(([code]) => ({ code: code as number | null, stdout, stderr, ms: Date.now() - started }))
+  const listening = new Promise<string | undefined>((resolve) => {
+    let scanned = 0
+    const look = (): void => {
+      const end = stdout.lastIndexOf('\n')
+      if (end < scanned) return
+      const lines = stdout.slice(scanned, end).split('\n')
+      scanned = end + 1
+      for (const line of lines) {
+        const url = listeningUrl(line)
+        if (url !== undefined) { child.stdout!.off('data', look); resolve(url); return }
+      }
+    }
+    child.stdout!.on('data', look)
+    finished.then(() => resolve(undefined), () => resolve(undefined))
   })
-  return { code, stdout, stderr }
+  return { child, stdout: () => stdout, stderr: () => stderr, listening, finished }
+}
+
+/**
+ * Runs the compiled `wharf <args>` to its end and resolves with its exit code and output (never
+ * rejects on the exit code). With `timeoutMs` it is killed (code null) if it runs longer.
+ */
+export async function runCli(args: readonly string[], env: Readonly<Record<string, string>> = {}, options: Omit<CliOptions, 'env'> & { readonly timeoutMs?: number } = {}): Promise<CliResult> {
+  const run = spawnWharf(args, { env, ...(options.prefix !== undefined ? { prefix: options.prefix } : {}) })
+  const timer = options.timeoutMs !== undefined ? setTimeout(() => run.child.kill('SIGKILL'), options.timeoutMs) : undefined
+  try {
+    return await run.finished
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The PID of the process that `unshare --fork` started (its only child), as the host sees it. */
+export async function namespacedChild(unshare: ChildProcess): Promise<number> {
+  const children = await readFile(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8')
+  const pid = Number(children.trim().split(/\s+/)[0])
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no child under unshare ${unshare.pid}`)
+  return pid
+}
+
+/** SIGTERM to a process started by spawnWharf (through its PID namespace if any); resolves when it has exited. */
+export async function stopSpawned(spawned: SpawnedWharf, inNamespace = false): Promise<CliResult> {
+  if (spawned.child.exitCode === null && spawned.child.signalCode === null) {
+    process.kill(inNamespace ? await namespacedChild(spawned.child) : spawned.child.pid!, 'SIGTERM')
+  }
+  const timer = setTimeout(() => spawned.child.kill('SIGKILL'), 15_000)
+  try {
+    return await spawned.finished
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
