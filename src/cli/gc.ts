@@ -1,25 +1,10 @@
 import { ConfigError } from '../config/config.js'
+import { systemContext } from '../context/request-context.js'
 import { createLogger } from '../logging.js'
-import { Registry } from '../registry/registry.js'
+import { compose } from './composition.js'
 import { stringOption, type ParsedArgs } from './args.js'
 import { configFromArgs, gcOptionsFrom } from './serve.js'
-import { runningServer } from './storage-lock.js'
-
-export const GC_USAGE = `Usage: wharf gc [--grace DURATION] [--dry-run] [--json] [--config FILE] [--storage DIR]
-
-Collects garbage offline, on a storage no server is using (online: POST /_wharf/v1/gc).
-
-  --grace DURATION  keep what was pushed or used more recently than this (default: gc.graceSeconds,
-                    1h). Offline no push is in flight, so --grace 0 collects everything unreachable.
-                    DURATION: seconds, or a number with s, m, h or d (30s, 10m, 1h, 2d)
-  --dry-run         list what would be removed; changes nothing (allowed while a server runs)
-  --json            print the report as JSON
-  --config FILE     YAML configuration file; env WHARF_CONFIG
-  --storage DIR     data directory; env WHARF_STORAGE_PATH
-
-Example: free everything unreachable now, after deleting an image:
-  wharf gc --storage /srv/wharf --grace 0
-`
+import { lockStorage } from './storage-lock.js'
 
 const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }
 
@@ -36,14 +21,15 @@ export async function gc(args: ParsedArgs): Promise<number> {
   const dryRun = args.options.get('dry-run') === true
   const grace = stringOption(args, 'grace')
   const graceSeconds = grace !== undefined ? parseDurationSeconds(grace) : config.gc.graceSeconds
-  const pid = await runningServer(config.storage.path)
-  if (pid !== undefined && !dryRun) {
-    throw new ConfigError(`a wharf server (pid ${pid}) is using ${config.storage.path}; collect online with POST /_wharf/v1/gc instead`)
-  }
+  // A dry run changes nothing and may run beside a server; a collection may not.
+  const lock = dryRun ? undefined : await lockStorage(config.storage.path, 'wharf gc', 'collect online with POST /_wharf/v1/gc, or stop the server first')
   const logger = createLogger(args.options.get('json') === true ? 'warn' : 'error')
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
+  // compose closes what it opened if it fails; the lock is ours to release.
+  const wharf = await compose(config, { logger: () => logger })
+    .catch(async (err: unknown) => { await lock?.release(); throw err })
+  const { registry } = wharf
   try {
-    const report = await registry.gc.collect({ ...gcOptionsFrom(config), graceMs: graceSeconds * 1000, dryRun })
+    const report = await registry.gc.collect(systemContext('gc'), { ...gcOptionsFrom(config), graceMs: graceSeconds * 1000, dryRun })
     if (args.options.get('json') === true) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     } else {
@@ -74,7 +60,11 @@ export async function gc(args: ParsedArgs): Promise<number> {
     }
     return 0
   } finally {
-    await registry.close()
+    try {
+      await wharf.close()
+    } finally {
+      await lock?.release()
+    }
   }
 }
 

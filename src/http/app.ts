@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
@@ -5,6 +6,8 @@ import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-
 import type { Registry } from '../registry/registry.js'
 import { API_VERSION, Headers } from './headers.js'
 import { Query } from './query.js'
+import { sendJson } from './json-reply.js'
+import { requestContext } from './request-context.js'
 import { hasBody } from './request-body.js'
 import { UploadLimiter } from './upload-limiter.js'
 import type { GcOptions } from '../gc/collector.js'
@@ -53,11 +56,13 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     // Node checks header and request timeouts on this interval (30 s by default): check every second.
     http: { maxHeaderSize: options.maxHeaderBytes, connectionsCheckingInterval: 1000 },
     routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: false },
+    // Unique across restarts and processes (Fastify's default counts from 1): logs of several nodes can be merged.
+    genReqId: () => randomUUID(),
     // Requests the router refuses before any handler (a malformed percent-encoding, say) still get the spec's JSON.
     frameworkErrors: (err, request, reply) => {
       const error = new RegistryError('UNSUPPORTED', { message: 'malformed request path', status: 400, cause: err })
       request.log.debug({ err, url: request.raw.url }, 'request refused by the router')
-      void (reply as FastifyReply).code(error.status).header(Headers.apiVersion, API_VERSION).type('application/json').send(toErrorBody(error))
+      void sendJson((reply as FastifyReply).code(error.status).header(Headers.apiVersion, API_VERSION), toErrorBody(error))
     },
   }) as unknown as FastifyInstance
 
@@ -72,6 +77,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   const guardedSockets = new WeakSet<Socket>()
   app.addHook('onRequest', async (request, reply) => {
     reply.header(Headers.apiVersion, API_VERSION)
+    reply.header(Headers.requestId, request.id)
     const socket = request.raw.socket
     if (options.idleTimeoutMs > 0) {
       socket.setTimeout(options.idleTimeoutMs)
@@ -89,6 +95,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
     const route = parseV2Path(path)
     const query = new Query(rawQuery)
+    const ctx = requestContext(request, reply)
     if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {
       const release = uploadLimiter.acquire(request.ip)
       reply.raw.once('close', release)
@@ -96,21 +103,21 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     switch (route.kind) {
       case 'base':
         if (request.method !== 'GET' && request.method !== 'HEAD') throw unknownRoute()
-        return reply.code(200).type('application/json').send('{}')
+        return sendJson(reply.code(200), {})
       case 'catalog':
-        return handleCatalog(registry, query, request, reply)
+        return handleCatalog(registry, ctx, query, request, reply)
       case 'tags':
-        return handleTags(registry, route.name, query, request, reply)
+        return handleTags(registry, ctx, route.name, query, request, reply)
       case 'manifest':
-        return handleManifest(registry, route.name, segment(route.reference), query, request, reply, options.manifestMaxBytes)
+        return handleManifest(registry, ctx, route.name, segment(route.reference), query, request, reply, options.manifestMaxBytes)
       case 'blob':
-        return handleBlob(registry, route.name, segment(route.digest), request, reply)
+        return handleBlob(registry, ctx, route.name, segment(route.digest), request, reply)
       case 'uploads':
-        return handleUploadStart(registry, route.name, query, request, reply)
+        return handleUploadStart(registry, ctx, route.name, query, request, reply)
       case 'upload':
-        return handleUpload(registry, route.name, segment(route.id), query, request, reply)
+        return handleUpload(registry, ctx, route.name, segment(route.id), query, request, reply)
       case 'referrers':
-        return handleReferrers(registry, route.name, segment(route.digest), query, request, reply)
+        return handleReferrers(registry, ctx, route.name, segment(route.digest), query, request, reply)
       case 'unknown':
         throw unknownRoute()
     }
@@ -122,7 +129,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   app.setNotFoundHandler(async (_request, reply) => {
     const error = unknownRoute()
-    return reply.code(error.status).type('application/json').send(toErrorBody(error))
+    return sendJson(reply.code(error.status), toErrorBody(error))
   })
 
   app.setErrorHandler(async (err: FastifyError | Error, request, reply) => {
@@ -135,7 +142,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     }
     // A body the handler did not read is dropped with the connection rather than drained.
     if (!request.raw.complete) reply.header('Connection', 'close')
-    return reply.code(error.status).type('application/json').send(toErrorBody(error))
+    return sendJson(reply.code(error.status), toErrorBody(error))
   })
 
   return app

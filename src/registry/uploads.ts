@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto'
-import type { Readable } from 'node:stream'
+import { addAbortSignal, type Readable } from 'node:stream'
+import { LockKeys, type Coordination } from '../coordination/coordination.js'
+import type { Clock } from '../context/clock.js'
+import type { RequestContext } from '../context/request-context.js'
 import { RegistryError } from '../errors/registry-error.js'
+import type { EventSink } from '../events/events.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import { createDigester, digestAlgorithm, hashing, type Digest, type Digester } from '../oci/digest.js'
 import type { RepoName } from '../oci/names.js'
 import { formatUploadRange, type ByteRange } from '../oci/range.js'
 import { UploadNotFoundError, type BlobStore } from '../storage/blob-store.js'
 import type { BlobDescriptor } from './blobs.js'
-import { KeyedMutex } from './keyed-mutex.js'
 
 export interface UploadSession {
   readonly id: string
@@ -21,7 +24,6 @@ export interface ChunkOptions {
   readonly range?: ByteRange
   /** From Content-Length, when the client sent one. */
   readonly length?: number
-  readonly signal?: AbortSignal
 }
 
 /** Hash state of a session, valid while `size` equals the upload's size (Node cannot persist it). */
@@ -40,23 +42,26 @@ const MAX_CACHED_HASH_STATES = 4096
 export class UploadService {
   private readonly metadata: MetadataStore
   private readonly store: BlobStore
-  private readonly sessionLocks = new KeyedMutex()
-  /** Commits of one digest are serialised so garbage collection can take the same lock. */
-  readonly digestLocks: KeyedMutex
+  /** Session locks serialise chunks of one session; blob locks serialise commits of one digest with garbage collection. */
+  private readonly coordination: Coordination
+  private readonly clock: Clock
+  private readonly events: EventSink
   private readonly hashStates = new Map<string, HashState>()
 
-  constructor(metadata: MetadataStore, store: BlobStore, digestLocks: KeyedMutex) {
+  constructor(metadata: MetadataStore, store: BlobStore, coordination: Coordination, clock: Clock, events: EventSink) {
     this.metadata = metadata
     this.store = store
-    this.digestLocks = digestLocks
+    this.coordination = coordination
+    this.clock = clock
+    this.events = events
   }
 
-  async start(repo: RepoName): Promise<UploadSession> {
+  async start(_ctx: RequestContext, repo: RepoName): Promise<UploadSession> {
     const id = randomUUID()
     // Held while the file exists without its row, so a concurrent purge does not take it for an orphan.
-    await this.sessionLocks.run(id, async () => {
+    await this.coordination.lock(LockKeys.upload(id), async () => {
       await this.store.createUpload(id)
-      const now = Date.now()
+      const now = this.clock.now()
       try {
         await this.metadata.createUpload({ id, repo, startedAt: now, updatedAt: now })
       } catch (err) {
@@ -69,34 +74,38 @@ export class UploadService {
   }
 
   /** Cross-repository mount: links a blob of `from` (or, without `from`, of the store) into `repo`. */
-  async mount(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobDescriptor | undefined> {
-    return this.digestLocks.run(digest, () => this.metadata.linkBlob(repo, digest, from))
+  async mount(ctx: RequestContext, repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobDescriptor | undefined> {
+    const linked = await this.coordination.lock(LockKeys.blob(digest), () => this.metadata.linkBlob(repo, digest, from))
+    if (linked === undefined) return undefined
+    if (linked.repositoryCreated) this.events.publish(ctx, { type: 'repository.created', repo })
+    this.events.publish(ctx, { type: 'blob.mounted', repo, digest, size: linked.size, ...(from !== undefined ? { from } : {}) })
+    return { digest, size: linked.size }
   }
 
   /** The session's size once any chunk in flight has settled, so a client resuming after an abort sees what was kept. */
-  async status(repo: RepoName, id: string): Promise<UploadSession> {
+  async status(_ctx: RequestContext, repo: RepoName, id: string): Promise<UploadSession> {
     await this.session(repo, id)
-    return this.sessionLocks.run(id, async () => {
+    return this.coordination.lock(LockKeys.upload(id), async () => {
       const size = await this.store.uploadSize(id)
       if (size === undefined) throw unknownUpload(id)
       return { id, repo, size }
     })
   }
 
-  async append(repo: RepoName, id: string, body: Readable, options: ChunkOptions): Promise<UploadSession> {
+  async append(ctx: RequestContext, repo: RepoName, id: string, body: Readable, options: ChunkOptions): Promise<UploadSession> {
     await this.session(repo, id)
-    return this.sessionLocks.run(id, async () => {
-      const size = await this.appendLocked(id, body, options)
-      await this.metadata.touchUpload(id, Date.now())
+    return this.coordination.lock(LockKeys.upload(id), async () => {
+      const size = await this.appendLocked(ctx, id, body, options)
+      await this.metadata.touchUpload(id, this.clock.now())
       return { id, repo, size }
     })
   }
 
   /** Ends a session: appends the optional last chunk, verifies size and digest, stores the blob. */
-  async complete(repo: RepoName, id: string, digest: Digest, body: Readable | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
+  async complete(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, body: Readable | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
     await this.session(repo, id)
-    return this.sessionLocks.run(id, async () => {
-      const size = body !== undefined ? await this.appendLocked(id, body, options) : await this.store.uploadSize(id)
+    return this.coordination.lock(LockKeys.upload(id), async () => {
+      const size = body !== undefined ? await this.appendLocked(ctx, id, body, options) : await this.store.uploadSize(id)
       if (size === undefined) throw unknownUpload(id)
       const state = this.hashStates.get(id)
       const actual = state !== undefined && state.size === size && state.digester.algorithm === digestAlgorithm(digest)
@@ -107,25 +116,25 @@ export class UploadService {
         await this.discard(id)
         throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
       }
-      return this.commit(repo, id, digest, size, id)
+      return this.commit(ctx, repo, id, digest, size, id)
     })
   }
 
   /** A whole blob in one request (POST ?digest= with a body, or PUT without a session). */
-  async putMonolithic(repo: RepoName, digest: Digest, body: Readable, options: ChunkOptions): Promise<BlobDescriptor> {
+  async putMonolithic(ctx: RequestContext, repo: RepoName, digest: Digest, body: Readable, options: ChunkOptions): Promise<BlobDescriptor> {
     const id = randomUUID()
     // The upload file has no session row; the lock marks it as in use for purge.
-    return this.sessionLocks.run(id, async () => {
+    return this.coordination.lock(LockKeys.upload(id), async () => {
       await this.store.createUpload(id)
       try {
         const digester = createDigester(digestAlgorithm(digest))
-        const size = await this.store.appendUpload(id, hashing(body, digester), options.signal)
+        const size = await this.store.appendUpload(id, hashing(stoppable(ctx, body), digester), ctx.signal)
         if (options.length !== undefined && size !== options.length) {
           throw new RegistryError('SIZE_INVALID', { detail: { expected: options.length, actual: size } })
         }
         const actual = digester.digest()
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
-        return await this.commit(repo, id, digest, size)
+        return await this.commit(ctx, repo, id, digest, size)
       } finally {
         await this.store.deleteUpload(id)
       }
@@ -136,17 +145,19 @@ export class UploadService {
    * Makes a verified upload the blob `digest` of `repo`: bytes durable in the store first, then the
    * record (ending session `sessionId`, if any), under the digest lock garbage collection also takes.
    */
-  private async commit(repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string): Promise<BlobDescriptor> {
-    await this.digestLocks.run(digest, async () => {
+  private async commit(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string): Promise<BlobDescriptor> {
+    const recorded = await this.coordination.lock(LockKeys.blob(digest), async () => {
       await this.store.commitUpload(id, digest)
-      await this.metadata.recordBlob(repo, digest, size, sessionId)
+      return this.metadata.recordBlob(repo, digest, size, sessionId)
     })
+    if (recorded.repositoryCreated) this.events.publish(ctx, { type: 'repository.created', repo })
+    this.events.publish(ctx, { type: 'blob.pushed', repo, digest, size })
     return { digest, size }
   }
 
-  async cancel(repo: RepoName, id: string): Promise<void> {
+  async cancel(_ctx: RequestContext, repo: RepoName, id: string): Promise<void> {
     await this.session(repo, id)
-    await this.sessionLocks.run(id, () => this.discard(id))
+    await this.coordination.lock(LockKeys.upload(id), () => this.discard(id))
   }
 
   /**
@@ -154,26 +165,30 @@ export class UploadService {
    * (left by a crash during a single-request upload). Work in flight holds its session lock and is
    * skipped, so this is safe at any time.
    */
-  async purge(idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }> {
+  async purge(_ctx: RequestContext, idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }> {
     let sessions = 0
     for (const upload of await this.metadata.listUploads(idleBefore)) {
-      if (this.sessionLocks.isBusy(upload.id)) continue
-      await this.sessionLocks.run(upload.id, () => this.discard(upload.id))
-      sessions++
+      const ended = await this.coordination.tryLock(LockKeys.upload(upload.id), async () => { await this.discard(upload.id); return true })
+      if (ended === true) sessions++
     }
     let files = 0
     if (options.orphanFiles) {
       for await (const id of this.store.listUploads()) {
-        if (this.sessionLocks.isBusy(id) || await this.metadata.getUpload(id) !== undefined) continue
-        await this.store.deleteUpload(id)
-        files++
+        const removed = await this.coordination.tryLock(LockKeys.upload(id), async () => {
+          if (await this.metadata.getUpload(id) !== undefined) return false
+          await this.store.deleteUpload(id)
+          return true
+        })
+        if (removed === true) files++
       }
       // Sessions whose file vanished cannot be resumed.
       for (const upload of await this.metadata.listUploads()) {
-        if (!this.sessionLocks.isBusy(upload.id) && await this.store.uploadSize(upload.id) === undefined) {
+        const ended = await this.coordination.tryLock(LockKeys.upload(upload.id), async () => {
+          if (await this.store.uploadSize(upload.id) !== undefined) return false
           await this.metadata.deleteUpload(upload.id)
-          sessions++
-        }
+          return true
+        })
+        if (ended === true) sessions++
       }
     }
     return { sessions, files }
@@ -191,7 +206,7 @@ export class UploadService {
     if (upload === undefined || upload.repo !== repo) throw unknownUpload(id)
   }
 
-  private async appendLocked(id: string, body: Readable, options: ChunkOptions): Promise<number> {
+  private async appendLocked(ctx: RequestContext, id: string, body: Readable, options: ChunkOptions): Promise<number> {
     const size = await this.store.uploadSize(id)
     if (size === undefined) throw unknownUpload(id)
     if (options.range !== undefined) {
@@ -209,7 +224,7 @@ export class UploadService {
     this.hashStates.delete(id)
     let newSize: number
     try {
-      newSize = await this.store.appendUpload(id, digester ? hashing(body, digester) : body, options.signal)
+      newSize = await this.store.appendUpload(id, digester ? hashing(stoppable(ctx, body), digester) : stoppable(ctx, body), ctx.signal)
     } catch (err) {
       if (err instanceof UploadNotFoundError) throw unknownUpload(id)
       throw err
@@ -232,6 +247,11 @@ export class UploadService {
     for await (const chunk of await this.store.readUpload(id)) digester.update(chunk as Buffer)
     return digester.digest()
   }
+}
+
+/** The body, destroyed when the request's signal aborts: a client that left stops its upload even while no bytes flow. */
+function stoppable(ctx: RequestContext, body: Readable): Readable {
+  return addAbortSignal(ctx.signal, body)
 }
 
 function unknownUpload(id: string): RegistryError {

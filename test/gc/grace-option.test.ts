@@ -1,5 +1,5 @@
 import t from 'tap'
-import { configBlob, randomBlob, runCli, startGcServer, type GcReport } from './helpers.js'
+import { configBlob, makeBlob, runCli, startGcServer, type GcReport } from '../support/index.js'
 
 type Kept = { graceSeconds: number; manifests: number; blobs: number; bytes: number }
 
@@ -9,8 +9,8 @@ t.test('what the grace period kept is reported (API, text, JSON), and wharf gc -
   t.teardown(() => s.stop(true))
   const c = s.client
   const config = configBlob()
-  const layer = randomBlob(4000)
-  const image = await c.pushImage('fresh/app', 'v1', config, [layer])
+  const layer = makeBlob(4000)
+  const image = (await c.pushImage('fresh/app', { tag: 'v1', config, layers: [layer] })).manifest
   t.equal((await c.deleteManifest('fresh/app', 'v1')).status, 202, 'untagged: unreachable, but pushed just now')
 
   const online = await c.gc() as GcReport & { keptByGrace: Kept }

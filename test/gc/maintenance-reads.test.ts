@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
-import { randomBlob, runCli, startGcServer, type Client } from './helpers.js'
+import { makeBlob, runCli, startGcServer, type RegistryClient } from '../support/index.js'
 import { seedMetadata } from './seed.js'
 
 /**
@@ -14,7 +14,7 @@ import { seedMetadata } from './seed.js'
 interface PushLog { readonly statuses: number[]; readonly latencies: number[] }
 
 /** Pushes small blobs one after another until `during` settles; what each answered and how long it took. */
-async function pushWhile<T>(c: Client, during: Promise<T>): Promise<{ result: T; pushes: PushLog; ms: number }> {
+async function pushWhile<T>(c: RegistryClient, during: Promise<T>): Promise<{ result: T; pushes: PushLog; ms: number }> {
   const started = Date.now()
   let done = false
   const settled = during.finally(() => { done = true })
@@ -22,7 +22,7 @@ async function pushWhile<T>(c: Client, during: Promise<T>): Promise<{ result: T;
   const pusher = (async () => {
     for (let i = 0; !done; i++) {
       const t0 = Date.now()
-      const res = await c.pushBlob(`pushing/r${i % 4}`, randomBlob(64))
+      const res = await c.postBlob(`pushing/r${i % 4}`, makeBlob(64))
       pushes.latencies.push(Date.now() - t0)
       pushes.statuses.push(res.status)
     }
@@ -59,7 +59,7 @@ t.test('in the server: pushes go on while GET /_wharf/v1/du and a dry-run collec
   const dry = await pushWhile(s.client, s.client.gc(true))
   t.equal(dry.result.dryRun, true)
   t.equal(dry.pushes.statuses.every((x) => x === 201), true, 'every push during the dry run succeeded')
-  t.same(s.client.serverErrors, [])
+  t.same(s.client.serverErrorResponses, [])
 })
 
 t.test('from another process: pushes go on while wharf du and wharf gc --dry-run read the same store', async (t) => {
@@ -70,5 +70,5 @@ t.test('from another process: pushes go on while wharf du and wharf gc --dry-run
   const dry = await pushWhile(s.client, runCli(['gc', '--dry-run', '--storage', s.storage, '--config', s.configFile, '--json']))
   t.equal(dry.result.code, 0, `wharf gc --dry-run succeeded ${dry.result.stderr}`)
   t.equal(dry.pushes.statuses.every((x) => x === 201), true, 'every push during the dry run succeeded')
-  t.same(s.client.serverErrors, [])
+  t.same(s.client.serverErrorResponses, [])
 })

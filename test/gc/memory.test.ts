@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { startGcServer } from './helpers.js'
+import { startGcServer } from '../support/index.js'
 import { seedMetadata } from './seed.js'
 
 async function status(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { configBlob, indexManifest, randomBlob, runCli, startGcServer } from './helpers.js'
+import { configBlob, descriptor, errorCodes, makeBlob, ociIndex, runCli, startGcServer } from '../support/index.js'
 
 /**
  * A DELETE that would leave a stored manifest pointing at nothing is refused with 409 DENIED: a
@@ -11,10 +11,10 @@ t.test('deleting a manifest an index references, or a blob a manifest references
   t.teardown(() => s.stop(true))
   const c = s.client
   const config = configBlob()
-  const layer = randomBlob(300)
-  const child = await c.pushImage('held/app', 'child', config, [layer])
-  const index = indexManifest([{ manifest: child, arch: 'amd64' }])
-  await c.mustPutManifest('held/app', 'latest', index)
+  const layer = makeBlob(300)
+  const child = (await c.pushImage('held/app', { tag: 'child', config, layers: [layer] })).manifest
+  const index = ociIndex([descriptor(child, undefined, { platform: { os: 'linux', architecture: 'amd64' } })])
+  await c.pushManifest('held/app', 'latest', index)
 
   const refused = await c.deleteManifest('held/app', child.digest)
   t.equal(refused.status, 409, 'manifest DELETE refused')
@@ -25,7 +25,7 @@ t.test('deleting a manifest an index references, or a blob a manifest references
 
   const blobRefused = await c.deleteBlob('held/app', layer.digest)
   t.equal(blobRefused.status, 409, 'blob DELETE refused')
-  t.equal(blobRefused.code, 'DENIED')
+  t.equal(errorCodes(blobRefused)[0], 'DENIED')
   t.match(blobRefused.body.toString(), new RegExp(child.digest))
 
   // Nothing changed: the index pulls completely, and the store is consistent.
@@ -38,7 +38,7 @@ t.test('deleting a manifest an index references, or a blob a manifest references
   t.equal((await c.deleteManifest('held/app', child.digest)).status, 202)
   t.equal((await c.deleteBlob('held/app', layer.digest)).status, 202)
   t.equal((await c.getBlob('held/app', layer.digest)).status, 404)
-  t.same(c.serverErrors, [])
+  t.same(c.serverErrorResponses, [])
   await s.stop()
   const fsck = await runCli(['fsck', '--storage', s.storage, '--json'])
   t.equal(fsck.code, 0, `wharf fsck finds nothing to report: ${fsck.stdout.slice(0, 400)}`)

@@ -2,8 +2,7 @@ import { once } from 'node:events'
 import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { digestOf, makeBlob, openFdCount, uniqueRepo, waitFor } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { digestOf, makeBlob, openFdCount, serverErrors, startTestServer, uniqueRepo, waitFor } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
 const url = new URL(wharf.url)

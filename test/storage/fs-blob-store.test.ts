@@ -6,7 +6,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { Digest } from '../../src/oci/digest.js'
 import { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
-import { listFiles } from '../helpers/registry-client.js'
+import { listFiles } from '../support/index.js'
 import { digestOf, newUploadId, putBlob, readAll, runBlobStoreContract } from './blob-store-contract.js'
 
 async function tempDir(t: Test): Promise<string> {
