@@ -174,6 +174,23 @@ t.test('Content-Range that disagrees with Content-Length, or is malformed, is 41
   t.equal((await stat(path.join(uploadsDir, uuid))).size, 0)
 })
 
+t.test('a malformed Content-Range on the final PUT is 416 as on PATCH, and completes nothing', async (t) => {
+  const repo = uniqueRepo('up')
+  const blob = makeBlob(2000)
+  const { location, uuid } = await client.startUpload(repo)
+  await client.patch(location, blob.data.subarray(0, 1000), { contentRange: '0-999' })
+  for (const range of ['abc', '1999-1000', 'bytes */2000']) {
+    const res = await requestHeadOnly(wharf.url, withQuery(location, { digest: blob.digest }), {
+      method: 'PUT', headers: { 'content-range': range, 'content-length': 1000 },
+    })
+    t.equal(res.status, 416, `malformed ${range}: 416`)
+    t.same(errorCodes(res), ['RANGE_INVALID'])
+  }
+  t.equal((await stat(path.join(uploadsDir, uuid))).size, 1000, 'nothing appended')
+  t.equal((await client.head(`/v2/${repo}/blobs/${blob.digest}`)).status, 404, 'no blob committed')
+  t.equal((await client.putUpload(location, blob.digest, blob.data.subarray(1000), { 'content-range': '1000-1999' })).status, 201, 'a well-formed final PUT still completes')
+})
+
 t.test('a streamed PATCH without Content-Range (chunked transfer-encoding)', async (t) => {
   const repo = uniqueRepo('up')
   const blob = makeBlob(300_000)

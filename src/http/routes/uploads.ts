@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { RegistryError } from '../../errors/registry-error.js'
 import { parseDigest } from '../../oci/digest.js'
 import { isRepoName, type RepoName } from '../../oci/names.js'
-import { formatUploadRange, parseContentRange } from '../../oci/range.js'
+import { formatUploadRange, parseContentRange, type ByteRange } from '../../oci/range.js'
 import type { Registry } from '../../registry/registry.js'
 import type { UploadSession } from '../../registry/uploads.js'
 import { Headers } from '../headers.js'
@@ -56,11 +56,7 @@ export async function handleUpload(registry: Registry, name: RepoName, id: strin
       return sessionHeaders(reply.code(204), session).send()
     }
     case 'PATCH': {
-      const header = request.headers['content-range']
-      const range = header === undefined ? undefined : parseContentRange(header)
-      if (header !== undefined && range === undefined) {
-        throw new RegistryError('RANGE_INVALID', { message: 'malformed Content-Range', detail: { contentRange: header.slice(0, 100) } })
-      }
+      const range = chunkRange(request)
       const session = await registry.uploads.append(name, id, request.raw, { ...optionalLength(request), ...(range ? { range } : {}) })
       return sessionHeaders(reply.code(202), session).send()
     }
@@ -68,8 +64,7 @@ export async function handleUpload(registry: Registry, name: RepoName, id: strin
       const digestParam = query.one('digest')
       if (digestParam === undefined) throw new RegistryError('DIGEST_INVALID', { message: 'the digest query parameter is required' })
       const digest = parseDigest(digestParam)
-      const header = request.headers['content-range']
-      const range = header === undefined ? undefined : parseContentRange(header)
+      const range = chunkRange(request)
       const body = hasBody(request.raw) ? request.raw : undefined
       const blob = await registry.uploads.complete(name, id, digest, body, { ...optionalLength(request), ...(range && body ? { range } : {}) })
       return blobCreated(reply, name, blob.digest).send()
@@ -80,6 +75,17 @@ export async function handleUpload(registry: Registry, name: RepoName, id: strin
     default:
       throw methodNotAllowed(request.method)
   }
+}
+
+/** The chunk's Content-Range; malformed is 416 on PATCH and on the final PUT alike. */
+function chunkRange(request: FastifyRequest): ByteRange | undefined {
+  const header = request.headers['content-range']
+  if (header === undefined) return undefined
+  const range = parseContentRange(header)
+  if (range === undefined) {
+    throw new RegistryError('RANGE_INVALID', { message: 'malformed Content-Range', detail: { contentRange: header.slice(0, 100) } })
+  }
+  return range
 }
 
 function optionalLength(request: FastifyRequest): { length?: number } {
