@@ -152,14 +152,21 @@ export class UploadService {
   /**
    * Ends sessions idle since before `idleBefore` and removes upload files that no session names
    * (left by a crash during a single-request upload). Work in flight holds its session lock and is
-   * skipped, so this is safe at any time.
+   * skipped, and each session is checked again under its lock, so this is safe at any time.
    */
   async purge(idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }> {
     let sessions = 0
     for (const upload of await this.metadata.listUploads(idleBefore)) {
       if (this.sessionLocks.isBusy(upload.id)) continue
-      await this.sessionLocks.run(upload.id, () => this.discard(upload.id))
-      sessions++
+      // The list is older than this moment: a chunk may have used the session since. Decide on
+      // the record as it is now, under the lock every chunk takes.
+      const ended = await this.sessionLocks.run(upload.id, async () => {
+        const current = await this.metadata.getUpload(upload.id)
+        if (current === undefined || current.updatedAt >= idleBefore) return false
+        await this.discard(upload.id)
+        return true
+      })
+      if (ended) sessions++
     }
     let files = 0
     if (options.orphanFiles) {
@@ -170,10 +177,12 @@ export class UploadService {
       }
       // Sessions whose file vanished cannot be resumed.
       for (const upload of await this.metadata.listUploads()) {
-        if (!this.sessionLocks.isBusy(upload.id) && await this.store.uploadSize(upload.id) === undefined) {
-          await this.metadata.deleteUpload(upload.id)
-          sessions++
-        }
+        if (this.sessionLocks.isBusy(upload.id)) continue
+        const ended = await this.sessionLocks.run(upload.id, async () => {
+          if (await this.store.uploadSize(upload.id) !== undefined) return false
+          return this.metadata.deleteUpload(upload.id)
+        })
+        if (ended) sessions++
       }
     }
     return { sessions, files }
