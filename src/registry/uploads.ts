@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import type { Readable } from 'node:stream'
 import { RegistryError } from '../errors/registry-error.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import { createDigester, digestAlgorithm, hashing, type Digest, type Digester } from '../oci/digest.js'
@@ -21,6 +20,7 @@ export interface ChunkOptions {
   readonly range?: ByteRange
   /** From Content-Length, when the client sent one. */
   readonly length?: number
+  /** Stops the chunk (a client too slow, gone, or the server closing); what was written stays. */
   readonly signal?: AbortSignal
 }
 
@@ -35,7 +35,10 @@ const MAX_CACHED_HASH_STATES = 4096
 /**
  * The upload session lifecycle: start → append chunks → complete (or cancel). Bytes are hashed
  * while they stream in; a session whose hash state was lost (restart, aborted chunk) is re-hashed
- * once at completion. Chunks of one session are serialised.
+ * once at completion. Chunks of one session are serialised; a chunk in flight never holds back a
+ * status (which reports the bytes written so far) nor a cancel (which aborts it), and a chunk that
+ * names where it starts (Content-Range) takes over from one in flight, as a client resuming after
+ * a dead connection does.
  */
 export class UploadService {
   private readonly metadata: MetadataStore
@@ -44,6 +47,8 @@ export class UploadService {
   /** Commits of one digest are serialised so garbage collection can take the same lock. */
   readonly digestLocks: KeyedMutex
   private readonly hashStates = new Map<string, HashState>()
+  /** The chunk being written to each session, to abort it. */
+  private readonly chunksInFlight = new Map<string, AbortController>()
 
   constructor(metadata: MetadataStore, store: BlobStore, digestLocks: KeyedMutex) {
     this.metadata = metadata
@@ -73,18 +78,21 @@ export class UploadService {
     return this.digestLocks.run(digest, () => this.metadata.linkBlob(repo, digest, from))
   }
 
-  /** The session's size once any chunk in flight has settled, so a client resuming after an abort sees what was kept. */
+  /**
+   * The bytes written so far, at once: a chunk in flight (perhaps from a client that is gone) is
+   * not waited for. A client resuming from this size while that chunk still writes gets 416 with
+   * the size it left (distribution-spec: resume from the 416's Range).
+   */
   async status(repo: RepoName, id: string): Promise<UploadSession> {
     await this.session(repo, id)
-    return this.sessionLocks.run(id, async () => {
-      const size = await this.store.uploadSize(id)
-      if (size === undefined) throw unknownUpload(id)
-      return { id, repo, size }
-    })
+    const size = await this.store.uploadSize(id)
+    if (size === undefined) throw unknownUpload(id)
+    return { id, repo, size }
   }
 
-  async append(repo: RepoName, id: string, body: Readable, options: ChunkOptions): Promise<UploadSession> {
+  async append(repo: RepoName, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<UploadSession> {
     await this.session(repo, id)
+    if (options.range !== undefined) this.abortChunkInFlight(id, tookOver(id))
     return this.sessionLocks.run(id, async () => {
       const size = await this.appendLocked(id, body, options)
       await this.metadata.touchUpload(id, Date.now())
@@ -93,8 +101,9 @@ export class UploadService {
   }
 
   /** Ends a session: appends the optional last chunk, verifies size and digest, stores the blob. */
-  async complete(repo: RepoName, id: string, digest: Digest, body: Readable | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
+  async complete(repo: RepoName, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
     await this.session(repo, id)
+    if (body !== undefined && options.range !== undefined) this.abortChunkInFlight(id, tookOver(id))
     return this.sessionLocks.run(id, async () => {
       const size = body !== undefined ? await this.appendLocked(id, body, options) : await this.store.uploadSize(id)
       if (size === undefined) throw unknownUpload(id)
@@ -112,7 +121,7 @@ export class UploadService {
   }
 
   /** A whole blob in one request (POST ?digest= with a body, or PUT without a session). */
-  async putMonolithic(repo: RepoName, digest: Digest, body: Readable, options: ChunkOptions): Promise<BlobDescriptor> {
+  async putMonolithic(repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<BlobDescriptor> {
     const id = randomUUID()
     // The upload file has no session row; the lock marks it as in use for purge.
     return this.sessionLocks.run(id, async () => {
@@ -144,9 +153,15 @@ export class UploadService {
     return { digest, size }
   }
 
+  /** Ends the session at once: a chunk in flight is aborted (its client gets 404) and every byte goes. */
   async cancel(repo: RepoName, id: string): Promise<void> {
     await this.session(repo, id)
+    this.abortChunkInFlight(id, unknownUpload(id))
     await this.sessionLocks.run(id, () => this.discard(id))
+  }
+
+  private abortChunkInFlight(id: string, reason: RegistryError): void {
+    this.chunksInFlight.get(id)?.abort(reason)
   }
 
   /**
@@ -200,7 +215,7 @@ export class UploadService {
     if (upload === undefined || upload.repo !== repo) throw unknownUpload(id)
   }
 
-  private async appendLocked(id: string, body: Readable, options: ChunkOptions): Promise<number> {
+  private async appendLocked(id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<number> {
     const size = await this.store.uploadSize(id)
     if (size === undefined) throw unknownUpload(id)
     if (options.range !== undefined) {
@@ -216,12 +231,17 @@ export class UploadService {
     const digester = state !== undefined && state.size === size ? state.digester : undefined
     // Invalidate first: if the chunk fails midway the state no longer matches the bytes on disk.
     this.hashStates.delete(id)
+    const inFlight = new AbortController()
+    this.chunksInFlight.set(id, inFlight)
+    const signal = options.signal !== undefined ? AbortSignal.any([options.signal, inFlight.signal]) : inFlight.signal
     let newSize: number
     try {
-      newSize = await this.store.appendUpload(id, digester ? hashing(body, digester) : body, options.signal)
+      newSize = await this.store.appendUpload(id, digester ? hashing(body, digester) : body, signal)
     } catch (err) {
       if (err instanceof UploadNotFoundError) throw unknownUpload(id)
       throw err
+    } finally {
+      if (this.chunksInFlight.get(id) === inFlight) this.chunksInFlight.delete(id)
     }
     if (digester !== undefined) this.rememberHashState(id, { digester, size: newSize })
     return newSize
@@ -241,6 +261,10 @@ export class UploadService {
     for await (const chunk of await this.store.readUpload(id)) digester.update(chunk as Buffer)
     return digester.digest()
   }
+}
+
+function tookOver(id: string): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_INVALID', { message: 'a newer chunk with a Content-Range took over the upload', detail: { uuid: id } })
 }
 
 function unknownUpload(id: string): RegistryError {
