@@ -69,6 +69,8 @@ export async function serve(args: ParsedArgs): Promise<number> {
     maxHeaderBytes: config.http.maxHeaderBytes,
     uploadsPerClient: config.limits.uploadsPerClient,
     uploadsTotal: config.limits.uploadsTotal,
+    uploadMinBytesPerSecond: config.limits.uploadMinBytesPerSecond,
+    uploadMinRateGraceMs: config.limits.uploadMinRateGraceSeconds * 1000,
     gc: gcOptions,
   })
   await app.listen({ host: config.http.host, port: config.http.port })

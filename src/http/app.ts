@@ -5,6 +5,7 @@ import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-
 import type { Registry } from '../registry/registry.js'
 import { API_VERSION, Headers } from './headers.js'
 import { Query } from './query.js'
+import { guardBodyRate, type MinimumRate } from './body-rate.js'
 import { hasBody } from './request-body.js'
 import { UploadLimiter } from './upload-limiter.js'
 import type { GcOptions } from '../gc/collector.js'
@@ -24,6 +25,9 @@ export interface AppOptions {
   readonly maxHeaderBytes: number
   readonly uploadsPerClient: number
   readonly uploadsTotal: number
+  /** Request bodies (uploads, manifests) slower than this over `uploadMinRateGraceMs` are cut off (408); 0 or absent: never. */
+  readonly uploadMinBytesPerSecond?: number
+  readonly uploadMinRateGraceMs?: number
   readonly gc: Omit<GcOptions, 'dryRun'>
 }
 
@@ -82,8 +86,8 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     }
   })
 
-
   const uploadLimiter = new UploadLimiter(options.uploadsPerClient, options.uploadsTotal)
+  const bodyRate: MinimumRate = { bytesPerSecond: options.uploadMinBytesPerSecond ?? 0, graceMs: options.uploadMinRateGraceMs ?? 0 }
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
@@ -92,6 +96,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {
       const release = uploadLimiter.acquire(request.ip)
       reply.raw.once('close', release)
+      guardBodyRate(request.raw, bodyRate, reply.raw)
     }
     switch (route.kind) {
       case 'base':

@@ -6,6 +6,7 @@ import { formatUploadRange, parseContentRange, type ByteRange } from '../../oci/
 import type { Registry } from '../../registry/registry.js'
 import type { UploadSession } from '../../registry/uploads.js'
 import { Headers } from '../headers.js'
+import { requestBody } from '../body-rate.js'
 import { contentLength, hasBody } from '../request-body.js'
 import { methodNotAllowed } from './blobs.js'
 import type { Query } from '../query.js'
@@ -41,7 +42,8 @@ export async function handleUploadStart(registry: Registry, name: RepoName, quer
   const digestParam = query.one('digest')
   if (digestParam !== undefined) {
     const digest = parseDigest(digestParam)
-    const blob = await registry.uploads.putMonolithic(name, digest, request.raw, optionalLength(request))
+    const { body, signal } = requestBody(request.raw)
+    const blob = await registry.uploads.putMonolithic(name, digest, body, { ...optionalLength(request), ...(signal ? { signal } : {}) })
     return blobCreated(reply, name, blob.digest).send()
   }
   const session = await registry.uploads.start(name)
@@ -57,7 +59,8 @@ export async function handleUpload(registry: Registry, name: RepoName, id: strin
     }
     case 'PATCH': {
       const range = chunkRange(request)
-      const session = await registry.uploads.append(name, id, request.raw, { ...optionalLength(request), ...(range ? { range } : {}) })
+      const { body, signal } = requestBody(request.raw)
+      const session = await registry.uploads.append(name, id, body, { ...optionalLength(request), ...(range ? { range } : {}), ...(signal ? { signal } : {}) })
       return sessionHeaders(reply.code(202), session).send()
     }
     case 'PUT': {
@@ -65,8 +68,8 @@ export async function handleUpload(registry: Registry, name: RepoName, id: strin
       if (digestParam === undefined) throw new RegistryError('DIGEST_INVALID', { message: 'the digest query parameter is required' })
       const digest = parseDigest(digestParam)
       const range = chunkRange(request)
-      const body = hasBody(request.raw) ? request.raw : undefined
-      const blob = await registry.uploads.complete(name, id, digest, body, { ...optionalLength(request), ...(range && body ? { range } : {}) })
+      const { body, signal } = hasBody(request.raw) ? requestBody(request.raw) : { body: undefined, signal: undefined }
+      const blob = await registry.uploads.complete(name, id, digest, body, { ...optionalLength(request), ...(range && body ? { range } : {}), ...(signal ? { signal } : {}) })
       return blobCreated(reply, name, blob.digest).send()
     }
     case 'DELETE':
