@@ -1,5 +1,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-error.js'
 import type { Registry } from '../registry/registry.js'
@@ -74,9 +76,14 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   // Node leaves a connection open while a response is stuck behind a client that stopped reading
   // (its own timeout only ends idle keep-alive connections): an explicit idle timer per connection.
   const guardedSockets = new WeakSet<Socket>()
+  const inFlight = new WeakMap<Socket, { request: IncomingMessage; response: ServerResponse }>()
+  keepCompleteRequestsOnClientError(app.server, inFlight)
   app.addHook('onRequest', async (request, reply) => {
     reply.header(Headers.apiVersion, API_VERSION)
     const socket = request.raw.socket
+    const exchange = { request: request.raw, response: reply.raw }
+    inFlight.set(socket, exchange)
+    reply.raw.once('close', () => { if (inFlight.get(socket) === exchange) inFlight.delete(socket) })
     if (options.idleTimeoutMs > 0) {
       socket.setTimeout(options.idleTimeoutMs)
       if (!guardedSockets.has(socket)) {
@@ -144,6 +151,29 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   })
 
   return app
+}
+
+/**
+ * Bytes that are no HTTP request, pipelined after a request that arrived whole, must not cost that
+ * request: Node's parser fails on them and the default handling destroys the connection, and with
+ * it the finished request's body the handler is still reading (an upload chunk would lose its
+ * bytes). Such a request is served to the end; the connection closes after its response. Other
+ * client errors keep the default handling (400, 408, 431, then close).
+ */
+function keepCompleteRequestsOnClientError(server: Server, inFlight: WeakMap<Socket, { request: IncomingMessage; response: ServerResponse }>): void {
+  const defaults = server.listeners('clientError') as Array<(err: Error, socket: Duplex) => void>
+  server.removeAllListeners('clientError')
+  const closing = new WeakSet<Duplex>()
+  server.on('clientError', (err: Error, socket: Duplex) => {
+    if (closing.has(socket)) return
+    const exchange = inFlight.get(socket as Socket)
+    if (exchange !== undefined && exchange.request.complete && !socket.destroyed) {
+      closing.add(socket)
+      exchange.response.once('close', () => socket.destroy())
+      return
+    }
+    for (const handler of defaults) handler.call(server, err, socket)
+  })
 }
 
 /** Everything that is not already a RegistryError becomes one; internal details never reach clients. */
