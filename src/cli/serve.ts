@@ -64,6 +64,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
     logger,
     logRequests: config.log.requests,
     manifestMaxBytes: config.limits.manifestMaxBytes,
+    manifestBytesInFlight: config.limits.manifestBytesInFlight,
     idleTimeoutMs: config.http.idleTimeoutSeconds * 1000,
     headersTimeoutMs: config.http.headersTimeoutSeconds * 1000,
     maxHeaderBytes: config.http.maxHeaderBytes,

@@ -8,6 +8,7 @@ import type { Registry } from '../registry/registry.js'
 import { API_VERSION, Headers } from './headers.js'
 import { Query } from './query.js'
 import { guardBodyRate, type MinimumRate } from './body-rate.js'
+import { ByteBudget } from './byte-budget.js'
 import { hasBody } from './request-body.js'
 import { UploadLimiter } from './upload-limiter.js'
 import type { GcOptions } from '../gc/collector.js'
@@ -30,6 +31,8 @@ export interface AppOptions {
   /** Request bodies (uploads, manifests) slower than this over `uploadMinRateGraceMs` are cut off (408); 0 or absent: never. */
   readonly uploadMinBytesPerSecond?: number
   readonly uploadMinRateGraceMs?: number
+  /** Manifest bytes read, parsed and stored at once; more wait their turn. Default: 2 × manifestMaxBytes. */
+  readonly manifestBytesInFlight?: number
   readonly gc: Omit<GcOptions, 'dryRun'>
 }
 
@@ -95,6 +98,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   const uploadLimiter = new UploadLimiter(options.uploadsPerClient, options.uploadsTotal)
   const bodyRate: MinimumRate = { bytesPerSecond: options.uploadMinBytesPerSecond ?? 0, graceMs: options.uploadMinRateGraceMs ?? 0 }
+  const manifestBudget = new ByteBudget(options.manifestBytesInFlight ?? 2 * options.manifestMaxBytes)
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
@@ -103,6 +107,8 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {
       const release = uploadLimiter.acquire(request.ip)
       reply.raw.once('close', release)
+      guardBodyRate(request.raw, bodyRate, reply.raw)
+    } else if (route.kind === 'manifest' && request.method === 'PUT' && hasBody(request.raw)) {
       guardBodyRate(request.raw, bodyRate, reply.raw)
     }
     switch (route.kind) {
@@ -114,7 +120,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
       case 'tags':
         return handleTags(registry, route.name, query, request, reply)
       case 'manifest':
-        return handleManifest(registry, route.name, segment(route.reference), query, request, reply, options.manifestMaxBytes)
+        return handleManifest(registry, route.name, segment(route.reference), query, request, reply, options.manifestMaxBytes, manifestBudget)
       case 'blob':
         return handleBlob(registry, route.name, segment(route.digest), request, reply)
       case 'uploads':
