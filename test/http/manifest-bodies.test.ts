@@ -1,7 +1,9 @@
 /**
  * Manifest bodies are held whole while they are read, parsed and stored: the bytes held at once
- * are bounded (48 concurrent 4 MiB PUTs once grew the process by 600 MiB to 1 GiB).
+ * are bounded (48 concurrent 4 MiB PUTs once grew the process by 600 MiB to 1 GiB), and a body
+ * over the limit is answered 413 in a way Node's own client can read (it once saw EPIPE instead).
  */
+import http from 'node:http'
 import t from 'tap'
 import { descriptor, makeBlob, MediaTypes, memoryOf, ociManifest, request, uniqueRepo, type Manifest } from '../helpers/registry-client.js'
 import { serverErrors, startTestServer } from '../helpers/server.js'
@@ -47,6 +49,34 @@ t.test('48 concurrent PUTs of 4 MiB manifests all succeed and peak RSS stays bou
     const get = await client.get(`/v2/${repo}/manifests/t${i}`)
     t.ok(get.body.equals(manifests[i]!.body), `t${i} stored exactly`)
   }
+})
+
+/** A PUT with Node's http client, the whole body written at once; resolves with what the client saw. */
+function nodeClientPut(path: string, body: Buffer): Promise<{ status?: number; body?: string; error?: string }> {
+  const url = new URL(wharf.url)
+  return new Promise((resolve) => {
+    const req = http.request({ host: url.hostname, port: url.port, method: 'PUT', path, agent: false,
+      headers: { 'content-type': MediaTypes.ociManifest, 'content-length': body.length } }, (res) => {
+      let text = ''
+      res.on('data', (d: Buffer) => { text += d.toString() })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+      res.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }))
+    })
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }))
+    req.end(body)
+  })
+}
+
+t.test('a 6 MiB manifest: Node\'s http client reads the 413 and its JSON every time', async (t) => {
+  const repo = uniqueRepo('bigman')
+  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, pad: 'x'.repeat(6 * MiB) }))
+  for (let run = 0; run < 10; run++) {
+    const seen = await nodeClientPut(`/v2/${repo}/manifests/big`, body)
+    t.equal(seen.status, 413, `run ${run}: 413, not ${seen.error ?? 'another status'}`)
+    const error = (JSON.parse(seen.body ?? '{}') as { errors?: Array<{ code: string }> }).errors?.[0]
+    t.equal(error?.code, 'SIZE_INVALID', `run ${run}: the spec's JSON error`)
+  }
+  t.equal((await client.get(`/v2/${repo}/manifests/big`)).status, 404, 'nothing stored')
 })
 
 t.test('no request ended in a server error', async (t) => {
