@@ -10,16 +10,19 @@ export async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSi
   }
   signal.throwIfAborted()
   const iterator = source[Symbol.asyncIterator]()
-  let onAbort!: () => void
-  const aborted = new Promise<never>((_resolve, reject) => { onAbort = () => reject(signal.reason) })
-  aborted.catch(() => undefined)
+  // One listener for the whole iteration, rejecting whichever wait is current (no per-chunk listeners).
+  let rejectWait: ((reason: unknown) => void) | undefined
+  const onAbort = (): void => rejectWait?.(signal.reason)
   signal.addEventListener('abort', onAbort, { once: true })
   let done = false
   try {
     for (;;) {
-      const next = iterator.next()
-      next.catch(() => undefined)
-      const result = await Promise.race([next, aborted])
+      signal.throwIfAborted()
+      const result = await new Promise<IteratorResult<T>>((resolve, reject) => {
+        rejectWait = reject
+        iterator.next().then(resolve, reject)
+      })
+      rejectWait = undefined
       if (result.done === true) {
         done = true
         return
