@@ -36,9 +36,7 @@ const MAX_CACHED_HASH_STATES = 4096
  * The upload session lifecycle: start → append chunks → complete (or cancel). Bytes are hashed
  * while they stream in; a session whose hash state was lost (restart, aborted chunk) is re-hashed
  * once at completion. Chunks of one session are serialised; a chunk in flight never holds back a
- * status (which reports the bytes written so far) nor a cancel (which aborts it), and a chunk that
- * names where it starts (Content-Range) takes over from one in flight, as a client resuming after
- * a dead connection does.
+ * status (which reports the bytes written so far) nor a cancel (which aborts it).
  */
 export class UploadService {
   private readonly metadata: MetadataStore
@@ -92,7 +90,6 @@ export class UploadService {
 
   async append(repo: RepoName, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<UploadSession> {
     await this.session(repo, id)
-    if (options.range !== undefined) this.abortChunkInFlight(id, tookOver(id))
     return this.sessionLocks.run(id, async () => {
       const size = await this.appendLocked(id, body, options)
       await this.metadata.touchUpload(id, Date.now())
@@ -103,7 +100,6 @@ export class UploadService {
   /** Ends a session: appends the optional last chunk, verifies size and digest, stores the blob. */
   async complete(repo: RepoName, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
     await this.session(repo, id)
-    if (body !== undefined && options.range !== undefined) this.abortChunkInFlight(id, tookOver(id))
     return this.sessionLocks.run(id, async () => {
       const size = body !== undefined ? await this.appendLocked(id, body, options) : await this.store.uploadSize(id)
       if (size === undefined) throw unknownUpload(id)
@@ -156,12 +152,8 @@ export class UploadService {
   /** Ends the session at once: a chunk in flight is aborted (its client gets 404) and every byte goes. */
   async cancel(repo: RepoName, id: string): Promise<void> {
     await this.session(repo, id)
-    this.abortChunkInFlight(id, unknownUpload(id))
+    this.chunksInFlight.get(id)?.abort(unknownUpload(id))
     await this.sessionLocks.run(id, () => this.discard(id))
-  }
-
-  private abortChunkInFlight(id: string, reason: RegistryError): void {
-    this.chunksInFlight.get(id)?.abort(reason)
   }
 
   /**
@@ -261,10 +253,6 @@ export class UploadService {
     for await (const chunk of await this.store.readUpload(id)) digester.update(chunk as Buffer)
     return digester.digest()
   }
-}
-
-function tookOver(id: string): RegistryError {
-  return new RegistryError('BLOB_UPLOAD_INVALID', { message: 'a newer chunk with a Content-Range took over the upload', detail: { uuid: id } })
 }
 
 function unknownUpload(id: string): RegistryError {
