@@ -223,16 +223,20 @@ export class UploadService {
     const digester = state !== undefined && state.size === size ? state.digester : undefined
     // Invalidate first: if the chunk fails midway the state no longer matches the bytes on disk.
     this.hashStates.delete(id)
+    // Stopped by the caller's signal (slow or gone client) or by a cancel of the session.
     const inFlight = new AbortController()
+    const callerStopped = (): void => inFlight.abort(options.signal?.reason)
+    if (options.signal?.aborted === true) callerStopped()
+    options.signal?.addEventListener('abort', callerStopped, { once: true })
     this.chunksInFlight.set(id, inFlight)
-    const signal = options.signal !== undefined ? AbortSignal.any([options.signal, inFlight.signal]) : inFlight.signal
     let newSize: number
     try {
-      newSize = await this.store.appendUpload(id, digester ? hashing(body, digester) : body, signal)
+      newSize = await this.store.appendUpload(id, digester ? hashing(body, digester) : body, inFlight.signal)
     } catch (err) {
       if (err instanceof UploadNotFoundError) throw unknownUpload(id)
       throw err
     } finally {
+      options.signal?.removeEventListener('abort', callerStopped)
       if (this.chunksInFlight.get(id) === inFlight) this.chunksInFlight.delete(id)
     }
     if (digester !== undefined) this.rememberHashState(id, { digester, size: newSize })
