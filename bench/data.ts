@@ -1,8 +1,10 @@
 import { createHash, randomBytes, randomFillSync } from 'node:crypto'
+import { digestOf, MediaTypes, type Blob } from '../test/support/index.js'
 
 /**
  * Benchmark payloads. Random bytes are generated once into a pool; a big blob is a unique 32-byte
  * header followed by pool bytes from a blob-specific offset, streamed as zero-copy slices of the pool.
+ * Small blobs, configs and manifests are test/support's content.
  */
 
 const POOL_SIZE = 64 * 1024 * 1024
@@ -48,47 +50,13 @@ export function* blobChunks(spec: BlobSpec, start: number, end: number, maxChunk
   }
 }
 
-export function sha256(data: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`
-}
-
-export interface SmallBlob {
-  readonly data: Buffer
-  readonly digest: string
-}
-
 /** `count` unique random small blobs. */
-export function makeSmallBlobs(count: number, size: number): SmallBlob[] {
+export function makeSmallBlobs(count: number, size: number): Blob[] {
   const all = randomFillSync(Buffer.allocUnsafe(count * size))
-  const blobs: SmallBlob[] = []
+  const blobs: Blob[] = []
   for (let i = 0; i < count; i++) {
     const data = all.subarray(i * size, (i + 1) * size)
-    blobs.push({ data, digest: sha256(data) })
+    blobs.push({ data, digest: digestOf(data), size, mediaType: MediaTypes.ociLayerUncompressed })
   }
   return blobs
-}
-
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json'
-export const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar'
-
-export interface Descriptor { readonly mediaType: string; readonly digest: string; readonly size: number }
-
-export interface BuiltManifest { readonly body: Buffer; readonly digest: string }
-
-/** An OCI image manifest; `annotation` makes otherwise equal manifests distinct. */
-export function buildManifest(config: Descriptor, layers: readonly Descriptor[], annotation?: string): BuiltManifest {
-  const manifest: Record<string, unknown> = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }
-  if (annotation !== undefined) manifest.annotations = { 'org.wharf.bench': annotation }
-  const body = Buffer.from(JSON.stringify(manifest))
-  return { body, digest: sha256(body) }
-}
-
-/** A small, unique image config blob. */
-export function makeConfigBlob(label: string): SmallBlob {
-  const data = Buffer.from(JSON.stringify({
-    architecture: 'amd64', os: 'linux', config: { Labels: { 'org.wharf.bench': label } },
-    rootfs: { type: 'layers', diff_ids: [] },
-  }))
-  return { data, digest: sha256(data) }
 }

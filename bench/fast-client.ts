@@ -4,7 +4,7 @@ import net from 'node:net'
  * A deliberately small HTTP/1.1 client for the benchmark's many small requests: raw keep-alive sockets,
  * one request in flight per socket, a bounded pool, no per-request agent bookkeeping. It keeps the
  * load generator's CPU cost low so that it distorts the server measurements as little as possible.
- * Big uploads and downloads go through node:http instead (see big-transfer.ts).
+ * Big uploads and downloads go through node:http instead (see load-client.ts).
  */
 
 export interface FastResponse {

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { randomPool } from './data.js'
-import { runPool } from './registry-client.js'
+import { runPool } from './load-client.js'
 
 /** The machine's own limits, measured in the same run as the servers. */
 export interface MachineLimits {

@@ -10,14 +10,14 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { makeConfig, type BenchConfig } from './config.js'
 import { measureMachine } from './machine.js'
-import { RegistryClient } from './registry-client.js'
+import { LoadClient } from './load-client.js'
 import {
   evaluateTargets, formatDuration, prependToBenchmarks, renderRun,
   type PhaseRecord, type RunRecord, type ScenarioRecord, type ServerPhaseRecord,
 } from './report.js'
 import { buildScenarios, type Ctx, type Scenario } from './scenarios.js'
 import { machineBusySeconds, sampleOtherCpu, waitForQuiet } from './system-load.js'
-import { REFERENCE_BIN, startReference, startWharfServer, wharfAvailable, type BenchServer, type ServerKind } from './servers.js'
+import { REFERENCE_BIN, startReferenceServer, startWharfServer, wharfAvailable, type BenchServer, type ServerKind } from './servers.js'
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -98,7 +98,7 @@ function machineDescription(): string {
 }
 
 async function startServer(kind: ServerKind): Promise<BenchServer> {
-  return kind === 'reference' ? startReference() : startWharfServer()
+  return kind === 'reference' ? startReferenceServer() : startWharfServer()
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -132,7 +132,7 @@ async function runScenario(scenario: Scenario<any>, config: BenchConfig, kinds: 
       try {
         const server = await startServer(kind)
         running.add(server)
-        const client = new RegistryClient(server.url, scenario.connections(config))
+        const client = new LoadClient(server.url, scenario.connections(config))
         const ctx: Ctx = { server, client, config, log: (m) => log(`[${kind}] ${m}`) }
         live.set(kind, { server, ctx, state: undefined })
         const entry = live.get(kind)!

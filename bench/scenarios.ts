@@ -1,12 +1,16 @@
 import { randomFillSync } from 'node:crypto'
 import type { BenchConfig } from './config.js'
-import {
-  buildManifest, makeBlobSpec, makeConfigBlob, makeSmallBlobs, sha256, OCI_CONFIG, OCI_LAYER,
-  type BlobSpec, type Descriptor, type SmallBlob,
-} from './data.js'
-import { check, CheckError, RegistryClient, runForDuration, runPool } from './registry-client.js'
+import { configBlob, descriptor, digestOf, MediaTypes, ociManifest, type Blob, type Descriptor } from '../test/support/index.js'
+import { makeBlobSpec, makeSmallBlobs, type BlobSpec } from './data.js'
+import { check, CheckError, LoadClient, runForDuration, runPool } from './load-client.js'
 import type { BenchServer } from './servers.js'
 import { LatencyRecorder, median } from './stats.js'
+
+/** An annotation that makes otherwise equal manifests distinct. */
+const benchAnnotation = (label: string): Record<string, string> => ({ 'org.wharf.bench': label })
+
+/** A small, unique image config carrying `label`. */
+const labelledConfig = (label: string): Blob => configBlob({ config: { Labels: benchAnnotation(label) } })
 
 export interface MetricDef {
   readonly key: string
@@ -25,7 +29,7 @@ export interface MeasureResult {
 
 export interface Ctx {
   readonly server: BenchServer
-  readonly client: RegistryClient
+  readonly client: LoadClient
   readonly config: BenchConfig
   log(message: string): void
 }
@@ -68,21 +72,21 @@ function memo<T>(make: (key: number) => T): (key: number) => T {
 /** A config blob and a small layer pushed to `repo`, for manifests to reference. */
 interface ImageBase {
   readonly repo: string
-  readonly config: SmallBlob
-  readonly layer: SmallBlob
+  readonly config: Blob
+  readonly layer: Blob
   readonly configDesc: Descriptor
   readonly layerDescs: Descriptor[]
 }
 
-async function pushImageBase(client: RegistryClient, repo: string, label: string): Promise<ImageBase> {
-  const config = makeConfigBlob(label)
+async function pushImageBase(client: LoadClient, repo: string, label: string): Promise<ImageBase> {
+  const config = labelledConfig(label)
   const [layer] = makeSmallBlobs(1, 4096)
   await client.pushSmallBlob(repo, config.data, config.digest)
   await client.pushSmallBlob(repo, layer!.data, layer!.digest)
   return {
     repo, config, layer: layer!,
-    configDesc: { mediaType: OCI_CONFIG, digest: config.digest, size: config.data.length },
-    layerDescs: [{ mediaType: OCI_LAYER, digest: layer!.digest, size: layer!.data.length }],
+    configDesc: descriptor(config),
+    layerDescs: [descriptor(layer!)],
   }
 }
 
@@ -92,7 +96,7 @@ async function fillTags(ctx: Ctx, base: ImageBase, digests: string[], from: numb
   let lastLog = start
   await runPool(to - from, ctx.config.fillConcurrency, async (k) => {
     const i = from + k
-    const manifest = buildManifest(base.configDesc, base.layerDescs, tag(i))
+    const manifest = ociManifest({ config: base.configDesc, layers: base.layerDescs, annotations: benchAnnotation(tag(i)) })
     await ctx.client.putManifest(base.repo, tag(i), manifest.body, manifest.digest)
     digests[i] = manifest.digest
     if (performance.now() - lastLog > 10_000) { lastLog = performance.now(); ctx.log(`  fill ${base.repo}: ${i}/${to}`) }
@@ -247,7 +251,7 @@ export function buildScenarios(config: BenchConfig): Scenario<any>[] {
       id: 'manifest-put', title: `${config.manifestPutCount} manifest PUTs by tag, c=${config.manifestPutConcurrency}`, opLabel: 'PUT',
       metrics: [{ key: 'rate', label: 'PUTs/s', unit: 'PUT/s', better: 'higher' }],
       async measure(ctx, base, round) {
-        const manifests = Array.from({ length: config.manifestPutCount }, (_, i) => buildManifest(base.configDesc, base.layerDescs, `r${round}-${i}`))
+        const manifests = Array.from({ length: config.manifestPutCount }, (_, i) => ociManifest({ config: base.configDesc, layers: base.layerDescs, annotations: benchAnnotation(`r${round}-${i}`) }))
         const start = performance.now()
         await runPool(manifests.length, config.manifestPutConcurrency, (i) =>
           ctx.client.putManifest(base.repo, `r${round}-${pad(i)}`, manifests[i]!.body, manifests[i]!.digest))
@@ -339,7 +343,7 @@ export function buildScenarios(config: BenchConfig): Scenario<any>[] {
   }
   async function initCatalog(ctx: Ctx): Promise<CatalogState> {
     const base = await pushImageBase(ctx.client, 'cat/base', 'catalog')
-    const manifest = buildManifest(base.configDesc, [])
+    const manifest = ociManifest({ config: base.configDesc, layers: [] })
     return { base, manifest, filled: 0, expected: new Set([base.repo]) }
   }
   function catalogPhase(id: string, count: number, reps: number): Phase<CatalogState> {
@@ -391,13 +395,13 @@ export function buildScenarios(config: BenchConfig): Scenario<any>[] {
           const repo = `bench/mixed-push-${p}`
           for (let n = 0; performance.now() < deadline && n < 100_000; n++) {
             try {
-              const config = makeConfigBlob(`r${round}-p${p}-${n}`)
+              const config = labelledConfig(`r${round}-p${p}-${n}`)
               const layer = randomFillSync(Buffer.allocUnsafe(4096))
-              const layerDigest = sha256(layer)
+              const layerDigest = digestOf(layer)
               await client.pushSmallBlob(repo, config.data, config.digest)
               await client.pushSmallBlob(repo, layer, layerDigest)
-              const manifest = buildManifest({ mediaType: OCI_CONFIG, digest: config.digest, size: config.data.length },
-                [{ mediaType: OCI_LAYER, digest: layerDigest, size: layer.length }])
+              const manifest = ociManifest({ config: descriptor(config),
+                layers: [{ mediaType: MediaTypes.ociLayerUncompressed, digest: layerDigest, size: layer.length }] })
               await client.putManifest(repo, `r${round}-${n}`, manifest.body, manifest.digest)
               requests += 5
               images++

@@ -1,14 +1,12 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import net from 'node:net'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { request, startReferenceRegistry, startWharf, WHARF_CLI } from '../test/support/index.js'
 
-/** The compiled Wharf CLI, beside dist/bench/. */
-/** The compiled Wharf CLI, beside dist/bench/ (WHARF_BENCH_CLI overrides it, e.g. a snapshot of dist/ that a rebuild cannot change mid-run). */
-export const WHARF_CLI = process.env.WHARF_BENCH_CLI ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/index.js')
+/** The Wharf CLI the benchmark runs: test/support's WHARF_CLI unless WHARF_BENCH_CLI names another (e.g. a snapshot of dist/ that a rebuild cannot change mid-run). */
+const BENCH_CLI = process.env.WHARF_BENCH_CLI ?? WHARF_CLI
 export const REFERENCE_BIN = process.env.WHARF_BENCH_REFERENCE ?? '/usr/bin/docker-registry'
 
 export type ServerKind = 'reference' | 'wharf'
@@ -46,129 +44,53 @@ export function processStatusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return match ? Number(match[1]) : Number.NaN
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-function delay(ms: number): Promise<void> { return new Promise((resolve) => setTimeout(resolve, ms)) }
-
-async function waitFor<T>(what: string, timeoutMs: number, child: ChildProcess, logFile: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${what} exited early (${child.exitCode ?? child.signalCode}):\n${tail(logFile)}`)
-    }
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    await delay(50)
-  }
-  child.kill('SIGKILL')
-  throw new Error(`${what} did not start within ${timeoutMs} ms:\n${tail(logFile)}`)
-}
-
-function tail(file: string): string {
-  try { return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n') } catch { return '' }
-}
-
-function makeServer(kind: ServerKind, child: ChildProcess, url: string, storage: string, logFile: string, keepStorage: boolean): BenchServer {
-  const pid = child.pid!
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve()
-    else child.once('exit', () => resolve())
-  })
-  return {
-    kind, url, pid, storage, logFile,
-    cpuSeconds: () => processCpuSeconds(pid),
-    peakRssBytes: () => processStatusKb(pid, 'VmHWM') * 1024,
-    rssBytes: () => processStatusKb(pid, 'VmRSS') * 1024,
-    alive: () => child.exitCode === null && child.signalCode === null,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-      if (!keepStorage) await rm(storage, { recursive: true, force: true })
-    },
-  }
-}
-
 async function probeV2(url: string): Promise<true | undefined> {
-  const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) })
-  await response.arrayBuffer()
-  return response.status === 200 ? true : undefined
+  return (await request(url, '/v2/', { timeoutMs: 1000, fresh: true })).status === 200 ? true : undefined
 }
 
 /** The reference registry: filesystem storage in a temp dir, delete enabled, access log off. */
-export async function startReference(options: { keepStorage?: boolean } = {}): Promise<BenchServer> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'wharf-bench-ref-'))
-  const storage = path.join(dir, 'data')
-  const port = await freePort()
-  const config = path.join(dir, 'config.yml')
-  await writeFile(config, [
-    'version: 0.1',
-    'log:',
-    '  accesslog:',
-    '    disabled: true',
-    '  level: error',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${storage}`,
-    '  delete:',
-    '    enabled: true',
-    'http:',
-    `  addr: 127.0.0.1:${port}`,
-    '',
-  ].join('\n'))
-  const logFile = path.join(dir, 'server.log')
-  const fd = openSync(logFile, 'a')
-  const child = spawn(REFERENCE_BIN, ['serve', config], { stdio: ['ignore', fd, fd] })
-  closeSync(fd)
-  const url = `http://127.0.0.1:${port}`
-  await waitFor('reference registry', 20_000, child, logFile, () => probeV2(url))
-  const server = makeServer('reference', child, url, storage, logFile, options.keepStorage ?? false)
-  const stop = server.stop
-  return { ...server, stop: async () => { await stop(); if (!options.keepStorage) await rm(dir, { recursive: true, force: true }) } }
+export async function startReferenceServer(options: { keepStorage?: boolean } = {}): Promise<BenchServer> {
+  const reference = await startReferenceRegistry({ binary: REFERENCE_BIN, ...(options.keepStorage !== undefined ? { keepStorage: options.keepStorage } : {}) })
+  const pid = reference.pid
+  return {
+    kind: 'reference', url: reference.url, pid, storage: reference.storage, logFile: reference.logFile,
+    cpuSeconds: () => processCpuSeconds(pid),
+    peakRssBytes: () => processStatusKb(pid, 'VmHWM') * 1024,
+    rssBytes: () => processStatusKb(pid, 'VmRSS') * 1024,
+    alive: () => reference.alive(),
+    stop: () => reference.stop(),
+  }
 }
 
 export function wharfAvailable(): boolean {
-  return existsSync(WHARF_CLI)
+  return existsSync(BENCH_CLI)
 }
 
 /**
- * Wharf: `wharf serve` on a free loopback port with fresh temp storage. Its stdout goes straight to a
+ * Wharf: `wharf serve` on a free loopback port with fresh temp storage. Its output goes straight to a
  * file (not through this process), so request logging cannot cost the load generator anything.
  */
 export async function startWharfServer(options: { keepStorage?: boolean; extraArgs?: readonly string[]; nodeArgs?: readonly string[] } = {}): Promise<BenchServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-bench-wharf-'))
   const storage = path.join(dir, 'storage')
   const logFile = path.join(dir, 'server.log')
-  const fd = openSync(logFile, 'a')
   const extra = options.extraArgs ?? (process.env.WHARF_BENCH_ARGS ? process.env.WHARF_BENCH_ARGS.split(' ').filter(Boolean) : [])
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), WHARF_CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--storage', storage, ...extra], {
-    stdio: ['ignore', fd, fd], cwd: dir, env: { ...process.env },
-  })
-  closeSync(fd)
-  const url = await waitFor('wharf', 30_000, child, logFile, async () => {
-    const text = readFileSync(logFile, 'utf8')
-    for (const line of text.split('\n')) {
-      if (!line.includes('wharf listening')) continue
-      try {
-        const entry = JSON.parse(line) as { msg?: string; url?: string }
-        if (entry.msg === 'wharf listening' && typeof entry.url === 'string') return entry.url.replace(/\/$/, '')
-      } catch { /* not JSON */ }
-    }
-    return undefined
-  })
-  await waitFor('wharf /v2/', 10_000, child, logFile, () => probeV2(url))
-  const server = makeServer('wharf', child, url, storage, logFile, options.keepStorage ?? false)
-  const stop = server.stop
-  return { ...server, stop: async () => { await stop(); if (!options.keepStorage) await rm(dir, { recursive: true, force: true }) } }
+  const wharf = await startWharf({ storage, logFile, cwd: dir, cli: BENCH_CLI, extraArgs: extra, nodeArgs: options.nodeArgs ?? [], timeoutMs: 30_000 })
+  const deadline = Date.now() + 10_000
+  while (await probeV2(wharf.url).catch(() => undefined) === undefined) {
+    if (Date.now() > deadline || wharf.child.exitCode !== null) { await wharf.stop(); throw new Error(`wharf /v2/ did not answer 200 within 10 s`) }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const pid = wharf.pid
+  return {
+    kind: 'wharf', url: wharf.url, pid, storage, logFile,
+    cpuSeconds: () => processCpuSeconds(pid),
+    peakRssBytes: () => processStatusKb(pid, 'VmHWM') * 1024,
+    rssBytes: () => processStatusKb(pid, 'VmRSS') * 1024,
+    alive: () => wharf.child.exitCode === null && wharf.child.signalCode === null,
+    async stop() {
+      await wharf.stop()
+      if (!options.keepStorage) await rm(dir, { recursive: true, force: true })
+    },
+  }
 }

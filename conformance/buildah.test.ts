@@ -7,13 +7,13 @@ import { assertPulls, assertTags, childFor, layerFiles } from './helpers/checks.
 import { containersEnv } from './helpers/containers-env.js'
 import { scenario, toolPath, uniqueSuffix, type Tap, type ToolName } from './helpers/env.js'
 import { multiPlatform, newSalt } from './helpers/fixtures.js'
-import { MediaType, Registry } from './helpers/oci.js'
+import { MediaTypes, RegistryClient } from '../test/support/index.js'
 import { run, tempDir, type RunResult } from './helpers/proc.js'
 import { startTarget } from './helpers/target.js'
 
 const target = await startTarget()
 t.teardown(() => target.stop())
-const reg = new Registry(target.url)
+const reg = new RegistryClient(target.url, { timeoutMs: 60_000 })
 const runId = uniqueSuffix()
 const salt = newSalt()
 const needs: ToolName[] = ['buildah', 'busybox', 'busyboxArm64']
@@ -55,7 +55,7 @@ await scenario(t, 'from scratch, copy, commit, push as OCI and as Docker', { too
   await buildah(['push', '--tls-verify=false', '--format', 'oci', 'localhost/wharf-conformance-img', ref('built', 'oci')])
   await buildah(['push', '--tls-verify=false', '--format', 'v2s2', 'localhost/wharf-conformance-img', ref('built', 'docker')])
   const busybox = await readFile(toolPath('busybox'))
-  for (const [tag, type] of [['oci', MediaType.ociManifest], ['docker', MediaType.dockerManifest]] as const) {
+  for (const [tag, type] of [['oci', MediaTypes.ociManifest], ['docker', MediaTypes.dockerManifest]] as const) {
     const pulled = await assertPulls(t, reg, repo('built'), tag)
     t.equal(pulled.mediaType, type, `:${tag} is served as ${type}`)
     const files = layerFiles(pulled)
@@ -74,7 +74,7 @@ await scenario(t, 'manifest create, add, push --all (linux/amd64 + linux/arm64)'
   await buildah(['manifest', 'add', 'localhost/wharf-conformance-list', 'containers-storage:localhost/wharf-conformance-arm64'])
   await buildah(['manifest', 'push', '--all', '--tls-verify=false', 'localhost/wharf-conformance-list', ref('list', 'multi')])
   const pulled = await assertPulls(t, reg, repo('list'), 'multi')
-  t.ok(pulled.mediaType === MediaType.ociIndex || pulled.mediaType === MediaType.dockerList, `the list is an index (${pulled.mediaType})`)
+  t.ok(pulled.mediaType === MediaTypes.ociIndex || pulled.mediaType === MediaTypes.dockerManifestList, `the list is an index (${pulled.mediaType})`)
   for (const arch of ['amd64', 'arm64'] as const) {
     const files = layerFiles(pulled, childFor(pulled, arch))
     t.ok(files.get('bin/busybox')?.data.equals(await readFile(toolPath(arch === 'amd64' ? 'busybox' : 'busyboxArm64'))), `${arch} entry has the ${arch} busybox`)

@@ -8,22 +8,19 @@ import t from 'tap'
 import { BuildkitReplay, countsOf, expand } from './helpers/buildkit.js'
 import { uniqueSuffix, type Tap } from './helpers/env.js'
 import { gzipLayer, newSalt } from './helpers/fixtures.js'
-import {
-  MediaType, Registry, blobOf, jsonBytes, makeImage, makeIndex, sameContent,
-  type Blob, type Content, type ImageContent, type IndexContent, type Platform,
-} from './helpers/oci.js'
+import { type Blob, type Content, type ImageContent, type IndexContent, jsonBytes, makeBlob, makeImage, makeIndex, MediaTypes, type Platform, RegistryClient, sameContent } from '../test/support/index.js'
 import { startTarget } from './helpers/target.js'
 
 const target = await startTarget()
 t.teardown(() => target.stop())
-const reg = new Registry(target.url)
+const reg = new RegistryClient(target.url, { timeoutMs: 60_000 })
 const runId = uniqueSuffix()
 const salt = newSalt()
 const repo = (name: string): string => `conformance/buildkit-${runId}/${name}`
 
 type Types = { manifest: string; index: string; config: string; layer: string }
-const OCI: Types = { manifest: MediaType.ociManifest, index: MediaType.ociIndex, config: MediaType.ociConfig, layer: MediaType.ociLayerGzip }
-const DOCKER: Types = { manifest: MediaType.dockerManifest, index: MediaType.dockerList, config: MediaType.dockerConfig, layer: MediaType.dockerLayerGzip }
+const OCI: Types = { manifest: MediaTypes.ociManifest, index: MediaTypes.ociIndex, config: MediaTypes.ociConfig, layer: MediaTypes.ociLayer }
+const DOCKER: Types = { manifest: MediaTypes.dockerManifest, index: MediaTypes.dockerManifestList, config: MediaTypes.dockerConfig, layer: MediaTypes.dockerLayer }
 const AMD64: Platform = { architecture: 'amd64', os: 'linux' }
 const ARM64: Platform = { architecture: 'arm64', os: 'linux' }
 
@@ -48,27 +45,27 @@ function zstdRaw(data: Buffer): Buffer {
 }
 
 function image(types: Types, platform: Platform, layers: ReadonlyArray<{ blob: Blob; diffId: string }>, label: string): ImageContent {
-  const config = blobOf(types.config, jsonBytes({
+  const config = makeBlob(jsonBytes({
     architecture: platform.architecture, os: platform.os, config: { Labels: { label, salt } },
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-  }))
+  }), { mediaType: types.config })
   return makeImage(types.manifest, config, layers.map((l) => l.blob), { platform })
 }
 
-const ATTESTATION_CONFIG = (): Blob => blobOf(MediaType.ociConfig, jsonBytes({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [] }, salt }))
+const ATTESTATION_CONFIG = (): Blob => makeBlob(jsonBytes({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [] }, salt }), { mediaType: MediaTypes.ociConfig })
 
 /** BuildKit's provenance attestation manifest for `subject`. */
 function attestation(subject: ImageContent): ImageContent {
-  const statement = { ...blobOf(MediaType.inToto, jsonBytes({ _type: 'https://in-toto.io/Statement/v0.1', subject: [{ digest: { sha256: subject.manifest.digest.slice(7) } }], salt })),
+  const statement = { ...makeBlob(jsonBytes({ _type: 'https://in-toto.io/Statement/v0.1', subject: [{ digest: { sha256: subject.manifest.digest.slice(7) } }], salt }), { mediaType: MediaTypes.inToto }),
     annotations: { 'in-toto.io/predicate-type': 'https://slsa.dev/provenance/v0.2' } }
-  return makeImage(MediaType.ociManifest, ATTESTATION_CONFIG(), [statement], { platform: { architecture: 'unknown', os: 'unknown' } })
+  return makeImage(MediaTypes.ociManifest, ATTESTATION_CONFIG(), [statement], { platform: { architecture: 'unknown', os: 'unknown' } })
 }
 
 function withAttestations(images: readonly ImageContent[]): IndexContent {
   const atts = images.map(attestation)
   const annotations = new Map<Content, Record<string, string>>()
   images.forEach((img, i) => annotations.set(atts[i]!, { 'vnd.docker.reference.digest': img.manifest.digest, 'vnd.docker.reference.type': 'attestation-manifest' }))
-  return makeIndex(MediaType.ociIndex, [...images, ...atts], { childAnnotations: annotations })
+  return makeIndex(MediaTypes.ociIndex, [...images, ...atts], { childAnnotations: annotations })
 }
 
 /** Statuses and patterns the replay made, compared with the recording (as counts, or in order). */
@@ -141,7 +138,7 @@ await t.test('s3: multi-platform with provenance attestations (mode=max), mounti
     '4 PUT /v2/<name>/manifests/<digest> -> 201', '1 PUT /v2/<name>/manifests/<tag> -> 201',
   ].map((l) => l.replace(/^(\d+) /, '$1x ')).map(B), false)
   await assertReadBack(t, repo('s3'), 'multi', index)
-  const served = JSON.parse((await reg.get(`/v2/${repo('s3')}/manifests/multi`, { Accept: MediaType.ociIndex })).text()) as { manifests: Array<{ platform: Platform; annotations?: Record<string, string> }> }
+  const served = JSON.parse((await reg.get(`/v2/${repo('s3')}/manifests/multi`, { Accept: MediaTypes.ociIndex })).text()) as { manifests: Array<{ platform: Platform; annotations?: Record<string, string> }> }
   t.same(served.manifests.filter((m) => m.platform.architecture === 'unknown').map((m) => m.annotations?.['vnd.docker.reference.type']),
     ['attestation-manifest', 'attestation-manifest'], 'attestation entries keep platform unknown/unknown and their annotations')
 })
@@ -182,9 +179,9 @@ for (const [id, name, types] of [['s4', 's4: OCI media types', OCI], ['s4b', 's4
 }
 
 await t.test('s4c: zstd OCI layers', { timeout: 60_000 }, async (t) => {
-  const { layer: gz, diffId } = gzipLayer(MediaType.ociLayer, [{ name: 'zstd.txt', type: 'file', data: Buffer.from(`${salt} zstd\n`) }])
+  const { layer: gz, diffId } = gzipLayer(MediaTypes.ociLayerUncompressed, [{ name: 'zstd.txt', type: 'file', data: Buffer.from(`${salt} zstd\n`) }])
   const plain = (await import('node:zlib')).gunzipSync(gz.data)
-  const zst = blobOf(MediaType.ociLayerZstd, zstdRaw(plain))
+  const zst = makeBlob(zstdRaw(plain), { mediaType: MediaTypes.ociLayerZstd })
   const img = image(OCI, AMD64, [{ blob: zst, diffId }], 's4c')
   const replay = new BuildkitReplay(target.url)
   await replay.pushContent(repo('s4c'), 'zstd', img)
@@ -198,11 +195,11 @@ await t.test('s4c: zstd OCI layers', { timeout: 60_000 }, async (t) => {
 /** The three registry cache formats BuildKit exports. */
 const CACHE_FORMATS = {
   'image-manifest (manifest with a cacheconfig config)': (layers: readonly Blob[], cfg: Blob): Content =>
-    makeImage(MediaType.ociManifest, { ...cfg, mediaType: MediaType.buildkitCacheConfig }, layers),
+    makeImage(MediaTypes.ociManifest, { ...cfg, mediaType: MediaTypes.buildkitCacheConfig }, layers),
   'OCI index of blobs (older format)': (layers: readonly Blob[], cfg: Blob): Content =>
-    makeIndex(MediaType.ociIndex, [], { blobs: [...layers, { ...cfg, mediaType: MediaType.buildkitCacheConfig }] }),
+    makeIndex(MediaTypes.ociIndex, [], { blobs: [...layers, { ...cfg, mediaType: MediaTypes.buildkitCacheConfig }] }),
   'Docker manifest list of blobs (oci-mediatypes=false)': (layers: readonly Blob[], cfg: Blob): Content =>
-    makeIndex(MediaType.dockerList, [], { blobs: [...layers.map((l) => ({ ...l, mediaType: MediaType.dockerLayerGzip })), { ...cfg, mediaType: MediaType.buildkitCacheConfig }] }),
+    makeIndex(MediaTypes.dockerManifestList, [], { blobs: [...layers.map((l) => ({ ...l, mediaType: MediaTypes.dockerLayer })), { ...cfg, mediaType: MediaTypes.buildkitCacheConfig }] }),
 } as const
 
 for (const [i, [format, build]] of Object.entries(CACHE_FORMATS).entries()) {
@@ -217,7 +214,7 @@ for (const [i, [format, build]] of Object.entries(CACHE_FORMATS).entries()) {
     const l2 = layer(types, `${format}-2`)
     const l3 = layer(types, `${format}-3`)
     const imgA = image(types, AMD64, [baseLayer, l1, l2, l3], 'a')
-    const cacheConfig = blobOf(MediaType.buildkitCacheConfig, jsonBytes({ layers: [1, 2, 3], records: [format, salt] }))
+    const cacheConfig = makeBlob(jsonBytes({ layers: [1, 2, 3], records: [format, salt] }), { mediaType: MediaTypes.buildkitCacheConfig })
     const cache = build([baseLayer.blob, l1.blob, l2.blob, l3.blob], cacheConfig)
     const replay = new BuildkitReplay(target.url)
 
@@ -233,7 +230,7 @@ for (const [i, [format, build]] of Object.entries(CACHE_FORMATS).entries()) {
     const resolved = await replay.resolve(r, 'buildcache')
     t.equal(resolved?.digest, cache.manifest.digest, 'the cache tag resolves to the exported cache manifest')
     const cacheBody = await replay.fetchManifest(r, cache.manifest)
-    t.ok(cacheBody.equals(cache.manifest.data), 'cache manifest read back byte-identical')
+    t.ok(cacheBody.equals(cache.manifest.body), 'cache manifest read back byte-identical')
     t.ok((await replay.fetchBlob(r, cacheConfig)).equals(cacheConfig.data), 'cache config read back')
     await replay.pushContent(r, 'b', imgA)
     // Then :c with the last step re-run: cached layers pulled, one new layer and config pushed.
@@ -272,7 +269,7 @@ await t.test('s7: a fresh builder pulls a multi-platform base, builds and pushes
   const served = JSON.parse((await replay.fetchManifest(baseRepo, base.manifest)).toString()) as { manifests: Array<{ digest: string; mediaType: string; size: number }> }
   for (const [i, entry] of served.manifests.entries()) {
     const child = base.children[i] as ImageContent
-    t.ok((await replay.fetchManifest(baseRepo, entry)).equals(child.manifest.data), `platform manifest ${i} intact`)
+    t.ok((await replay.fetchManifest(baseRepo, entry)).equals(child.manifest.body), `platform manifest ${i} intact`)
     t.ok((await replay.fetchBlob(baseRepo, child.config)).equals(child.config.data), `config ${i} intact`)
     t.ok((await replay.fetchBlob(baseRepo, child.layers[0]!)).equals(child.layers[0]!.data), `layer ${i} intact`)
   }
@@ -296,7 +293,7 @@ await t.test('a tag moves from an image manifest to an index', { timeout: 60_000
   const index = withAttestations([image(OCI, AMD64, [layer(OCI, 'move-2')], 'move')])
   await replay.pushContent(repo('move'), 'latest', index)
   await assertReadBack(t, repo('move'), 'latest', index)
-  t.equal((await reg.get(`/v2/${repo('move')}/manifests/${single.manifest.digest}`, { Accept: MediaType.ociManifest })).status, 200, 'the old manifest stays pullable by digest')
+  t.equal((await reg.get(`/v2/${repo('move')}/manifests/${single.manifest.digest}`, { Accept: MediaTypes.ociManifest })).status, 200, 'the old manifest stays pullable by digest')
 })
 
 // Debian's docker-registry 2.8 answers 500 to a HEAD of a tag while another push rewrites it (its

@@ -8,14 +8,14 @@ import { assertPulls } from './helpers/checks.js'
 import { startContainerd, type ContainerdDaemon } from './helpers/daemons.js'
 import { missingRequirements, scenario, uniqueSuffix, type Requirements, type Tap } from './helpers/env.js'
 import { busyboxImage, multiPlatform, newSalt, ociArchive } from './helpers/fixtures.js'
-import { allBlobs, allManifests, hexOf, Registry, type Content } from './helpers/oci.js'
+import { allBlobs, allManifests, bytesOf, type Content, hexOf, RegistryClient } from '../test/support/index.js'
 import { tempDir } from './helpers/proc.js'
 import { untar } from './helpers/tar.js'
 import { startTarget } from './helpers/target.js'
 
 const target = await startTarget()
 t.teardown(() => target.stop())
-const reg = new Registry(target.url)
+const reg = new RegistryClient(target.url, { timeoutMs: 60_000 })
 const runId = uniqueSuffix()
 const salt = newSalt()
 const needs: Requirements = { tools: ['containerd', 'ctr', 'busybox', 'busyboxArm64'], root: true }
@@ -39,7 +39,7 @@ function assertArchiveHolds(t: Tap, archive: Buffer, content: Content, what: str
   for (const item of [...allManifests(content), ...allBlobs(content)]) {
     const file = files.get(`blobs/sha256/${hexOf(item.digest)}`)
     if (!file) problems.push(`${item.digest} missing`)
-    else if (!file.data.equals(item.data)) problems.push(`${item.digest} differs`)
+    else if (!file.data.equals(bytesOf(item))) problems.push(`${item.digest} differs`)
   }
   t.same(problems, [], `${what}: exported archive holds every manifest and blob byte-identical`)
 }

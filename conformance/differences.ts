@@ -4,7 +4,7 @@
 // listed difference that is no longer observed. Human-readable companion: differences.md.
 
 export interface KnownDifference {
-  /** Step id in differential.ts. */
+  /** Step id in differential.ts, or "*": the same difference (field and both values) at any step. */
   readonly step: string
   /** `status`, `body` or `header:<name>`. */
   readonly field: string
@@ -17,10 +17,17 @@ export interface KnownDifference {
 
 export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   {
+    "step": "*",
+    "field": "header:content-type",
+    "wharf": "application/json",
+    "reference": "application/json; charset=utf-8",
+    "clause": "Every JSON answer (errors, /v2/, tags, catalog): Wharf sends application/json without parameters, as the spec asks of registries for manifests (Pulling manifests: \"The registry SHOULD NOT include parameters on the Content-Type header\") and as RFC 8259 §11 registers the type (\"No charset parameter is defined for this registration\"); the reference appends charset=utf-8. Listed once for every step (step \"*\")."
+  },
+  {
     "step": "unknown-route",
     "field": "header:content-type",
     "wharf": "application/json",
-    "reference": "text/plain",
+    "reference": "text/plain; charset=utf-8",
     "clause": "Error Codes: \"A 4XX response code from the registry MAY return a body in any format. If the response body is in JSON format, it MUST have the following format\" — Wharf answers every error, unknown routes included, in that JSON format (code-13 UNSUPPORTED); the same status, only the body format differs."
   },
   {
@@ -40,7 +47,7 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     "step": "unknown-method",
     "field": "header:content-type",
     "wharf": "application/json",
-    "reference": "text/plain",
+    "reference": "text/plain; charset=utf-8",
     "clause": "Error Codes (as unknown-route): same status, Wharf uses the JSON error format with UNSUPPORTED (code-13)."
   },
   {
@@ -67,7 +74,7 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     "step": "invalid-name",
     "field": "header:content-type",
     "wharf": "application/json",
-    "reference": "text/plain",
+    "reference": "text/plain; charset=utf-8",
     "clause": "Pulling manifests: \"<name> MUST match the following regular expression\"; Error Codes code-8 NAME_INVALID \"invalid repository name\" — a malformed name is a bad request (400), not an unknown resource."
   },
   {
@@ -85,30 +92,23 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   },
   {
     "step": "manifest-invalid-reference",
-    "field": "status",
-    "wharf": 400,
-    "reference": 404,
-    "clause": "Pulling manifests: \"<tag-or-digest> MUST be either (a) the digest of the manifest or (b) a tag … MUST NOT be in any other format\", tag regex [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; a malformed request is a 400 (RFC 9110 §15.5.1). TAG_INVALID is a legacy Docker code (Legacy Docker support error codes)."
-  },
-  {
-    "step": "manifest-invalid-reference",
     "field": "header:content-type",
     "wharf": "application/json",
-    "reference": "text/plain",
-    "clause": "Pulling manifests: \"<tag-or-digest> MUST be either (a) the digest of the manifest or (b) a tag … MUST NOT be in any other format\", tag regex [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; a malformed request is a 400 (RFC 9110 §15.5.1). TAG_INVALID is a legacy Docker code (Legacy Docker support error codes)."
+    "reference": "text/plain; charset=utf-8",
+    "clause": "Pulling manifests: a reference that is neither a digest nor a tag ([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}) names no manifest: both answer 404 (the OCI conformance suite requires 404 for .INVALID_MANIFEST_NAME); Wharf answers it in the JSON error format with MANIFEST_UNKNOWN (Error Codes: \"If the response body is in JSON format, it MUST have the following format\"), the reference with its router's plain-text 404."
   },
   {
     "step": "manifest-invalid-reference",
     "field": "body",
     "wharf": {
       "errorCodes": [
-        "TAG_INVALID"
+        "MANIFEST_UNKNOWN"
       ]
     },
     "reference": {
       "nonJsonError": true
     },
-    "clause": "Pulling manifests: \"<tag-or-digest> MUST be either (a) the digest of the manifest or (b) a tag … MUST NOT be in any other format\", tag regex [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; a malformed request is a 400 (RFC 9110 §15.5.1). TAG_INVALID is a legacy Docker code (Legacy Docker support error codes)."
+    "clause": "Pulling manifests: a reference that is neither a digest nor a tag ([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}) names no manifest: both answer 404 (the OCI conformance suite requires 404 for .INVALID_MANIFEST_NAME); Wharf answers it in the JSON error format with MANIFEST_UNKNOWN (Error Codes: \"If the response body is in JSON format, it MUST have the following format\"), the reference with its router's plain-text 404."
   },
   {
     "step": "ooo-patch-gap",
@@ -224,7 +224,7 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     "step": "get-manifest-no-accept",
     "field": "header:content-type",
     "wharf": "application/vnd.oci.image.manifest.v1+json",
-    "reference": "application/json",
+    "reference": "application/json; charset=utf-8",
     "clause": "Pulling manifests: \"A GET request to an existing manifest URL MUST provide the expected manifest, with a response code that MUST be 200 OK\" (Accept is only a client SHOULD). The reference 2.8 answers 404 MANIFEST_UNKNOWN for an OCI manifest unless Accept names the OCI type."
   },
   {
@@ -264,7 +264,7 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     "step": "get-manifest-wildcard",
     "field": "header:content-type",
     "wharf": "application/vnd.oci.image.manifest.v1+json",
-    "reference": "application/json",
+    "reference": "application/json; charset=utf-8",
     "clause": "Pulling manifests (as get-manifest-no-accept): Accept: */* accepts every type, so the manifest MUST be served with 200."
   },
   {
@@ -396,7 +396,7 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     "step": "referrers",
     "field": "header:content-type",
     "wharf": "application/vnd.oci.image.index.v1+json",
-    "reference": "text/plain",
+    "reference": "text/plain; charset=utf-8",
     "clause": "Listing Referrers: \"If the registry supports the referrers API, the registry MUST NOT return a 404 Not Found to a referrers API requests\" and lists each manifest with a subject, with artifactType and annotations. The reference (2.8) has no referrers API (404; clients fall back to the tag schema)."
   },
   {
@@ -433,7 +433,7 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     "step": "referrers-filtered",
     "field": "header:content-type",
     "wharf": "application/vnd.oci.image.index.v1+json",
-    "reference": "text/plain",
+    "reference": "text/plain; charset=utf-8",
     "clause": "Listing Referrers: \"If filtering is requested and applied, the response MUST include a header OCI-Filters-Applied: artifactType\"."
   },
   {
@@ -481,7 +481,7 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   {
     "step": "delete-tag",
     "field": "header:content-type",
-    "reference": "application/json",
+    "reference": "application/json; charset=utf-8",
     "clause": "Deleting tags: \"To delete a tag, perform a DELETE request to /v2/<name>/manifests/<tag> … Upon success, the registry MUST respond with a 202 Accepted code.\" The reference does not support tag deletion and answers 400 (allowed: \"400 Bad Request or 405 Method Not Allowed\")."
   },
   {

@@ -8,13 +8,13 @@ import { assertPulls, assertTags, layerFiles } from './helpers/checks.js'
 import { startDockerd, type DockerDaemon } from './helpers/daemons.js'
 import { missingRequirements, scenario, toolPath, uniqueSuffix, type Requirements } from './helpers/env.js'
 import { busyboxImage, dockerArchive, multiPlatform, newSalt } from './helpers/fixtures.js'
-import { Registry, type ImageContent } from './helpers/oci.js'
+import { type ImageContent, RegistryClient } from '../test/support/index.js'
 import { tempDir } from './helpers/proc.js'
 import { startTarget } from './helpers/target.js'
 
 const target = await startTarget()
 t.teardown(() => target.stop())
-const reg = new Registry(target.url)
+const reg = new RegistryClient(target.url, { timeoutMs: 60_000 })
 const runId = uniqueSuffix()
 const salt = newSalt()
 const needs: Requirements = { tools: ['dockerd', 'docker', 'containerd', 'busybox', 'busyboxArm64'], root: true }

@@ -4,7 +4,7 @@
 // support everything.
 import t from 'tap'
 import { scenario, uniqueSuffix } from './helpers/env.js'
-import { FULL_SUPPORT, startReferenceRegistry, startTarget, targetName } from './helpers/target.js'
+import { FULL_SUPPORT, startReferenceTarget, startTarget, targetName } from './helpers/target.js'
 import { ociConformanceFlows } from './oci-flows.js'
 
 const namespace = `conformance/flows-${uniqueSuffix()}`
@@ -16,7 +16,7 @@ await t.test(`OCI conformance flows against ${targetName()}`, { timeout: 120_000
 })
 
 await scenario(t, 'OCI conformance flows against the reference registry', { tools: ['registry'], timeout: 120_000 }, async (t) => {
-  const reference = await startReferenceRegistry()
+  const reference = await startReferenceTarget()
   t.teardown(() => reference.stop())
   await ociConformanceFlows(t, reference.url, reference.capabilities, namespace)
 })

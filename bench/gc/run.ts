@@ -7,13 +7,11 @@
  *   npm run build && node dist/bench/gc/run.js [--blobs 100000] [--manifests 10000] [--concurrency 48]
  *     [--grace 20] [--pushers 4] [--baseline-seconds 15] [--no-append]
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { appendFile, readFile, stat, writeFile, mkdtemp } from 'node:fs/promises'
-import http from 'node:http'
-import os, { tmpdir } from 'node:os'
+import { appendFile, stat, writeFile } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startWharf } from '../../test/helpers/wharf-process.js'
+import { expectStatus, memoryOf, RegistryClient, startWharf, tempDir, writeConfig } from '../../test/support/index.js'
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -29,53 +27,11 @@ const BASELINE_SECONDS = option('baseline-seconds', 15)
 const APPEND = !process.argv.includes('--no-append')
 const REPOS = 100
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY + PUSHERS + 4 })
-let base = ''
-
-interface Res { status: number; body: Buffer }
-
-function request(method: string, p: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${p}`, {
-      method, agent, headers: { ...headers, ...(body !== undefined ? { 'Content-Length': String(body.length) } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
-
-async function must(res: Promise<Res>, expected: number, what: string): Promise<Res> {
-  const r = await res
-  if (r.status !== expected) throw new Error(`${what}: ${r.status} ${r.body.toString().slice(0, 300)}`)
-  return r
-}
-
-async function pushBlob(repo: string, data: Buffer): Promise<{ digest: string; size: number }> {
-  const digest = sha(data)
-  await must(request('POST', `/v2/${repo}/blobs/uploads/?digest=${digest}`, data, { 'Content-Type': 'application/octet-stream' }), 201, `blob ${repo}`)
-  return { digest, size: data.length }
-}
+let client: RegistryClient
 
 /** Pushes an image of 1 config + (n - 1) layers; returns the manifest digest. */
 async function pushImage(repo: string, tag: string, blobCount: number, layerSize: number): Promise<string> {
-  const config = await pushBlob(repo, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(8).toString('hex') })))
-  const layers = []
-  for (let i = 1; i < blobCount; i++) layers.push(await pushBlob(repo, randomBytes(layerSize)))
-  const body = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: OCI_MANIFEST,
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l })),
-  }))
-  await must(request('PUT', `/v2/${repo}/manifests/${tag}`, body, { 'Content-Type': OCI_MANIFEST }), 201, `manifest ${repo}:${tag}`)
-  return sha(body)
+  return (await client.pushImage(repo, { tag, layers: blobCount - 1, layerSize })).manifest.digest
 }
 
 async function pool<T>(count: number, concurrency: number, work: (i: number) => Promise<T>, progress?: (done: number) => void): Promise<T[]> {
@@ -92,9 +48,8 @@ async function pool<T>(count: number, concurrency: number, work: (i: number) => 
 }
 
 async function vm(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
-  return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024 }
+  const { rss, hwm } = await memoryOf(pid)
+  return { rssMiB: rss / 1024 / 1024, hwmMiB: hwm / 1024 / 1024 }
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -134,12 +89,10 @@ async function pushLoop(label: string, until: Promise<unknown>): Promise<LoopRes
 
 async function main(): Promise<void> {
   const blobsPerManifest = Math.max(2, Math.round(BLOBS / MANIFESTS))
-  const configDir = await mkdtemp(path.join(tmpdir(), 'wharf-gc-bench-'))
-  const configFile = path.join(configDir, 'config.yaml')
-  await writeFile(configFile, JSON.stringify({ gc: { intervalSeconds: 0, graceSeconds: GRACE }, log: { level: 'info' } }))
+  const configFile = await writeConfig(await tempDir('gc-bench'), { gc: { intervalSeconds: 0, graceSeconds: GRACE } })
   const wharf = await startWharf({ extraArgs: ['--config', configFile], timeoutMs: 60_000 })
-  base = wharf.url
-  const pid = wharf.child.pid!
+  client = new RegistryClient(wharf.url)
+  const pid = wharf.pid
   console.log(`wharf pid ${pid}, storage ${wharf.storage}`)
   try {
     // 1. Fill.
@@ -155,7 +108,7 @@ async function main(): Promise<void> {
     // 2. Half unreachable: delete every other manifest by digest.
     const deleteStart = performance.now()
     await pool(MANIFESTS, CONCURRENCY, async (i) => {
-      if (i % 2 === 0) await must(request('DELETE', `/v2/bench/r${i % REPOS}/manifests/${digests[i]}`), 202, 'delete')
+      if (i % 2 === 0) expectStatus('delete', await client.deleteManifest(`bench/r${i % REPOS}`, digests[i]!), 202)
     })
     const deleteSeconds = (performance.now() - deleteStart) / 1000
     // Links of the deleted images must be older than the grace period to be collectable.
@@ -176,12 +129,12 @@ async function main(): Promise<void> {
     // report is lost, and the end of the collection is found by polling GET /_wharf/v1/gc.
     const gcPromise = (async () => {
       try {
-        return JSON.parse((await must(request('POST', '/_wharf/v1/gc'), 200, 'gc')).body.toString()) as GcResult
+        return expectStatus('gc', await client.gcRaw(), 200).json<GcResult>()
       } catch (err) {
         console.log(`POST /_wharf/v1/gc failed after ${((performance.now() - gcStart) / 1000).toFixed(0)} s: ${(err as Error).message}; polling`)
         for (;;) {
           await new Promise((r) => setTimeout(r, 1000))
-          const state = JSON.parse((await request('GET', '/_wharf/v1/gc')).body.toString()) as { running: boolean }
+          const state = (await client.get('/_wharf/v1/gc')).json<{ running: boolean }>()
           if (!state.running) return undefined
         }
       }
@@ -192,10 +145,10 @@ async function main(): Promise<void> {
     const peak = await vm(pid)
 
     // 5. A second collection with nothing to remove (mark and scan cost alone), and du.
-    const idle = JSON.parse((await must(request('POST', '/_wharf/v1/gc'), 200, 'gc 2')).body.toString()) as { durationMs: number; blobsRemoved: unknown[]; phases?: unknown }
+    const idle = expectStatus('gc 2', await client.gcRaw(), 200).json<{ durationMs: number; blobsRemoved: unknown[]; phases?: unknown }>()
     console.log(`phases: collection ${JSON.stringify((report as { phases?: unknown }).phases)}, nothing to free ${JSON.stringify(idle.phases)}`)
     const duStart = performance.now()
-    await must(request('GET', '/_wharf/v1/du'), 200, 'du')
+    expectStatus('du', await client.get('/_wharf/v1/du'), 200)
     const duSeconds = (performance.now() - duStart) / 1000
 
     const rows: Array<[string, string]> = [
@@ -231,7 +184,6 @@ async function main(): Promise<void> {
       console.log(`appended to ${file}`)
     }
   } finally {
-    agent.destroy()
     await wharf.stop({ removeStorage: true })
   }
 }

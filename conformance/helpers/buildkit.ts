@@ -2,8 +2,7 @@
 // /work/shared/buildkit-requests.md): no ping, HEAD before every PUT, POST + one PUT per blob,
 // mounts with ?mount&from, manifests HEADed with `Accept: <type>, */*` before their PUT.
 // Every request is recorded as "METHOD pattern -> status" for comparison with the recording.
-import { request, withQuery, type HttpResponse } from './http.js'
-import { ACCEPT_ALL_MANIFESTS, allBlobs, allManifests, type Blob, type Content, type Descriptor } from './oci.js'
+import { ACCEPT_ALL_MANIFESTS, allBlobs, allManifests, type Blob, type Content, type Descriptor, type HttpResponse, type Manifest, request, withQuery } from '../../test/support/index.js'
 
 const USER_AGENT = 'buildkit/v0.24 (wharf-conformance replay)'
 
@@ -16,7 +15,7 @@ export class BuildkitReplay {
 
   private async send(method: string, pathOrUrl: string, pattern: string, headers: Record<string, string>, body?: Buffer): Promise<HttpResponse> {
     const url = new URL(pathOrUrl, `${this.base}/`).toString()
-    const res = await request(url, { method, headers: { 'User-Agent': USER_AGENT, ...headers }, body, timeoutMs: 120_000 })
+    const res = await request(this.base, url, { method, headers: { 'User-Agent': USER_AGENT, ...headers }, body, timeoutMs: 120_000 })
     this.log.push(`${pattern} -> ${res.status}`)
     return res
   }
@@ -81,12 +80,12 @@ export class BuildkitReplay {
   }
 
   /** HEAD with `Accept: <type>` and the wildcard type; a 200 with the same digest skips the PUT. */
-  async pushManifest(repo: string, reference: string, manifest: Blob): Promise<boolean> {
+  async pushManifest(repo: string, reference: string, manifest: Manifest): Promise<boolean> {
     const kind = reference.startsWith('sha256:') ? '<digest>' : '<tag>'
     const head = await this.send('HEAD', `/v2/${repo}/manifests/${reference}`, `HEAD /v2/<name>/manifests/${kind}`, { Accept: `${manifest.mediaType}, */*` })
     if (head.status === 200 && head.header('docker-content-digest') === manifest.digest) return false
     if (head.status !== 200 && head.status !== 404) this.fail(`HEAD manifest ${reference}`, head)
-    const put = await this.send('PUT', `/v2/${repo}/manifests/${reference}`, `PUT /v2/<name>/manifests/${kind}`, { 'Content-Type': manifest.mediaType }, manifest.data)
+    const put = await this.send('PUT', `/v2/${repo}/manifests/${reference}`, `PUT /v2/<name>/manifests/${kind}`, { 'Content-Type': manifest.mediaType }, manifest.body)
     if (put.status !== 201) this.fail(`PUT manifest ${reference}`, put)
     if (put.header('docker-content-digest') !== undefined && put.header('docker-content-digest') !== manifest.digest) this.fail('PUT manifest digest', put)
     return true

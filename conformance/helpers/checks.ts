@@ -3,14 +3,14 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import type { Tap } from './env.js'
-import { ACCEPT_ALL_MANIFESTS, allBlobs, allManifests, hexOf, sameContent, sha256, type Content, type PulledTree, type Registry } from './oci.js'
+import { ACCEPT_ALL_MANIFESTS, allBlobs, allManifests, bytesOf, type Content, digestOf, hexOf, type PulledTree, type RegistryClient, sameContent } from '../../test/support/index.js'
 import { untar } from './tar.js'
 
 /**
  * Pulls repo:reference with raw HTTP, checks every digest (manifest body = Docker-Content-Digest =
  * sha256, blobs = descriptors), and, when `content` is given, that every byte equals what was pushed.
  */
-export async function assertPulls(t: Tap, reg: Registry, repo: string, reference: string, content?: Content): Promise<PulledTree> {
+export async function assertPulls(t: Tap, reg: RegistryClient, repo: string, reference: string, content?: Content): Promise<PulledTree> {
   const pulled = await reg.pullVerified(repo, reference)
   t.ok(pulled.manifests.has(pulled.digest) && pulled.blobs.size > 0,
     `${repo}:${reference} pulls with verified digests (${pulled.manifests.size} manifests, ${pulled.blobs.size} blobs)`)
@@ -22,12 +22,12 @@ export async function assertPulls(t: Tap, reg: Registry, repo: string, reference
   return pulled
 }
 
-export async function assertTags(t: Tap, reg: Registry, repo: string, expected: readonly string[]): Promise<void> {
+export async function assertTags(t: Tap, reg: RegistryClient, repo: string, expected: readonly string[]): Promise<void> {
   const tags = await reg.tags(repo)
   for (const tag of expected) t.ok(tags.includes(tag), `tags/list of ${repo} has ${tag} (got ${tags.join(',')})`)
 }
 
-export async function assertManifestGone(t: Tap, reg: Registry, repo: string, reference: string): Promise<void> {
+export async function assertManifestGone(t: Tap, reg: RegistryClient, repo: string, reference: string): Promise<void> {
   const res = await reg.get(`/v2/${repo}/manifests/${reference}`, { Accept: ACCEPT_ALL_MANIFESTS })
   t.equal(res.status, 404, `${repo}:${reference} answers 404 after delete`)
 }
@@ -61,7 +61,7 @@ export async function assertLayoutHolds(t: Tap, layoutDir: string, content: Cont
   for (const item of [...allManifests(content), ...allBlobs(content)]) {
     try {
       const data = await readFile(path.join(layoutDir, 'blobs', 'sha256', hexOf(item.digest)))
-      if (!data.equals(item.data)) problems.push(`${item.digest} differs`)
+      if (!data.equals(bytesOf(item))) problems.push(`${item.digest} differs`)
     } catch { problems.push(`${item.digest} missing`) }
   }
   t.same(problems, [], `layout ${path.basename(layoutDir)} holds every manifest and blob byte-identical`)
@@ -71,12 +71,12 @@ export async function assertLayoutHolds(t: Tap, layoutDir: string, content: Cont
 export async function assertDirHolds(t: Tap, dir: string, content: Content): Promise<void> {
   const problems: string[] = []
   const top = await readFile(path.join(dir, 'manifest.json'))
-  if (sha256(top) !== content.manifest.digest) problems.push(`manifest.json is ${sha256(top)}`)
+  if (digestOf(top) !== content.manifest.digest) problems.push(`manifest.json is ${digestOf(top)}`)
   if (content.kind === 'index') {
     for (const m of allManifests(content).slice(0, -1)) {
       try {
         const data = await readFile(path.join(dir, `${hexOf(m.digest)}.manifest.json`))
-        if (!data.equals(m.data)) problems.push(`${m.digest} differs`)
+        if (!data.equals(m.body)) problems.push(`${m.digest} differs`)
       } catch { problems.push(`${m.digest}.manifest.json missing`) }
     }
   }

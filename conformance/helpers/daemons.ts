@@ -4,7 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
 import { toolPath } from './env.js'
-import { run, startDaemon, tempDir, waitFor, type RunOptions, type RunResult } from './proc.js'
+import { waitFor } from '../../test/support/index.js'
+import { run, startDaemon, tempDir, type RunOptions, type RunResult } from './proc.js'
 
 export interface DockerDaemon {
   readonly socket: string

@@ -8,10 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { toolPath } from './env.js'
-import {
-  MediaType, blobOf, descriptorOf, hexOf, jsonBytes, makeImage, makeIndex, sha256, allBlobs,
-  type Blob, type Content, type ImageContent, type IndexContent, type Platform,
-} from './oci.js'
+import { allBlobs, type Blob, type Content, descriptor, digestOf, hexOf, type ImageContent, type IndexContent, jsonBytes, makeBlob, makeImage, makeIndex, MediaTypes, type Platform } from '../../test/support/index.js'
 import { tar, type TarEntry } from './tar.js'
 
 export type Format = 'oci' | 'docker'
@@ -31,11 +28,11 @@ function busyboxBinary(arch: 'amd64' | 'arm64'): Buffer {
 /** A gzip layer and the diff_id (digest of the uncompressed tar) its config must list. */
 export function gzipLayer(mediaType: string, entries: readonly TarEntry[], level = 6): { layer: Blob; diffId: string } {
   const plain = tar(entries)
-  return { layer: blobOf(mediaType, gzipSync(plain, { level })), diffId: sha256(plain) }
+  return { layer: makeBlob(gzipSync(plain, { level }), { mediaType: mediaType }), diffId: digestOf(plain) }
 }
 
 function imageConfig(mediaType: string, platform: Platform, diffIds: readonly string[], extra: Record<string, unknown> = {}): Blob {
-  return blobOf(mediaType, jsonBytes({
+  return makeBlob(jsonBytes({
     created: CREATED,
     architecture: platform.architecture,
     os: platform.os,
@@ -43,13 +40,13 @@ function imageConfig(mediaType: string, platform: Platform, diffIds: readonly st
     config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'], ...extra },
     rootfs: { type: 'layers', diff_ids: diffIds },
     history: diffIds.map(() => ({ created: CREATED, created_by: 'wharf conformance fixture' })),
-  }))
+  }), { mediaType: mediaType })
 }
 
 function types(format: Format): { manifest: string; index: string; config: string; layer: string } {
   return format === 'oci'
-    ? { manifest: MediaType.ociManifest, index: MediaType.ociIndex, config: MediaType.ociConfig, layer: MediaType.ociLayerGzip }
-    : { manifest: MediaType.dockerManifest, index: MediaType.dockerList, config: MediaType.dockerConfig, layer: MediaType.dockerLayerGzip }
+    ? { manifest: MediaTypes.ociManifest, index: MediaTypes.ociIndex, config: MediaTypes.ociConfig, layer: MediaTypes.ociLayer }
+    : { manifest: MediaTypes.dockerManifest, index: MediaTypes.dockerManifestList, config: MediaTypes.dockerConfig, layer: MediaTypes.dockerLayer }
 }
 
 /**
@@ -108,17 +105,17 @@ export const REFERRER_ARTIFACT_TYPE = 'application/vnd.wharf.conformance.signatu
 
 /** An OCI artifact: image manifest with a custom config media type and a custom payload layer. */
 export function artifact(salt: string): ImageContent {
-  const config = blobOf(ARTIFACT_CONFIG_TYPE, jsonBytes({ tool: 'wharf-conformance', salt }))
-  const payload = blobOf(ARTIFACT_LAYER_TYPE, `artifact payload ${salt}\n`)
-  return makeImage(MediaType.ociManifest, config, [payload])
+  const config = makeBlob(jsonBytes({ tool: 'wharf-conformance', salt }), { mediaType: ARTIFACT_CONFIG_TYPE })
+  const payload = makeBlob(`artifact payload ${salt}\n`, { mediaType: ARTIFACT_LAYER_TYPE })
+  return makeImage(MediaTypes.ociManifest, config, [payload])
 }
 
 /** A manifest whose `subject` refers to `subject` (a signature-like referrer with artifactType). */
 export function referrer(subject: Content, salt: string, annotations: Record<string, string> = { 'org.example.note': 'referrer' }): ImageContent {
-  const empty = blobOf(MediaType.ociEmpty, '{}')
-  const payload = blobOf('application/vnd.wharf.conformance.signature.payload.v1', `signature over ${subject.manifest.digest} ${salt}\n`)
-  return makeImage(MediaType.ociManifest, empty, [payload], {
-    extra: { artifactType: REFERRER_ARTIFACT_TYPE, subject: descriptorOf(subject.manifest), annotations },
+  const empty = makeBlob('{}', { mediaType: MediaTypes.ociEmpty })
+  const payload = makeBlob(`signature over ${subject.manifest.digest} ${salt}\n`, { mediaType: 'application/vnd.wharf.conformance.signature.payload.v1' })
+  return makeImage(MediaTypes.ociManifest, empty, [payload], {
+    extra: { artifactType: REFERRER_ARTIFACT_TYPE, subject: descriptor(subject.manifest), annotations },
   })
 }
 
@@ -135,7 +132,7 @@ function everything(content: Content): Array<[string, Buffer]> {
   const visit = (c: Content): void => {
     if (c.kind === 'index') { for (const child of c.children) visit(child); for (const b of c.blobs) out.set(b.digest, b.data) }
     else for (const b of [c.config, ...c.layers]) out.set(b.digest, b.data)
-    out.set(c.manifest.digest, c.manifest.data)
+    out.set(c.manifest.digest, c.manifest.body)
   }
   visit(content)
   return [...out.entries()]
@@ -149,8 +146,8 @@ export async function writeOciLayout(dir: string, refs: ReadonlyArray<{ readonly
   await writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }))
   await writeFile(path.join(dir, 'index.json'), JSON.stringify({
     schemaVersion: 2,
-    mediaType: MediaType.ociIndex,
-    manifests: refs.map(({ name, content }) => descriptorOf(content.manifest, {
+    mediaType: MediaTypes.ociIndex,
+    manifests: refs.map(({ name, content }) => descriptor(content.manifest, undefined, {
       annotations: { 'org.opencontainers.image.ref.name': name },
       ...(content.kind === 'image' && content.platform ? { platform: content.platform } : {}),
     })),
@@ -171,8 +168,8 @@ export function ociArchive(refs: ReadonlyArray<{ readonly name: string; readonly
   entries.push({ name: 'oci-layout', type: 'file', data: Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })) })
   entries.push({ name: 'index.json', type: 'file', data: Buffer.from(JSON.stringify({
     schemaVersion: 2,
-    mediaType: MediaType.ociIndex,
-    manifests: refs.map(({ name, content }) => descriptorOf(content.manifest, { annotations: { 'org.opencontainers.image.ref.name': name } })),
+    mediaType: MediaTypes.ociIndex,
+    manifests: refs.map(({ name, content }) => descriptor(content.manifest, undefined, { annotations: { 'org.opencontainers.image.ref.name': name } })),
   })) })
   return tar(entries)
 }
@@ -184,11 +181,11 @@ export function ociArchive(refs: ReadonlyArray<{ readonly name: string; readonly
 export async function writeDirLayout(dir: string, content: Content): Promise<void> {
   await mkdir(dir, { recursive: true })
   await writeFile(path.join(dir, 'version'), 'Directory Transport Version: 1.1\n')
-  await writeFile(path.join(dir, 'manifest.json'), content.manifest.data)
+  await writeFile(path.join(dir, 'manifest.json'), content.manifest.body)
   for (const b of allBlobs(content)) await writeFile(path.join(dir, hexOf(b.digest)), b.data)
   if (content.kind === 'index') {
     const visit = (c: Content): Promise<void>[] => c.kind === 'index'
-      ? c.children.flatMap((child) => [writeFile(path.join(dir, `${hexOf(child.manifest.digest)}.manifest.json`), child.manifest.data), ...visit(child)])
+      ? c.children.flatMap((child) => [writeFile(path.join(dir, `${hexOf(child.manifest.digest)}.manifest.json`), child.manifest.body), ...visit(child)])
       : []
     await Promise.all(visit(content))
   }

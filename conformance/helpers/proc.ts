@@ -109,19 +109,6 @@ export function startDaemon(name: string, cmd: string, args: readonly string[], 
   }
 }
 
-/** Polls until check() resolves true, or throws after timeoutMs with the last error. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000, intervalMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch (error) { lastError = error }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`)
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
-}
-
 /** A fresh temporary directory and its remover. */
 export async function tempDir(prefix: string): Promise<{ readonly path: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), `wharf-conf-${prefix}-`))

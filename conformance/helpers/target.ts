@@ -2,13 +2,8 @@
 // (Debian's docker-registry, Go distribution 2.8, started on a free loopback port with delete
 // enabled) or an already running registry given by URL.
 import { existsSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
-import net from 'node:net'
-import path from 'node:path'
-import { startWharf, WHARF_CLI } from '../../test/helpers/wharf-process.js'
+import { startReferenceRegistry, startWharf, WHARF_CLI } from '../../test/support/index.js'
 import { toolPath } from './env.js'
-import { request } from './http.js'
-import { startDaemon, tempDir, waitFor } from './proc.js'
 
 /** What a registry is expected to support; the OCI flows check optional features only when true. */
 export interface Capabilities {
@@ -49,61 +44,14 @@ export interface RegistryTarget {
   stop(): Promise<void>
 }
 
-/** A port nobody listens on right now (the kernel picks it; the socket is closed again). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-export async function startReferenceRegistry(): Promise<RegistryTarget> {
-  const binary = toolPath('registry')
-  const dir = await tempDir('reference')
-  let lastError: unknown
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort()
-    const config = path.join(dir.path, 'config.yml')
-    await writeFile(config, [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${path.join(dir.path, 'data')}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '  secret: wharf-conformance',
-      '',
-    ].join('\n'))
-    const daemon = startDaemon('docker-registry', binary, ['serve', config])
-    const url = `http://127.0.0.1:${port}`
-    try {
-      await waitFor(`reference registry on ${url}`, async () => {
-        if (daemon.child.exitCode !== null) throw new Error(`exited: ${daemon.output()}`)
-        return (await request(`${url}/v2/`, { timeoutMs: 2000 })).status === 200
-      }, 15_000)
-      return {
-        kind: 'reference', url, address: `127.0.0.1:${port}`, capabilities: REFERENCE_SUPPORT,
-        logs: () => daemon.output(),
-        async stop() { await daemon.stop(); await dir.remove() },
-      }
-    } catch (error) {
-      lastError = error
-      await daemon.stop()
-    }
+/** Debian's docker-registry (or WHARF_REFERENCE_REGISTRY), delete enabled, on a free loopback port. */
+export async function startReferenceTarget(): Promise<RegistryTarget> {
+  const reference = await startReferenceRegistry({ binary: toolPath('registry') })
+  return {
+    kind: 'reference', url: reference.url, address: reference.address, capabilities: REFERENCE_SUPPORT,
+    logs: () => reference.logs(),
+    stop: () => reference.stop(),
   }
-  await dir.remove()
-  throw new Error(`could not start the reference registry: ${String(lastError)}`)
 }
 
 export function wharfBuilt(): boolean {
@@ -128,7 +76,7 @@ export async function startWharfTarget(): Promise<RegistryTarget> {
 export async function startTarget(): Promise<RegistryTarget> {
   const choice = process.env.WHARF_CONFORMANCE_TARGET ?? 'wharf'
   if (choice === 'wharf') return startWharfTarget()
-  if (choice === 'reference') return startReferenceRegistry()
+  if (choice === 'reference') return startReferenceTarget()
   if (/^https?:\/\//.test(choice)) {
     const url = choice.replace(/\/+$/, '')
     return {

@@ -1,5 +1,6 @@
+import { systemContext } from '../context/request-context.js'
 import { createLogger } from '../logging.js'
-import { Registry } from '../registry/registry.js'
+import { compose } from './composition.js'
 import type { ParsedArgs } from './args.js'
 import { formatBytes } from './gc.js'
 import { configFromArgs, gcOptionsFrom } from './serve.js'
@@ -7,10 +8,9 @@ import { configFromArgs, gcOptionsFrom } from './serve.js'
 /** `wharf du [--json] [--tags]`: where the space goes, from the metadata (safe while a server runs). */
 export async function du(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['json', 'tags'])
-  const logger = createLogger('error')
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
+  const { registry } = await compose(config, { logger: () => createLogger('error') })
   try {
-    const usage = await registry.diskUsage({ perTag: args.options.get('tags') === true, gc: gcOptionsFrom(config) })
+    const usage = await registry.diskUsage(systemContext('du'), { perTag: args.options.get('tags') === true, gc: gcOptionsFrom(config) })
     if (args.options.get('json') === true) {
       process.stdout.write(`${JSON.stringify(usage, null, 2)}\n`)
       return 0

@@ -1,18 +1,20 @@
-import { ConfigError } from '../config/config.js'
 import { createLogger } from '../logging.js'
 import { checkStore } from '../registry/fsck.js'
-import { Registry } from '../registry/registry.js'
+import { compose } from './composition.js'
 import type { ParsedArgs } from './args.js'
 import { configFromArgs } from './serve.js'
-import { runningServer } from './storage-lock.js'
+import { lockStorage } from './storage-lock.js'
 
 /** `wharf fsck [--repair] [--json]`: exit 0 when the store is consistent, 1 when problems were found. */
 export async function fsck(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['repair', 'json'])
   const repair = args.options.get('repair') === true
-  const pid = await runningServer(config.storage.path)
-  if (pid !== undefined) throw new ConfigError(`a wharf server (pid ${pid}) is using ${config.storage.path}; stop it before fsck`)
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger: createLogger('error'), gcGraceMs: config.gc.graceSeconds * 1000 })
+  // Even without --repair: beside a server, uploads and commits in flight would read as damage.
+  const lock = await lockStorage(config.storage.path, `wharf fsck${repair ? ' --repair' : ''}`, 'stop the server before fsck')
+  // compose closes what it opened if it fails; the lock is ours to release.
+  const wharf = await compose(config, { logger: () => createLogger('error') })
+    .catch(async (err: unknown) => { await lock.release(); throw err })
+  const { registry } = wharf
   try {
     const report = await checkStore(registry.metadata, registry.store, { repair })
     if (args.options.get('json') === true) {
@@ -37,6 +39,10 @@ export async function fsck(args: ParsedArgs): Promise<number> {
     }
     return report.ok ? 0 : 1
   } finally {
-    await registry.close()
+    try {
+      await wharf.close()
+    } finally {
+      await lock.release()
+    }
   }
 }

@@ -1,22 +1,23 @@
-import { ConfigError } from '../config/config.js'
+import { systemContext } from '../context/request-context.js'
 import { createLogger } from '../logging.js'
-import { Registry } from '../registry/registry.js'
+import { compose } from './composition.js'
 import type { ParsedArgs } from './args.js'
 import { configFromArgs, gcOptionsFrom } from './serve.js'
-import { runningServer } from './storage-lock.js'
+import { lockStorage } from './storage-lock.js'
 
 /** `wharf gc [--dry-run] [--json]`: an offline collection of a storage no server is using. */
 export async function gc(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['dry-run', 'json'])
   const dryRun = args.options.get('dry-run') === true
-  const pid = await runningServer(config.storage.path)
-  if (pid !== undefined && !dryRun) {
-    throw new ConfigError(`a wharf server (pid ${pid}) is using ${config.storage.path}; collect online with POST /_wharf/v1/gc instead`)
-  }
+  // A dry run changes nothing and may run beside a server; a collection may not.
+  const lock = dryRun ? undefined : await lockStorage(config.storage.path, 'wharf gc', 'collect online with POST /_wharf/v1/gc, or stop the server first')
   const logger = createLogger(args.options.get('json') === true ? 'warn' : 'error')
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
+  // compose closes what it opened if it fails; the lock is ours to release.
+  const wharf = await compose(config, { logger: () => logger })
+    .catch(async (err: unknown) => { await lock?.release(); throw err })
+  const { registry } = wharf
   try {
-    const report = await registry.gc.collect({ ...gcOptionsFrom(config), dryRun })
+    const report = await registry.gc.collect(systemContext('gc'), { ...gcOptionsFrom(config), dryRun })
     if (args.options.get('json') === true) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     } else {
@@ -38,7 +39,11 @@ export async function gc(args: ParsedArgs): Promise<number> {
     }
     return 0
   } finally {
-    await registry.close()
+    try {
+      await wharf.close()
+    } finally {
+      await lock?.release()
+    }
   }
 }
 

@@ -1,11 +1,10 @@
-import { mkdir } from 'node:fs/promises'
-import { loadConfig, type Config } from '../config/config.js'
+import { ConfigError, loadConfig, type Config } from '../config/config.js'
+import { systemContext } from '../context/request-context.js'
 import { buildApp } from '../http/app.js'
-import { createLogger } from '../logging.js'
-import { Registry } from '../registry/registry.js'
-import type { GcOptions } from '../gc/collector.js'
+import { appOptionsFrom, compose, gcOptionsFrom, type Wharf } from './composition.js'
 import { checkOptions, stringOption, type ParsedArgs } from './args.js'
-import { claimStorage } from './storage-lock.js'
+import { CommandFailure } from './failure.js'
+import { lockStorage } from './storage-lock.js'
 
 /** Options every command shares: the config file and the data directory. */
 export async function configFromArgs(args: ParsedArgs, extra: readonly string[] = []): Promise<Config> {
@@ -24,58 +23,67 @@ export async function configFromArgs(args: ParsedArgs, extra: readonly string[] 
   })
 }
 
-/** Collection options from the configuration (dryRun is the caller's). */
-export function gcOptionsFrom(config: Config): Omit<GcOptions, 'dryRun'> {
-  return {
-    graceMs: config.gc.graceSeconds * 1000,
-    uploadTtlMs: config.uploads.ttlSeconds * 1000,
-    retention: config.retention,
-  }
-}
+export { gcOptionsFrom }
 
 const SHUTDOWN_DEADLINE_MS = 30_000
+
+/** One line for a failed listen, for the errors people meet (the port taken, a privileged port, a wrong address). */
+function listenFailure(err: unknown, host: string, port: number): CommandFailure {
+  const code = (err as { code?: string }).code
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  const reason = code === 'EADDRINUSE' ? 'the address is already in use (another server on that port?)'
+    : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
+      : code === 'EADDRNOTAVAIL' ? 'no such address on this machine'
+        : (err as Error).message
+  return new CommandFailure(`cannot listen on ${where}: ${reason}${code !== undefined ? ` (${code})` : ''}`)
+}
 
 /** `wharf serve`: listens until SIGTERM or SIGINT, then lets in-flight requests finish. */
 export async function serve(args: ParsedArgs): Promise<number> {
   const config = await configFromArgs(args, ['host', 'port'])
-  const logger = createLogger(config.log.level)
-  await mkdir(config.storage.path, { recursive: true })
-  const releaseStorage = await claimStorage(config.storage.path)
-  const registry = await Registry.openLocal(config.storage.path, { maxPageSize: config.limits.pageMaxEntries, logger, gcGraceMs: config.gc.graceSeconds * 1000 })
-  const gcOptions = gcOptionsFrom(config)
-  const purgeUploads = async (): Promise<void> => {
-    const purged = await registry.uploads.purge(Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })
-    if (purged.sessions + purged.files > 0) logger.info(purged, 'purged expired upload sessions and orphan upload files')
-  }
-  await purgeUploads()
-  const purgeTimer = setInterval(() => {
-    purgeUploads().catch((err: unknown) => logger.error({ err }, 'failed to purge upload sessions'))
-  }, Math.min(config.uploads.ttlSeconds * 1000, 60 * 60 * 1000) || 60_000)
-  purgeTimer.unref()
+  const lock = await lockStorage(config.storage.path, 'wharf serve', 'one server per data directory: stop the other one first')
+  // Everything opened from here on is closed again if the start fails, so the process exits
+  // (compose itself closes what it opened when it fails part-way).
+  let wharf: Wharf | undefined
+  let app: ReturnType<typeof buildApp> | undefined
+  let purgeTimer: NodeJS.Timeout | undefined
   let gcTimer: NodeJS.Timeout | undefined
-  if (config.gc.intervalSeconds > 0) {
-    gcTimer = setInterval(() => {
-      if (registry.gc.isRunning) return
-      registry.gc.collect({ ...gcOptions, dryRun: false }).catch((err: unknown) => logger.error({ err }, 'failed to collect garbage'))
-    }, config.gc.intervalSeconds * 1000)
-    gcTimer.unref()
+  try {
+    wharf = await compose(config)
+    const { registry, components: { logger } } = wharf
+    const gcOptions = gcOptionsFrom(config)
+    const purgeUploads = async (): Promise<void> => {
+      const purged = await registry.uploads.purge(systemContext('purge'), Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })
+      if (purged.sessions + purged.files > 0) logger.info(purged, 'purged expired upload sessions and orphan upload files')
+    }
+    await purgeUploads()
+    purgeTimer = setInterval(() => {
+      purgeUploads().catch((err: unknown) => logger.error({ err }, 'failed to purge upload sessions'))
+    }, Math.min(config.uploads.ttlSeconds * 1000, 60 * 60 * 1000) || 60_000)
+    purgeTimer.unref()
+    if (config.gc.intervalSeconds > 0) {
+      gcTimer = setInterval(() => {
+        if (registry.gc.isRunning) return
+        registry.gc.collect(systemContext('gc'), { ...gcOptions, dryRun: false }).catch((err: unknown) => logger.error({ err }, 'failed to collect garbage'))
+      }, config.gc.intervalSeconds * 1000)
+      gcTimer.unref()
+    }
+    app = buildApp(registry, appOptionsFrom(config, logger))
+    await app.listen({ host: config.http.host, port: config.http.port })
+      .catch((err: unknown) => { throw listenFailure(err, config.http.host, config.http.port) })
+  } catch (err) {
+    clearInterval(purgeTimer)
+    clearInterval(gcTimer)
+    await app?.close().catch(() => undefined)
+    await wharf?.close().catch(() => undefined)
+    await lock.release().catch(() => undefined)
+    if (err instanceof CommandFailure || err instanceof ConfigError) throw err
+    const code = (err as { code?: string }).code
+    throw new CommandFailure(`cannot start: ${(err as Error).message ?? String(err)}${code !== undefined ? ` (${code})` : ''}`)
   }
-  const app = buildApp(registry, {
-    logger,
-    logRequests: config.log.requests,
-    manifestMaxBytes: config.limits.manifestMaxBytes,
-    manifestBytesInFlight: config.limits.manifestBytesInFlight,
-    idleTimeoutMs: config.http.idleTimeoutSeconds * 1000,
-    headersTimeoutMs: config.http.headersTimeoutSeconds * 1000,
-    maxHeaderBytes: config.http.maxHeaderBytes,
-    uploadsPerClient: config.limits.uploadsPerClient,
-    uploadsTotal: config.limits.uploadsTotal,
-    uploadMinBytesPerSecond: config.limits.uploadMinBytesPerSecond,
-    uploadMinRateGraceMs: config.limits.uploadMinRateGraceSeconds * 1000,
-    gc: gcOptions,
-  })
-  await app.listen({ host: config.http.host, port: config.http.port })
-  const address = app.server.address()
+  const running = { app, wharf }
+  const logger = running.wharf.components.logger
+  const address = running.app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port
   const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host
   logger.info({ url: `http://${host}:${port}`, storage: config.storage.path }, 'wharf listening')
@@ -90,11 +98,13 @@ export async function serve(args: ParsedArgs): Promise<number> {
       logger.info({ signal }, 'shutting down')
       const deadline = setTimeout(() => {
         logger.warn('in-flight requests did not finish before the deadline; closing them')
-        app.server.closeAllConnections()
+        running.app.server.closeAllConnections()
       }, SHUTDOWN_DEADLINE_MS)
       deadline.unref()
-      app.close()
-        .then(() => registry.close()).then(releaseStorage)
+      running.app.close()
+        .then(() => running.wharf.close())
+        // The lock goes even if closing failed, so that the next start is not refused.
+        .finally(() => lock.release())
         .then(() => { clearTimeout(deadline); logger.info('stopped'); resolve(0) },
           (err: unknown) => { logger.error({ err }, 'failed to shut down cleanly'); resolve(1) })
     }

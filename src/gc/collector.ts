@@ -1,8 +1,10 @@
 import type { Logger } from 'pino'
 import type { BlobRecord, MetadataStore, TagRecord } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
-import type { KeyedMutex } from '../registry/keyed-mutex.js'
-import type { UploadService } from '../registry/uploads.js'
+import type { Clock } from '../context/clock.js'
+import { systemCaller, type RequestContext } from '../context/request-context.js'
+import type { CollectionSummary, EventSink } from '../events/events.js'
+import { GC_LEASE, LockKeys, type Coordination } from '../coordination/coordination.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import { RetentionRules, type RetentionPolicy } from './retention.js'
 
@@ -36,6 +38,11 @@ export interface GcReport {
 const BLOB_BATCH = 256
 const PARALLEL_UNLINKS = 8
 
+/** Ends idle upload sessions and removes orphan upload files (the registry's upload service does). */
+export interface UploadPurger {
+  purge(ctx: RequestContext, idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }>
+}
+
 export class GcAlreadyRunningError extends Error {
   constructor() {
     super('a garbage collection is already running')
@@ -47,24 +54,29 @@ export class GcAlreadyRunningError extends Error {
  * Online mark and sweep over the metadata. The metadata sweep is one transaction, so manifest
  * puts (which validate their references in their own transactions) never interleave with it;
  * each blob is then removed under its digest lock, which blob commits and mounts also take,
- * record first and file second. Only one collection runs at a time.
+ * record first and file second. Only one collection runs at a time: the one holding the GC lease.
  */
 export class GarbageCollector {
   private readonly metadata: MetadataStore
   private readonly store: BlobStore
-  private readonly uploads: UploadService
-  private readonly digestLocks: KeyedMutex
+  private readonly uploads: UploadPurger
+  private readonly coordination: Coordination
+  private readonly clock: Clock
+  private readonly events: EventSink
   private readonly log: Logger
   private running: Promise<GcReport> | undefined
 
-  constructor(deps: { metadata: MetadataStore; store: BlobStore; uploads: UploadService; digestLocks: KeyedMutex; log: Logger }) {
+  constructor(deps: { metadata: MetadataStore; store: BlobStore; uploads: UploadPurger; coordination: Coordination; clock: Clock; events: EventSink; log: Logger }) {
     this.metadata = deps.metadata
     this.store = deps.store
     this.uploads = deps.uploads
-    this.digestLocks = deps.digestLocks
+    this.coordination = deps.coordination
+    this.clock = deps.clock
+    this.events = deps.events
     this.log = deps.log
   }
 
+  /** Whether this process runs a collection. */
   get isRunning(): boolean {
     return this.running !== undefined
   }
@@ -74,19 +86,29 @@ export class GarbageCollector {
     await this.running?.catch(() => undefined)
   }
 
-  /** Starts a collection; rejects with GcAlreadyRunningError while one runs. */
-  async collect(options: GcOptions): Promise<GcReport> {
+  /**
+   * Starts a collection asked for by `ctx`; rejects with GcAlreadyRunningError while one runs.
+   * What it removes is published as the system's doing, under the request id of `ctx`.
+   */
+  async collect(ctx: RequestContext, options: GcOptions): Promise<GcReport> {
     if (this.running !== undefined) throw new GcAlreadyRunningError()
-    this.running = this.run(options)
+    const lease = await this.coordination.lease(GC_LEASE)
+    if (lease === undefined) throw new GcAlreadyRunningError()
+    const running = this.run(ctx, options)
+    this.running = running
     try {
-      return await this.running
+      return await running
     } finally {
       this.running = undefined
+      await lease.release()
     }
   }
 
-  private async run(options: GcOptions): Promise<GcReport> {
-    const started = Date.now()
+  private async run(asked: RequestContext, options: GcOptions): Promise<GcReport> {
+    const ctx: RequestContext = asked.caller.kind === 'system' ? asked : { ...asked, caller: systemCaller('gc') }
+    const started = this.clock.now()
+    // Durations are elapsed time, not the (replaceable) clock's.
+    const t0 = Date.now()
     const now = options.now ?? started
     const graceCutoff = now - options.graceMs
     const rules = new RetentionRules(options.retention)
@@ -107,6 +129,10 @@ export class GarbageCollector {
         repo, tags: tagsByRepo.get(repo) ?? [], graceCutoff, dryRun: options.dryRun,
         ...(untaggedAge !== undefined ? { untaggedCutoff: now - untaggedAge * 1000 } : {}),
       })
+      if (!options.dryRun) {
+        for (const { tag, digest } of result.tagsRemoved) this.events.publish(ctx, { type: 'tag.deleted', repo, tag, digest })
+        for (const { digest } of result.manifestsRemoved) this.events.publish(ctx, { type: 'manifest.deleted', repo, digest })
+      }
       tagsRemoved.push(...result.tagsRemoved)
       manifestsRemoved.push(...result.manifestsRemoved.map(({ digest }) => ({ repo, digest })))
       if (result.repositoryRemoved) repositoriesRemoved.push(repo)
@@ -132,7 +158,7 @@ export class GarbageCollector {
       // In batches: one transaction and parallel unlinks per batch, under the batch's digest locks.
       for (let i = 0; i < unlinked.length; i += BLOB_BATCH) {
         const digests = unlinked.slice(i, i + BLOB_BATCH).map((b) => b.digest)
-        const removed = await this.digestLocks.runAll(digests, async () => {
+        const removed = await this.coordination.lockAll(digests.map(LockKeys.blob), async () => {
           const records = await this.metadata.deleteBlobsIfUnlinked(digests)
           // A few unlinks at a time leave the I/O thread pool to the pushes meanwhile.
           for (let j = 0; j < records.length; j += PARALLEL_UNLINKS) {
@@ -147,14 +173,14 @@ export class GarbageCollector {
     const blobsMs = Date.now() - phaseStart - sweepMs
     const uploadsPurged = options.dryRun
       ? (await this.metadata.listUploads(now - options.uploadTtlMs)).length
-      : (await this.uploads.purge(now - options.uploadTtlMs, { orphanFiles: true })).sessions
+      : (await this.uploads.purge(ctx, now - options.uploadTtlMs, { orphanFiles: true })).sessions
     const uploadsMs = Date.now() - phaseStart - sweepMs - blobsMs
     const orphanFilesRemoved = await this.removeOrphanFiles(graceCutoff, options.dryRun)
     const orphansMs = Date.now() - phaseStart - sweepMs - blobsMs - uploadsMs
     const report: GcReport = {
       dryRun: options.dryRun,
       startedAt: new Date(started).toISOString(),
-      durationMs: Date.now() - started,
+      durationMs: Date.now() - t0,
       tagsRemoved: tagsRemoved.map(({ repo, tag, digest }) => ({ repo, tag, digest })),
       manifestsRemoved,
       repositoriesRemoved,
@@ -170,6 +196,7 @@ export class GarbageCollector {
       links: report.linksRemoved, blobs: report.blobsRemoved.length, bytesFreed: report.bytesFreed, uploads: report.uploadsPurged,
       orphanFiles: report.orphanFilesRemoved.length, phases: report.phases,
     }, 'garbage collection finished')
+    if (!options.dryRun) this.events.publish(ctx, { type: 'collection.finished', summary: summaryOf(report) })
     return report
   }
 
@@ -182,7 +209,7 @@ export class GarbageCollector {
       if (recorded.has(digest)) continue
       const file = await this.store.blobInfo(digest)
       if (file === undefined || file.modifiedAt.getTime() >= graceCutoff) continue
-      const gone = await this.digestLocks.run(digest, async () => {
+      const gone = await this.coordination.lock(LockKeys.blob(digest), async () => {
         if (await this.metadata.getBlob(digest) !== undefined) return false
         if (!dryRun) await this.store.deleteBlob(digest)
         return true
@@ -211,5 +238,19 @@ export class GarbageCollector {
       if (page.length < 1000) return names
       last = page[page.length - 1]
     }
+  }
+}
+
+function summaryOf(report: GcReport): CollectionSummary {
+  return {
+    tagsRemoved: report.tagsRemoved.length,
+    manifestsRemoved: report.manifestsRemoved.length,
+    repositoriesRemoved: report.repositoriesRemoved.length,
+    linksRemoved: report.linksRemoved,
+    blobsRemoved: report.blobsRemoved.length,
+    bytesFreed: report.bytesFreed,
+    uploadsPurged: report.uploadsPurged,
+    orphanFilesRemoved: report.orphanFilesRemoved.length,
+    durationMs: report.durationMs,
   }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
@@ -9,6 +10,8 @@ import { API_VERSION, Headers } from './headers.js'
 import { Query } from './query.js'
 import { guardBodyRate, type MinimumRate } from './body-rate.js'
 import { ByteBudget } from './byte-budget.js'
+import { sendJson } from './json-reply.js'
+import { requestContext, withSignal } from './request-context.js'
 import { hasBody } from './request-body.js'
 import { UploadLimiter } from './upload-limiter.js'
 import type { GcOptions } from '../gc/collector.js'
@@ -62,11 +65,13 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     // Node checks header and request timeouts on this interval (30 s by default): check every second.
     http: { maxHeaderSize: options.maxHeaderBytes, connectionsCheckingInterval: 1000 },
     routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: false },
+    // Unique across restarts and processes (Fastify's default counts from 1): logs of several nodes can be merged.
+    genReqId: () => randomUUID(),
     // Requests the router refuses before any handler (a malformed percent-encoding, say) still get the spec's JSON.
     frameworkErrors: (err, request, reply) => {
       const error = new RegistryError('UNSUPPORTED', { message: 'malformed request path', status: 400, cause: err })
       request.log.debug({ err, url: request.raw.url }, 'request refused by the router')
-      void (reply as FastifyReply).code(error.status).header(Headers.apiVersion, API_VERSION).type('application/json').send(toErrorBody(error))
+      void sendJson((reply as FastifyReply).code(error.status).header(Headers.apiVersion, API_VERSION), toErrorBody(error))
     },
   }) as unknown as FastifyInstance
 
@@ -83,6 +88,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   keepCompleteRequestsOnClientError(app.server, inFlight)
   app.addHook('onRequest', async (request, reply) => {
     reply.header(Headers.apiVersion, API_VERSION)
+    reply.header(Headers.requestId, request.id)
     const socket = request.raw.socket
     const exchange = { request: request.raw, response: reply.raw }
     inFlight.set(socket, exchange)
@@ -104,31 +110,34 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
     const route = parseV2Path(path)
     const query = new Query(rawQuery)
+    let ctx = requestContext(request, reply)
+    // A body under the minimum rate is cut off: the request's signal then aborts too (with the
+    // 408), besides when the client leaves, so the registry stops whichever comes first.
     if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {
       const release = uploadLimiter.acquire(request.ip)
       reply.raw.once('close', release)
-      guardBodyRate(request.raw, bodyRate, reply.raw)
+      ctx = withSignal(ctx, guardBodyRate(request.raw, bodyRate, reply.raw))
     } else if (route.kind === 'manifest' && request.method === 'PUT' && hasBody(request.raw)) {
-      guardBodyRate(request.raw, bodyRate, reply.raw)
+      ctx = withSignal(ctx, guardBodyRate(request.raw, bodyRate, reply.raw))
     }
     switch (route.kind) {
       case 'base':
         if (request.method !== 'GET' && request.method !== 'HEAD') throw unknownRoute()
-        return reply.code(200).type('application/json').send('{}')
+        return sendJson(reply.code(200), {})
       case 'catalog':
-        return handleCatalog(registry, query, request, reply)
+        return handleCatalog(registry, ctx, query, request, reply)
       case 'tags':
-        return handleTags(registry, route.name, query, request, reply)
+        return handleTags(registry, ctx, route.name, query, request, reply)
       case 'manifest':
-        return handleManifest(registry, route.name, segment(route.reference), query, request, reply, options.manifestMaxBytes, manifestBudget)
+        return handleManifest(registry, ctx, route.name, segment(route.reference), query, request, reply, options.manifestMaxBytes, manifestBudget)
       case 'blob':
-        return handleBlob(registry, route.name, segment(route.digest), request, reply)
+        return handleBlob(registry, ctx, route.name, segment(route.digest), request, reply)
       case 'uploads':
-        return handleUploadStart(registry, route.name, query, request, reply)
+        return handleUploadStart(registry, ctx, route.name, query, request, reply)
       case 'upload':
-        return handleUpload(registry, route.name, segment(route.id), query, request, reply)
+        return handleUpload(registry, ctx, route.name, segment(route.id), query, request, reply)
       case 'referrers':
-        return handleReferrers(registry, route.name, segment(route.digest), query, request, reply)
+        return handleReferrers(registry, ctx, route.name, segment(route.digest), query, request, reply)
       case 'unknown':
         throw unknownRoute()
     }
@@ -140,7 +149,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   app.setNotFoundHandler(async (_request, reply) => {
     const error = unknownRoute()
-    return reply.code(error.status).type('application/json').send(toErrorBody(error))
+    return sendJson(reply.code(error.status), toErrorBody(error))
   })
 
   app.setErrorHandler(async (err: FastifyError | Error, request, reply) => {
@@ -153,7 +162,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     }
     // A body the handler did not read is dropped with the connection rather than drained.
     if (!request.raw.complete) reply.header('Connection', 'close')
-    return reply.code(error.status).type('application/json').send(toErrorBody(error))
+    return sendJson(reply.code(error.status), toErrorBody(error))
   })
 
   return app

@@ -81,18 +81,23 @@ export class BodyRateGuard {
 
 const guards = new WeakMap<IncomingMessage, BodyRateGuard>()
 
-/** Puts `request`'s body under a minimum rate until the response closes; see requestBody. */
-export function guardBodyRate(request: IncomingMessage, rate: MinimumRate, closed: { once(event: 'close', listener: () => void): unknown }): void {
+/**
+ * Puts `request`'s body under a minimum rate until the response closes; see requestBody. Returns
+ * the signal aborted (with the 408) when the body is cut off.
+ */
+export function guardBodyRate(request: IncomingMessage, rate: MinimumRate, closed: { once(event: 'close', listener: () => void): unknown }): AbortSignal {
   const guard = new BodyRateGuard(rate)
   guards.set(request, guard)
   closed.once('close', () => guard.stop())
+  return guard.signal
 }
 
 /**
  * The body to read: when guarded, counted against the minimum rate and ending at once (with the
- * 408) when cut off, even while it waits for a client that sends nothing; `signal` says so too.
+ * 408) when cut off, even while it waits for a client that sends nothing (the signal guardBodyRate
+ * returned, part of the request context's, says so too).
  */
-export function requestBody(request: IncomingMessage): { readonly body: AsyncIterable<Uint8Array>; readonly signal?: AbortSignal } {
+export function requestBody(request: IncomingMessage): AsyncIterable<Uint8Array> {
   const guard = guards.get(request)
-  return guard === undefined ? { body: request } : { body: untilAborted(guard.measure(request), guard.signal), signal: guard.signal }
+  return guard === undefined ? request : untilAborted(guard.measure(request), guard.signal)
 }

@@ -6,6 +6,8 @@ export const Headers = {
   ociSubject: 'OCI-Subject',
   ociTag: 'OCI-Tag',
   ociFiltersApplied: 'OCI-Filters-Applied',
+  /** The id of the request in the server's log lines and events. */
+  requestId: 'X-Request-Id',
 } as const
 
 export const API_VERSION = 'registry/2.0'

@@ -16,11 +16,15 @@ export class Query {
     return this.params.getAll(name)
   }
 
-  /** The page size `n`: a non-negative integer, else PAGINATION_NUMBER_INVALID. */
+  /**
+   * The page size `n`: a non-negative integer of any size (the listing clamps it to its page limit
+   * and pages on with Link), else PAGINATION_NUMBER_INVALID.
+   */
   pageSize(): number | undefined {
     const n = this.one('n')
     if (n === undefined) return undefined
-    if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PAGINATION_NUMBER_INVALID', { detail: { n: n.slice(0, 20) } })
-    return Number(n)
+    if (!/^\d+$/.test(n)) throw new RegistryError('PAGINATION_NUMBER_INVALID', { detail: { n: n.slice(0, 20) } })
+    // Beyond 15 digits a Number loses precision; any such n is far above every page limit anyway.
+    return n.length > 15 ? Number.MAX_SAFE_INTEGER : Number(n)
   }
 }

@@ -37,7 +37,7 @@ function tooLarge(limit: number): RegistryError {
  */
 export async function readLimitedBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = contentLength(request)
-  const { body } = requestBody(request)
+  const body = requestBody(request)
   if (declared !== undefined && declared > limit) {
     if (declared <= DRAIN_MAX_BYTES) for await (const _chunk of body) { /* dropped */ }
     throw tooLarge(limit)

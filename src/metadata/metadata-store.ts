@@ -20,9 +20,9 @@ export interface MetadataStore {
   /** Records that a client was just shown the link (garbage collection spares recently used links). */
   touchBlobLink(repo: RepoName, digest: Digest, now: number): Promise<void>
   /** Records a blob whose bytes are durable and links it into `repo`; ends `uploadId` if given. */
-  recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<void>
-  /** Links an already recorded blob into `repo`; false when the blob is not recorded (or, with `from`, not linked there). */
-  linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobRecord | undefined>
+  recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<BlobRecorded>
+  /** Links an already recorded blob into `repo`; undefined when the blob is not recorded (or, with `from`, not linked there). */
+  linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<(BlobRecord & BlobRecorded) | undefined>
   /** Removes the blob from `repo`; false when it was not linked there. */
   unlinkBlob(repo: RepoName, digest: Digest): Promise<boolean>
 
@@ -41,8 +41,11 @@ export interface MetadataStore {
   /** Removes one tag; false when it did not exist. */
   deleteTag(repo: RepoName, tag: Tag): Promise<boolean>
   listTags(repo: RepoName, page: PageRequest): Promise<string[]>
-  /** Manifests of `repo` whose subject is `subject`, optionally only those of one artifactType. */
-  listReferrers(repo: RepoName, subject: Digest, artifactType?: string): Promise<ManifestRecord[]>
+  /**
+   * Manifests of `repo` whose subject is `subject`, optionally only those of one artifactType, in
+   * digest order; with `page`, at most `page.limit` of them, after the digest `page.last`.
+   */
+  listReferrers(repo: RepoName, subject: Digest, artifactType?: string, page?: PageRequest): Promise<ManifestRecord[]>
 
   // Upload sessions
   createUpload(upload: UploadRecord): Promise<void>
@@ -147,6 +150,12 @@ export interface BlobRecord {
   readonly size: number
 }
 
+/** What recording or linking a blob changed besides the link. */
+export interface BlobRecorded {
+  /** The repository did not exist before (its first blob). */
+  readonly repositoryCreated: boolean
+}
+
 export interface RepositoryBlobRecord extends BlobRecord {
   /** When the link was made or last shown to a client. */
   readonly usedAt: number
@@ -175,7 +184,7 @@ export interface ManifestPut {
 }
 
 export type PutManifestResult =
-  | { readonly ok: true }
+  | { readonly ok: true; readonly repositoryCreated: boolean }
   | { readonly ok: false; readonly missing: readonly ManifestReference[]; readonly sizeMismatch: readonly ManifestReference[] }
 
 export interface UploadRecord {

@@ -1,9 +1,11 @@
 import type Database from 'better-sqlite3'
 import { Worker } from 'node:worker_threads'
+import type { CacheInvalidation } from '../coordination/coordination.js'
+import { InProcessCoordination } from '../coordination/in-process.js'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
-  BlobRecord, DanglingRows, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
+  BlobRecord, BlobRecorded, DanglingRows, DiskUsage, ManifestPut, ManifestRecord, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
   RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
 import { MANIFEST_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow } from './sqlite/schema.js'
@@ -27,12 +29,21 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>()
   private nextCallId = 1
   private readonly manifestCache = new ManifestCache(MANIFEST_CACHE_BYTES)
+  /** Where this store announces writes that change manifests; its own cache listens there too. */
+  private readonly invalidation: CacheInvalidation
+  private readonly stopListening: () => void
   private writerFailure: Error | undefined
   private closing: Promise<void> | undefined
   /** Settles once the writer thread has opened the database (or failed to). */
   readonly ready: Promise<void>
 
-  constructor(file: string) {
+  /** `invalidation`: shared with the other processes serving the store (a private channel when absent). */
+  constructor(file: string, options: { readonly invalidation?: CacheInvalidation } = {}) {
+    this.invalidation = options.invalidation ?? new InProcessCoordination()
+    this.stopListening = this.invalidation.onInvalidate((repo) => {
+      if (repo === undefined) this.manifestCache.clear()
+      else this.manifestCache.invalidateRepository(repo)
+    })
     this.db = openDatabase(file)
     migrate(this.db)
     // This connection only reads; the writer thread owns every change.
@@ -72,9 +83,11 @@ export class SqliteMetadataStore implements MetadataStore {
       manifestByTagWithBody: db.prepare<[string, string], ManifestRow & { body: Buffer }>(
         `SELECT ${MANIFEST_COLUMNS}, c.body FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
       listTags: db.prepare<[string, string, number], { tag: string }>('SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?'),
-      referrers: db.prepare<[string, string], ManifestRow>(
-        `SELECT ${MANIFEST_COLUMNS} FROM manifest_contents c JOIN manifests m ON m.digest = c.digest AND m.repo = ?
-         WHERE c.subject = ? ORDER BY c.created_at, c.digest`),
+      // Digest order: a stable cursor for pages (`last`), whatever is pushed or deleted in between.
+      referrers: db.prepare<{ repo: string; subject: string; artifactType: string | null; last: string; limit: number }, ManifestRow>(
+        `SELECT ${MANIFEST_COLUMNS} FROM manifest_contents c JOIN manifests m ON m.digest = c.digest AND m.repo = :repo
+         WHERE c.subject = :subject AND c.digest > :last AND (:artifactType IS NULL OR c.artifact_type = :artifactType)
+         ORDER BY c.digest LIMIT :limit`),
       getUpload: db.prepare<[string], { id: string; repo: string; started_at: number; updated_at: number }>(
         'SELECT id, repo, started_at, updated_at FROM uploads WHERE id = ?'),
       listUploads: db.prepare<[number], { id: string; repo: string; started_at: number; updated_at: number }>(
@@ -95,15 +108,15 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   /**
-   * Drops cached manifests of `repo` (all, when undefined) once `write` settled, before its caller
-   * continues; on failure too, as a failed batch may still have changed nothing or everything.
+   * Announces that manifests of `repo` (all, when undefined) changed once `write` settled, before
+   * its caller continues, so every cache drops them; on failure too, as a failed batch may still
+   * have changed nothing or everything.
    */
   private async invalidating<T>(repo: string | undefined, write: Promise<T>): Promise<T> {
     try {
       return await write
     } finally {
-      if (repo === undefined) this.manifestCache.clear()
-      else this.manifestCache.invalidateRepository(repo)
+      this.invalidation.invalidate(repo)
     }
   }
 
@@ -137,12 +150,12 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
 
-  async recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<void> {
+  async recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<BlobRecorded> {
     return this.write('recordBlob', repo, digest, size, uploadId, Date.now())
   }
 
 
-  async linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobRecord | undefined> {
+  async linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<(BlobRecord & BlobRecorded) | undefined> {
     return this.write('linkBlob', repo, digest, from, Date.now())
   }
 
@@ -192,9 +205,8 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.stmt.listTags.all(repo, page.last ?? '', page.limit).map((row) => row.tag)
   }
 
-  async listReferrers(repo: RepoName, subject: Digest, artifactType?: string): Promise<ManifestRecord[]> {
-    const rows = this.stmt.referrers.all(repo, subject).map(toManifestRecord)
-    return artifactType === undefined ? rows : rows.filter((row) => row.artifactType === artifactType)
+  async listReferrers(repo: RepoName, subject: Digest, artifactType?: string, page?: PageRequest): Promise<ManifestRecord[]> {
+    return this.stmt.referrers.all({ repo, subject, artifactType: artifactType ?? null, last: page?.last ?? '', limit: page?.limit ?? -1 }).map(toManifestRecord)
   }
 
   async createUpload(upload: UploadRecord): Promise<void> {
@@ -293,6 +305,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async close(): Promise<void> {
     this.closing ??= (async () => {
+      this.stopListening()
       if (this.writerFailure === undefined) {
         this.writer.ref()
         const closed = new Promise<void>((resolve) => {

@@ -37,6 +37,33 @@ export interface ParsedManifest {
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
+/**
+ * Deepest nesting of arrays and objects a manifest may have. Go's encoding/json, which the
+ * reference registry and most clients (skopeo, containerd, docker) parse manifests with, refuses
+ * more than 10000 levels; a manifest they cannot read must not be stored. Real ones nest below 10.
+ */
+export const MANIFEST_MAX_DEPTH = 1000
+
+/**
+ * Whether JSON text nests arrays and objects deeper than `limit`: one linear scan, strings skipped,
+ * before JSON.parse, so that no deep structure is ever built or walked.
+ */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // a backslash escapes the next character ("\"" stays in the string)
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true
+    } else if (c === 0x7d || c === 0x5d) depth--
+  }
+  return false
+}
+
 function invalid(reason: string): RegistryError {
   return new RegistryError('MANIFEST_INVALID', { detail: { reason } })
 }
@@ -83,6 +110,8 @@ function parseDescriptorList(value: unknown, where: string): Descriptor[] {
  * recognisably an image manifest or index, the manifest is invalid. Schema1 is refused.
  */
 export function parseManifest(body: Buffer, contentType: string | undefined): ParsedManifest {
+  // JSON forbids a byte-order mark (RFC 8259 §8.1) and Go clients fail on one; TextDecoder would drop it silently.
+  if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) throw invalid('body starts with a UTF-8 byte-order mark, which JSON does not allow')
   let text: string
   try {
     // Fatal decoding: invalid UTF-8 is refused, never silently replaced.
@@ -90,6 +119,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   } catch {
     throw invalid('body is not valid UTF-8')
   }
+  if (nestsDeeperThan(text, MANIFEST_MAX_DEPTH)) throw invalid(`JSON nests deeper than ${MANIFEST_MAX_DEPTH} levels`)
   let document: unknown
   try {
     document = JSON.parse(text)

@@ -1,5 +1,8 @@
 import type { Readable } from 'node:stream'
+import type { Clock } from '../context/clock.js'
+import type { RequestContext } from '../context/request-context.js'
 import { RegistryError } from '../errors/registry-error.js'
+import type { EventSink } from '../events/events.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName } from '../oci/names.js'
@@ -18,26 +21,30 @@ export const LINK_TOUCH_INTERVAL_MS = 5 * 60 * 1000
 export class BlobService {
   private readonly metadata: MetadataStore
   private readonly store: BlobStore
+  private readonly clock: Clock
+  private readonly events: EventSink
   private readonly touchIntervalMs: number
 
   /** `gcGraceMs`: a link shown to a client must outlive a collection for at least that long. */
-  constructor(metadata: MetadataStore, store: BlobStore, gcGraceMs: number) {
+  constructor(metadata: MetadataStore, store: BlobStore, clock: Clock, events: EventSink, gcGraceMs: number) {
     this.metadata = metadata
     this.store = store
+    this.clock = clock
+    this.events = events
     this.touchIntervalMs = Math.min(LINK_TOUCH_INTERVAL_MS, Math.floor(gcGraceMs / 2))
   }
 
-  async stat(repo: RepoName, digest: Digest): Promise<BlobDescriptor> {
+  async stat(_ctx: RequestContext, repo: RepoName, digest: Digest): Promise<BlobDescriptor> {
     const blob = await this.metadata.getRepositoryBlob(repo, digest)
     if (blob === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
     // A client that checks a blob before pushing a manifest relies on the link lasting until then.
-    const now = Date.now()
+    const now = this.clock.now()
     if (now - blob.usedAt >= this.touchIntervalMs) await this.metadata.touchBlobLink(repo, digest, now)
     return { digest: blob.digest, size: blob.size }
   }
 
-  async open(repo: RepoName, digest: Digest, range?: ByteRange): Promise<{ readonly blob: BlobDescriptor; readonly stream: Readable }> {
-    const blob = await this.stat(repo, digest)
+  async open(ctx: RequestContext, repo: RepoName, digest: Digest, range?: ByteRange): Promise<{ readonly blob: BlobDescriptor; readonly stream: Readable }> {
+    const blob = await this.stat(ctx, repo, digest)
     try {
       return { blob, stream: await this.store.readBlob(digest, range) }
     } catch (err) {
@@ -50,7 +57,8 @@ export class BlobService {
   }
 
   /** Unlinks the blob from the repository; its bytes go when garbage collection finds them unused. */
-  async delete(repo: RepoName, digest: Digest): Promise<void> {
+  async delete(ctx: RequestContext, repo: RepoName, digest: Digest): Promise<void> {
     if (!await this.metadata.unlinkBlob(repo, digest)) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
+    this.events.publish(ctx, { type: 'blob.deleted', repo, digest })
   }
 }

@@ -1,3 +1,4 @@
+import type { RequestContext } from '../context/request-context.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { ManifestRecord, MetadataStore } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
@@ -27,6 +28,15 @@ export interface ReferrersIndex {
   }>
 }
 
+export interface ReferrersPage {
+  readonly index: ReferrersIndex
+  /** Set when more referrers follow: the `last` to ask for next. */
+  readonly next?: Digest
+}
+
+/** Referrers per page at most: descriptors carry annotations, so a page stays a few MiB at worst. */
+export const REFERRERS_PAGE_MAX = 1000
+
 /** Tag lists, the catalog and referrers: indexed queries over metadata, lexically ordered pages. */
 export class ListingService {
   private readonly metadata: MetadataStore
@@ -37,18 +47,22 @@ export class ListingService {
     this.maxPageSize = maxPageSize
   }
 
-  async tags(repo: RepoName, query: PageQuery): Promise<Page> {
+  async tags(_ctx: RequestContext, repo: RepoName, query: PageQuery): Promise<Page> {
     if (!await this.metadata.repositoryExists(repo)) throw new RegistryError('NAME_UNKNOWN', { detail: { name: repo } })
     return this.page(query, (page) => this.metadata.listTags(repo, page))
   }
 
-  async catalog(query: PageQuery): Promise<Page> {
+  async catalog(_ctx: RequestContext, query: PageQuery): Promise<Page> {
     return this.page(query, (page) => this.metadata.listRepositories(page))
   }
 
-  async referrers(repo: RepoName, subject: Digest, artifactType?: string): Promise<ReferrersIndex> {
-    const rows = await this.metadata.listReferrers(repo, subject, artifactType)
-    return { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: rows.map(toDescriptor) }
+  /** One page of the referrers of `subject`, in digest order, after the digest `last`. */
+  async referrers(_ctx: RequestContext, repo: RepoName, subject: Digest, artifactType?: string, last?: Digest): Promise<ReferrersPage> {
+    const size = Math.min(this.maxPageSize, REFERRERS_PAGE_MAX)
+    const rows = await this.metadata.listReferrers(repo, subject, artifactType, { ...(last !== undefined ? { last } : {}), limit: size + 1 })
+    const page = rows.slice(0, size)
+    const index: ReferrersIndex = { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: page.map(toDescriptor) }
+    return rows.length > size ? { index, next: page[page.length - 1]!.digest } : { index }
   }
 
   /** Asks for one entry more than the page holds to learn whether another page follows. */

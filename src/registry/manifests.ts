@@ -1,4 +1,7 @@
+import type { Clock } from '../context/clock.js'
+import type { RequestContext } from '../context/request-context.js'
 import { RegistryError } from '../errors/registry-error.js'
+import type { EventSink } from '../events/events.js'
 import type { ManifestRecord, MetadataStore } from '../metadata/metadata-store.js'
 import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js'
 import { parseManifest } from '../oci/manifest.js'
@@ -18,18 +21,22 @@ export interface PutManifestOutcome {
 /** Manifests by tag or digest: stored as the exact bytes received, validated against the repository. */
 export class ManifestService {
   private readonly metadata: MetadataStore
+  private readonly clock: Clock
+  private readonly events: EventSink
 
-  constructor(metadata: MetadataStore) {
+  constructor(metadata: MetadataStore, clock: Clock, events: EventSink) {
     this.metadata = metadata
+    this.clock = clock
+    this.events = events
   }
 
-  async head(repo: RepoName, reference: Reference): Promise<ManifestRecord> {
+  async head(_ctx: RequestContext, repo: RepoName, reference: Reference): Promise<ManifestRecord> {
     const record = await this.metadata.findManifest(repo, reference)
     if (record === undefined) throw unknownManifest(reference)
     return record
   }
 
-  async get(repo: RepoName, reference: Reference): Promise<StoredManifest> {
+  async get(_ctx: RequestContext, repo: RepoName, reference: Reference): Promise<StoredManifest> {
     const found = await this.metadata.findManifestWithBody(repo, reference)
     if (found === undefined) throw unknownManifest(reference)
     return found
@@ -39,15 +46,17 @@ export class ManifestService {
    * PUT by tag (the tag moves to this manifest) or by digest (which must match the bytes), plus any
    * extra tags from `?tag=`. The digest is computed over the exact bytes received.
    */
-  async put(repo: RepoName, reference: Reference, contentType: string | undefined, body: Buffer, extraTags: readonly Tag[]): Promise<PutManifestOutcome> {
+  async put(ctx: RequestContext, repo: RepoName, reference: Reference, contentType: string | undefined, body: Buffer, extraTags: readonly Tag[]): Promise<PutManifestOutcome> {
     const digest = digestOf(body, reference.digest !== undefined ? digestAlgorithm(reference.digest) : 'sha256')
     if (reference.digest !== undefined && reference.digest !== digest) {
       throw new RegistryError('DIGEST_INVALID', { message: 'manifest digest does not match the reference', detail: { expected: reference.digest, actual: digest } })
     }
     const manifest = parseManifest(body, contentType)
     const tags = [...new Set([...(reference.tag !== undefined ? [reference.tag] : []), ...extraTags])]
+    // Where the tags pointed, for tag.moved events (a concurrent put of the same tag may make this stale).
+    const previous = await Promise.all(tags.map(async (tag) => (await this.metadata.findManifest(repo, { tag }))?.digest))
     const result = await this.metadata.putManifest({
-      repo, digest, body, tags, now: Date.now(),
+      repo, digest, body, tags, now: this.clock.now(),
       mediaType: manifest.mediaType,
       references: manifest.references,
       ...(manifest.artifactType !== undefined ? { artifactType: manifest.artifactType } : {}),
@@ -65,15 +74,29 @@ export class ManifestService {
         detail: { sizeMismatch: result.sizeMismatch.map((ref) => ({ digest: ref.digest, size: ref.size })) },
       })
     }
+    if (result.repositoryCreated) this.events.publish(ctx, { type: 'repository.created', repo })
+    this.events.publish(ctx, {
+      type: 'manifest.pushed', repo, digest, mediaType: manifest.mediaType, size: body.length, tags,
+      ...(manifest.subject !== undefined ? { subject: manifest.subject.digest } : {}),
+    })
+    tags.forEach((tag, i) => {
+      const was = previous[i]
+      if (was !== digest) this.events.publish(ctx, { type: 'tag.moved', repo, tag, digest, ...(was !== undefined ? { previous: was } : {}) })
+    })
     return { digest, tags, ...(manifest.subject !== undefined ? { subject: manifest.subject.digest } : {}) }
   }
 
   /** By digest: the manifest and its tags go. By tag: only the tag goes. */
-  async delete(repo: RepoName, reference: Reference): Promise<void> {
-    const removed = reference.digest !== undefined
-      ? await this.metadata.deleteManifest(repo, reference.digest)
-      : await this.metadata.deleteTag(repo, reference.tag)
-    if (!removed) throw unknownManifest(reference)
+  async delete(ctx: RequestContext, repo: RepoName, reference: Reference): Promise<void> {
+    if (reference.digest !== undefined) {
+      if (!await this.metadata.deleteManifest(repo, reference.digest)) throw unknownManifest(reference)
+      this.events.publish(ctx, { type: 'manifest.deleted', repo, digest: reference.digest })
+      return
+    }
+    const tag = reference.tag
+    const pointed = (await this.metadata.findManifest(repo, { tag }))?.digest
+    if (!await this.metadata.deleteTag(repo, tag)) throw unknownManifest(reference)
+    this.events.publish(ctx, { type: 'tag.deleted', repo, tag, ...(pointed !== undefined ? { digest: pointed } : {}) })
   }
 }
 

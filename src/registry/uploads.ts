@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto'
+import { LockKeys, type Coordination } from '../coordination/coordination.js'
+import type { Clock } from '../context/clock.js'
+import type { RequestContext } from '../context/request-context.js'
 import { RegistryError } from '../errors/registry-error.js'
+import type { EventSink } from '../events/events.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import { createDigester, digestAlgorithm, hashing, type Digest, type Digester } from '../oci/digest.js'
 import type { RepoName } from '../oci/names.js'
 import { formatUploadRange, type ByteRange } from '../oci/range.js'
 import { UploadNotFoundError, type BlobStore } from '../storage/blob-store.js'
 import type { BlobDescriptor } from './blobs.js'
-import { KeyedMutex } from './keyed-mutex.js'
 
 export interface UploadSession {
   readonly id: string
@@ -20,8 +23,6 @@ export interface ChunkOptions {
   readonly range?: ByteRange
   /** From Content-Length, when the client sent one. */
   readonly length?: number
-  /** Stops the chunk (a client too slow, gone, or the server closing); what was written stays. */
-  readonly signal?: AbortSignal
 }
 
 /** Hash state of a session, valid while `size` equals the upload's size (Node cannot persist it). */
@@ -41,25 +42,28 @@ const MAX_CACHED_HASH_STATES = 4096
 export class UploadService {
   private readonly metadata: MetadataStore
   private readonly store: BlobStore
-  private readonly sessionLocks = new KeyedMutex()
-  /** Commits of one digest are serialised so garbage collection can take the same lock. */
-  readonly digestLocks: KeyedMutex
+  /** Session locks serialise chunks of one session; blob locks serialise commits of one digest with garbage collection. */
+  private readonly coordination: Coordination
+  private readonly clock: Clock
+  private readonly events: EventSink
   private readonly hashStates = new Map<string, HashState>()
   /** The chunk being written to each session, to abort it. */
   private readonly chunksInFlight = new Map<string, AbortController>()
 
-  constructor(metadata: MetadataStore, store: BlobStore, digestLocks: KeyedMutex) {
+  constructor(metadata: MetadataStore, store: BlobStore, coordination: Coordination, clock: Clock, events: EventSink) {
     this.metadata = metadata
     this.store = store
-    this.digestLocks = digestLocks
+    this.coordination = coordination
+    this.clock = clock
+    this.events = events
   }
 
-  async start(repo: RepoName): Promise<UploadSession> {
+  async start(_ctx: RequestContext, repo: RepoName): Promise<UploadSession> {
     const id = randomUUID()
     // Held while the file exists without its row, so a concurrent purge does not take it for an orphan.
-    await this.sessionLocks.run(id, async () => {
+    await this.coordination.lock(LockKeys.upload(id), async () => {
       await this.store.createUpload(id)
-      const now = Date.now()
+      const now = this.clock.now()
       try {
         await this.metadata.createUpload({ id, repo, startedAt: now, updatedAt: now })
       } catch (err) {
@@ -72,8 +76,12 @@ export class UploadService {
   }
 
   /** Cross-repository mount: links a blob of `from` (or, without `from`, of the store) into `repo`. */
-  async mount(repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobDescriptor | undefined> {
-    return this.digestLocks.run(digest, () => this.metadata.linkBlob(repo, digest, from))
+  async mount(ctx: RequestContext, repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobDescriptor | undefined> {
+    const linked = await this.coordination.lock(LockKeys.blob(digest), () => this.metadata.linkBlob(repo, digest, from))
+    if (linked === undefined) return undefined
+    if (linked.repositoryCreated) this.events.publish(ctx, { type: 'repository.created', repo })
+    this.events.publish(ctx, { type: 'blob.mounted', repo, digest, size: linked.size, ...(from !== undefined ? { from } : {}) })
+    return { digest, size: linked.size }
   }
 
   /**
@@ -81,27 +89,28 @@ export class UploadService {
    * not waited for. A client resuming from this size while that chunk still writes gets 416 with
    * the size it left (distribution-spec: resume from the 416's Range).
    */
-  async status(repo: RepoName, id: string): Promise<UploadSession> {
+  async status(_ctx: RequestContext, repo: RepoName, id: string): Promise<UploadSession> {
     await this.session(repo, id)
     const size = await this.store.uploadSize(id)
     if (size === undefined) throw unknownUpload(id)
     return { id, repo, size }
   }
 
-  async append(repo: RepoName, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<UploadSession> {
+  /** Appends a chunk; `ctx.signal` stops it (a client gone or too slow), what was written stays. */
+  async append(ctx: RequestContext, repo: RepoName, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<UploadSession> {
     await this.session(repo, id)
-    return this.sessionLocks.run(id, async () => {
-      const size = await this.appendLocked(id, body, options)
-      await this.metadata.touchUpload(id, Date.now())
+    return this.coordination.lock(LockKeys.upload(id), async () => {
+      const size = await this.appendLocked(ctx, id, body, options)
+      await this.metadata.touchUpload(id, this.clock.now())
       return { id, repo, size }
     })
   }
 
   /** Ends a session: appends the optional last chunk, verifies size and digest, stores the blob. */
-  async complete(repo: RepoName, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
+  async complete(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
     await this.session(repo, id)
-    return this.sessionLocks.run(id, async () => {
-      const size = body !== undefined ? await this.appendLocked(id, body, options) : await this.store.uploadSize(id)
+    return this.coordination.lock(LockKeys.upload(id), async () => {
+      const size = body !== undefined ? await this.appendLocked(ctx, id, body, options) : await this.store.uploadSize(id)
       if (size === undefined) throw unknownUpload(id)
       const state = this.hashStates.get(id)
       const actual = state !== undefined && state.size === size && state.digester.algorithm === digestAlgorithm(digest)
@@ -112,25 +121,25 @@ export class UploadService {
         await this.discard(id)
         throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
       }
-      return this.commit(repo, id, digest, size, id)
+      return this.commit(ctx, repo, id, digest, size, id)
     })
   }
 
   /** A whole blob in one request (POST ?digest= with a body, or PUT without a session). */
-  async putMonolithic(repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<BlobDescriptor> {
+  async putMonolithic(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<BlobDescriptor> {
     const id = randomUUID()
     // The upload file has no session row; the lock marks it as in use for purge.
-    return this.sessionLocks.run(id, async () => {
+    return this.coordination.lock(LockKeys.upload(id), async () => {
       await this.store.createUpload(id)
       try {
         const digester = createDigester(digestAlgorithm(digest))
-        const size = await this.store.appendUpload(id, hashing(body, digester), options.signal)
+        const size = await this.store.appendUpload(id, hashing(body, digester), ctx.signal)
         if (options.length !== undefined && size !== options.length) {
           throw new RegistryError('SIZE_INVALID', { detail: { expected: options.length, actual: size } })
         }
         const actual = digester.digest()
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
-        return await this.commit(repo, id, digest, size)
+        return await this.commit(ctx, repo, id, digest, size)
       } finally {
         await this.store.deleteUpload(id)
       }
@@ -141,19 +150,21 @@ export class UploadService {
    * Makes a verified upload the blob `digest` of `repo`: bytes durable in the store first, then the
    * record (ending session `sessionId`, if any), under the digest lock garbage collection also takes.
    */
-  private async commit(repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string): Promise<BlobDescriptor> {
-    await this.digestLocks.run(digest, async () => {
+  private async commit(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string): Promise<BlobDescriptor> {
+    const recorded = await this.coordination.lock(LockKeys.blob(digest), async () => {
       await this.store.commitUpload(id, digest)
-      await this.metadata.recordBlob(repo, digest, size, sessionId)
+      return this.metadata.recordBlob(repo, digest, size, sessionId)
     })
+    if (recorded.repositoryCreated) this.events.publish(ctx, { type: 'repository.created', repo })
+    this.events.publish(ctx, { type: 'blob.pushed', repo, digest, size })
     return { digest, size }
   }
 
   /** Ends the session at once: a chunk in flight is aborted (its client gets 404) and every byte goes. */
-  async cancel(repo: RepoName, id: string): Promise<void> {
+  async cancel(_ctx: RequestContext, repo: RepoName, id: string): Promise<void> {
     await this.session(repo, id)
     this.chunksInFlight.get(id)?.abort(unknownUpload(id))
-    await this.sessionLocks.run(id, () => this.discard(id))
+    await this.coordination.lock(LockKeys.upload(id), () => this.discard(id))
   }
 
   /**
@@ -161,35 +172,37 @@ export class UploadService {
    * (left by a crash during a single-request upload). Work in flight holds its session lock and is
    * skipped, and each session is checked again under its lock, so this is safe at any time.
    */
-  async purge(idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }> {
+  async purge(_ctx: RequestContext, idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }> {
     let sessions = 0
     for (const upload of await this.metadata.listUploads(idleBefore)) {
-      if (this.sessionLocks.isBusy(upload.id)) continue
-      // The list is older than this moment: a chunk may have used the session since. Decide on
-      // the record as it is now, under the lock every chunk takes.
-      const ended = await this.sessionLocks.run(upload.id, async () => {
+      // Skipped when busy (a chunk holds the lock, or waits for it). The list is older than this
+      // moment: a chunk may have used the session since. Decide on the record as it is now, under
+      // the lock every chunk takes.
+      const ended = await this.coordination.tryLock(LockKeys.upload(upload.id), async () => {
         const current = await this.metadata.getUpload(upload.id)
         if (current === undefined || current.updatedAt >= idleBefore) return false
         await this.discard(upload.id)
         return true
       })
-      if (ended) sessions++
+      if (ended === true) sessions++
     }
     let files = 0
     if (options.orphanFiles) {
       for await (const id of this.store.listUploads()) {
-        if (this.sessionLocks.isBusy(id) || await this.metadata.getUpload(id) !== undefined) continue
-        await this.store.deleteUpload(id)
-        files++
+        const removed = await this.coordination.tryLock(LockKeys.upload(id), async () => {
+          if (await this.metadata.getUpload(id) !== undefined) return false
+          await this.store.deleteUpload(id)
+          return true
+        })
+        if (removed === true) files++
       }
       // Sessions whose file vanished cannot be resumed.
       for (const upload of await this.metadata.listUploads()) {
-        if (this.sessionLocks.isBusy(upload.id)) continue
-        const ended = await this.sessionLocks.run(upload.id, async () => {
+        const ended = await this.coordination.tryLock(LockKeys.upload(upload.id), async () => {
           if (await this.store.uploadSize(upload.id) !== undefined) return false
           return this.metadata.deleteUpload(upload.id)
         })
-        if (ended) sessions++
+        if (ended === true) sessions++
       }
     }
     return { sessions, files }
@@ -207,7 +220,7 @@ export class UploadService {
     if (upload === undefined || upload.repo !== repo) throw unknownUpload(id)
   }
 
-  private async appendLocked(id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<number> {
+  private async appendLocked(ctx: RequestContext, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<number> {
     const size = await this.store.uploadSize(id)
     if (size === undefined) throw unknownUpload(id)
     if (options.range !== undefined) {
@@ -223,20 +236,16 @@ export class UploadService {
     const digester = state !== undefined && state.size === size ? state.digester : undefined
     // Invalidate first: if the chunk fails midway the state no longer matches the bytes on disk.
     this.hashStates.delete(id)
-    // Stopped by the caller's signal (slow or gone client) or by a cancel of the session.
+    // Stopped by the request's signal (a client gone or too slow) or by a cancel of the session.
     const inFlight = new AbortController()
-    const callerStopped = (): void => inFlight.abort(options.signal?.reason)
-    if (options.signal?.aborted === true) callerStopped()
-    options.signal?.addEventListener('abort', callerStopped, { once: true })
     this.chunksInFlight.set(id, inFlight)
     let newSize: number
     try {
-      newSize = await this.store.appendUpload(id, digester ? hashing(body, digester) : body, inFlight.signal)
+      newSize = await this.store.appendUpload(id, digester ? hashing(body, digester) : body, AbortSignal.any([ctx.signal, inFlight.signal]))
     } catch (err) {
       if (err instanceof UploadNotFoundError) throw unknownUpload(id)
       throw err
     } finally {
-      options.signal?.removeEventListener('abort', callerStopped)
       if (this.chunksInFlight.get(id) === inFlight) this.chunksInFlight.delete(id)
     }
     if (digester !== undefined) this.rememberHashState(id, { digester, size: newSize })

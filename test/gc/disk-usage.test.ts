@@ -1,25 +1,23 @@
 import t from 'tap'
-import {
-  blobFile, configBlob, fileExists, imageManifest, randomBlob, runCli, sleep, startGcServer, type DiskUsage, type GcReport,
-} from './helpers.js'
+import { blobPath, configBlob, type DiskUsage, exists, type GcReport, imageManifest, makeBlob, runCli, sleep, startGcServer } from '../support/index.js'
 
 t.test('disk usage: per repository and per tag figures, shared and reclaimable bytes, before and after GC; wharf du and wharf gc', async (t) => {
   const s = await startGcServer({ graceSeconds: 0 })
   let server = s
   t.teardown(() => server.stop(true))
   const c = s.client
-  const shared = randomBlob(1000)
-  const la = randomBlob(2000)
-  const lb = randomBlob(3000)
+  const shared = makeBlob(1000)
+  const la = makeBlob(2000)
+  const lb = makeBlob(3000)
   const cfgA = configBlob({ repo: 'a' })
   const cfgB = configBlob({ repo: 'b' })
-  const ma = await c.pushImage('du/a', 'v1', cfgA, [shared, la])
-  t.equal((await c.mount('du/b', shared.digest, 'du/a')).status, 201)
-  for (const b of [cfgB, lb]) t.equal((await c.pushBlob('du/b', b)).status, 201)
+  const ma = (await c.pushImage('du/a', { tag: 'v1', config: cfgA, layers: [shared, la] })).manifest
+  t.equal((await c.mountBlob('du/b', shared.digest, 'du/a')).status, 201)
+  for (const b of [cfgB, lb]) t.equal((await c.postBlob('du/b', b)).status, 201)
   const mb = imageManifest(cfgB, [shared, lb])
-  await c.mustPutManifest('du/b', 'v1', mb)
-  const loose = randomBlob(400) // linked into du/a, referenced by nothing
-  t.equal((await c.pushBlob('du/a', loose)).status, 201)
+  await c.pushManifest('du/b', 'v1', mb)
+  const loose = makeBlob(400) // linked into du/a, referenced by nothing
+  t.equal((await c.postBlob('du/a', loose)).status, 201)
   await sleep(5)
 
   const u1 = await c.du(true)
@@ -56,8 +54,8 @@ t.test('disk usage: per repository and per tag figures, shared and reclaimable b
   t.equal(repo(u4, 'du/a')?.logicalBytes, repo(u4, 'du/a')?.exclusiveBytes)
 
   // Something for the offline collection, then the CLI on the stopped server's storage.
-  const leftover = randomBlob(777)
-  t.equal((await c.pushBlob('du/a', leftover)).status, 201)
+  const leftover = makeBlob(777)
+  t.equal((await c.postBlob('du/a', leftover)).status, 201)
   await sleep(5)
   const online = await c.du(true)
   t.equal(online.reclaimableBytes, leftover.size)
@@ -73,14 +71,14 @@ t.test('disk usage: per repository and per tag figures, shared and reclaimable b
   t.equal(dry.code, 0, dry.stderr)
   const dryReport = JSON.parse(dry.stdout) as GcReport
   t.equal(dryReport.dryRun, true)
-  t.ok(await fileExists(blobFile(s.storage, leftover.digest)), 'offline dry run removes nothing')
+  t.ok(await exists(blobPath(s.storage, leftover.digest)), 'offline dry run removes nothing')
   const real = await runCli(['gc', '--storage', s.storage, '--config', s.configFile, '--json'])
   t.equal(real.code, 0, real.stderr)
   const report = JSON.parse(real.stdout) as GcReport
   t.same(report.blobsRemoved, [{ digest: leftover.digest, size: leftover.size }], 'offline gc removed the leftover blob')
   t.equal(report.bytesFreed, online.reclaimableBytes, 'offline bytesFreed = the reclaimableBytes the server reported')
   t.same(report.blobsRemoved, dryReport.blobsRemoved)
-  t.notOk(await fileExists(blobFile(s.storage, leftover.digest)), 'its file is gone')
+  t.notOk(await exists(blobPath(s.storage, leftover.digest)), 'its file is gone')
   const plain = await runCli(['gc', '--storage', s.storage, '--config', s.configFile])
   t.equal(plain.code, 0)
   t.match(plain.stdout, /bytes freed 0/)
@@ -102,8 +100,8 @@ t.test('exclusiveBytes never exceeds logicalBytes', async (t) => {
   // logicalBytes (the closure of the manifests) does not.
   const s = await startGcServer({})
   t.teardown(() => s.stop(true))
-  await s.client.pushImage('ex/a', 'v1', configBlob(), [randomBlob(100)])
-  t.equal((await s.client.pushBlob('ex/a', randomBlob(5000))).status, 201)
+  await s.client.pushImage('ex/a', { tag: 'v1', config: configBlob(), layers: [makeBlob(100)] })
+  t.equal((await s.client.postBlob('ex/a', makeBlob(5000))).status, 201)
   const u = await s.client.du()
   const r = u.repositories.find((x) => x.name === 'ex/a')!
   t.ok(r.exclusiveBytes <= r.logicalBytes, `exclusive ${r.exclusiveBytes} <= logical ${r.logicalBytes}`)

@@ -1,8 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import t from 'tap'
-import {
-  blobFilesOnDisk, configBlob, digestOf, imageManifest, indexManifest, randomBlob, startGcServer, type Blob, type Client, type Manifest, type Res,
-} from './helpers.js'
+import { type Blob, blobFilesOnDisk, configBlob, descriptor, digestOf, errorCodes, type HttpResponse, imageManifest, makeBlob, type Manifest, ociIndex, RegistryClient, startGcServer } from '../support/index.js'
 
 /**
  * Concurrent pushes, re-tags, deletes and pulls against a server collecting garbage in a loop.
@@ -45,7 +43,7 @@ interface Stats {
   unexpected: string[]
 }
 
-function missingOf(res: Res): string[] {
+function missingOf(res: HttpResponse): string[] {
   try {
     const body = JSON.parse(res.body.toString()) as { errors?: Array<{ detail?: { missing?: Array<{ digest: string }> } }> }
     return (body.errors?.[0]?.detail?.missing ?? []).map((m) => m.digest)
@@ -55,11 +53,11 @@ function missingOf(res: Res): string[] {
 }
 
 /** Pulls a tag completely (manifest, children, every blob hashed); returns problems found. */
-async function pullTag(c: Client, repo: string, tag: string, expected?: string): Promise<{ problems: string[]; blobs: number }> {
+async function pullTag(c: RegistryClient, repo: string, tag: string, expected?: string): Promise<{ problems: string[]; blobs: number }> {
   const problems: string[] = []
   let blobs = 0
   const top = await c.getManifest(repo, tag)
-  if (top.status !== 200) return { problems: [`${repo}:${tag} manifest → ${top.status} ${top.code ?? ''}`], blobs }
+  if (top.status !== 200) return { problems: [`${repo}:${tag} manifest → ${top.status} ${errorCodes(top)[0] ?? ''}`], blobs }
   const topDigest = digestOf(top.body)
   if (expected !== undefined && topDigest !== expected) problems.push(`${repo}:${tag} is ${topDigest}, expected ${expected}`)
   const doc = JSON.parse(top.body.toString()) as { manifests?: Array<{ digest: string }>; config?: { digest: string }; layers?: Array<{ digest: string }> }
@@ -77,7 +75,7 @@ async function pullTag(c: Client, repo: string, tag: string, expected?: string):
     for (const d of [image.doc.config!, ...(image.doc.layers ?? [])]) {
       const res = await c.getBlob(repo, d.digest)
       blobs++
-      if (res.status !== 200) problems.push(`${repo}:${tag} blob ${d.digest} of ${image.digest} → ${res.status} ${res.code ?? ''}`)
+      if (res.status !== 200) problems.push(`${repo}:${tag} blob ${d.digest} of ${image.digest} → ${res.status} ${errorCodes(res)[0] ?? ''}`)
       else if (digestOf(res.body) !== d.digest) problems.push(`${repo}:${tag} blob ${d.digest} has the wrong bytes`)
     }
   }
@@ -87,15 +85,14 @@ async function pullTag(c: Client, repo: string, tag: string, expected?: string):
 t.test(`race: ${CLIENTS} clients push, re-tag, delete and pull for ${SECONDS} s while GC runs continuously (grace ${GRACE} s)`, async (t) => {
   const s = await startGcServer({ graceSeconds: GRACE })
   t.teardown(() => s.stop(true))
-  const { Client } = await import('./helpers.js')
-  const pool = Array.from({ length: 16 }, () => randomBlob(randomInt(512, 8192)))
+  const pool = Array.from({ length: 16 }, () => makeBlob(randomInt(512, 8192)))
   const repoOf = (i: number): string => `race/c${i}`
   const stats: Stats = {
     pushes: 0, pushFailures: [], blobUploads: 0, headSkips: 0, mounts: 0, mountFallbacks: 0, tagDeletes: 0, digestDeletes: 0,
     pulls: 0, pullFailures: [], unexpected: [],
   }
-  const clients = Array.from({ length: CLIENTS }, () => new Client(s.wharf.url))
-  const gcClient = new Client(s.wharf.url)
+  const clients = Array.from({ length: CLIENTS }, () => new RegistryClient(s.wharf.url))
+  const gcClient = new RegistryClient(s.wharf.url)
   const expectedTags: Array<Map<string, string>> = clients.map(() => new Map())
   const deadline = Date.now() + SECONDS * 1000
   let running = true
@@ -104,7 +101,7 @@ t.test(`race: ${CLIENTS} clients push, re-tag, delete and pull for ${SECONDS} s 
   const gcLoop = (async () => {
     let n = 0
     while (running) {
-      const res = n++ % 25 === 24 ? await gcClient.req('GET', '/_wharf/v1/du') : await gcClient.gcRaw()
+      const res = n++ % 25 === 24 ? await gcClient.get('/_wharf/v1/du') : await gcClient.gcRaw()
       if (res.status === 200) {
         const body = JSON.parse(res.body.toString()) as { blobsRemoved?: unknown[]; bytesFreed?: number; durationMs?: number }
         if (body.blobsRemoved !== undefined) {
@@ -127,11 +124,11 @@ t.test(`race: ${CLIENTS} clients push, re-tag, delete and pull for ${SECONDS} s 
     while (Date.now() < deadline) {
       // 1. Build a two-platform image: one shared layer from the pool, one or two of its own.
       const children = ['amd64', 'arm64'].map((arch) => {
-        const layers = [pool[randomInt(pool.length)]!, ...Array.from({ length: randomInt(1, 3) }, () => randomBlob(randomInt(256, 4096)))]
+        const layers = [pool[randomInt(pool.length)]!, ...Array.from({ length: randomInt(1, 3) }, () => makeBlob(randomInt(256, 4096)))]
         const config = configBlob({ architecture: arch, nonce2: randomBytes(4).toString('hex') })
         return { arch, config, layers, manifest: imageManifest(config, layers), blobs: [config, ...layers] }
       })
-      const index = indexManifest(children.map((ch) => ({ manifest: ch.manifest, arch: ch.arch })))
+      const index = ociIndex(children.map((ch) => descriptor(ch.manifest, undefined, { platform: { os: 'linux', architecture: ch.arch } })))
       // 2. Blobs as a real client pushes them: HEAD first, a mount for pool layers, else upload.
       const how = new Map<string, { via: string; at: number }>()
       let failed = false
@@ -141,16 +138,16 @@ t.test(`race: ${CLIENTS} clients push, re-tag, delete and pull for ${SECONDS} s 
         if (head.status !== 404) stats.unexpected.push(`HEAD ${repo} ${b.digest} → ${head.status}`)
         if (pool.includes(b) && CLIENTS > 1) {
           const from = repoOf((i + 1 + randomInt(CLIENTS - 1)) % CLIENTS)
-          const mount = await c.mount(repo, b.digest, from)
+          const mount = await c.mountBlob(repo, b.digest, from)
           if (mount.status === 201) { stats.mounts++; how.set(b.digest, { via: `mount from ${from}`, at: Date.now() }); continue }
           stats.mountFallbacks++
           if (mount.status === 202) {
-            const location = mount.headers.get('location')
-            if (location !== null) await c.req('DELETE', location)
+            const location = mount.header('location')
+            if (location !== undefined) await c.delete(location)
           } else stats.unexpected.push(`mount ${b.digest} → ${mount.status}`)
         }
-        const up = await c.pushBlob(repo, b)
-        if (up.status !== 201) { stats.unexpected.push(`upload ${b.digest} → ${up.status} ${up.code ?? ''}`); failed = true; break }
+        const up = await c.postBlob(repo, b)
+        if (up.status !== 201) { stats.unexpected.push(`upload ${b.digest} → ${up.status} ${errorCodes(up)[0] ?? ''}`); failed = true; break }
         stats.blobUploads++
         how.set(b.digest, { via: 'upload', at: Date.now() })
       }
@@ -168,7 +165,7 @@ t.test(`race: ${CLIENTS} clients push, re-tag, delete and pull for ${SECONDS} s 
             const h = how.get(d)
             return h !== undefined ? `${d.slice(7, 19)} (${h.via} ${Date.now() - h.at} ms before)` : `${d.slice(7, 19)} (child manifest)`
           })
-          stats.pushFailures.push({ client: i, step, status: res.status, ...(res.code !== undefined ? { code: res.code } : {}), missing })
+          stats.pushFailures.push({ client: i, step, status: res.status, ...(errorCodes(res)[0] !== undefined ? { code: errorCodes(res)[0]! } : {}), missing })
           failed = true
           break
         }
@@ -222,7 +219,7 @@ t.test(`race: ${CLIENTS} clients push, re-tag, delete and pull for ${SECONDS} s 
   let tagsVerified = 0
   let blobsVerified = 0
   const lost: string[] = []
-  const verifier = new Client(s.wharf.url)
+  const verifier = new RegistryClient(s.wharf.url)
   for (const repo of await verifier.catalog()) {
     for (const tag of await verifier.tags(repo)) {
       const { problems, blobs } = await pullTag(verifier, repo, tag)
@@ -240,7 +237,7 @@ t.test(`race: ${CLIENTS} clients push, re-tag, delete and pull for ${SECONDS} s 
   const du = await verifier.du()
   const files = await blobFilesOnDisk(s.storage)
 
-  const serverErrors = [...clients, gcClient, verifier].flatMap((c) => c.serverErrors)
+  const serverErrors = [...clients, gcClient, verifier].flatMap((c) => c.serverErrorResponses)
   const failuresByKind = new Map<string, number>()
   for (const f of stats.pushFailures) {
     const key = `${f.step.startsWith('child') ? 'child' : 'index'} ${f.status} ${f.code ?? ''} via ${[...new Set(f.missing.map((m) => m.replace(/^\w+ \((\w+).*$/, '$1')))].join('+')}`

@@ -1,11 +1,11 @@
 import t from 'tap'
-import { blobFile, configBlob, fileExists, randomBlob, removalsOf, sleep, startGcServer, type Client, type Manifest } from './helpers.js'
+import { blobPath, configBlob, exists, makeBlob, type Manifest, type RegistryClient, removalsOf, sleep, startGcServer } from '../support/index.js'
 
 /** Pushes one small image per tag, in order, a few ms apart so "most recently pushed" is well defined. */
-async function pushTags(c: Client, repo: string, tags: readonly string[]): Promise<Map<string, Manifest>> {
+async function pushTags(c: RegistryClient, repo: string, tags: readonly string[]): Promise<Map<string, Manifest>> {
   const out = new Map<string, Manifest>()
   for (const tag of tags) {
-    out.set(tag, await c.pushImage(repo, tag, configBlob({ tag }), [randomBlob(200)]))
+    out.set(tag, (await c.pushImage(repo, { tag: tag, config: configBlob({ tag }), layers: [makeBlob(200)] })).manifest)
     await sleep(3)
   }
   return out
@@ -36,7 +36,7 @@ t.test('retention policies: keepLast, maxAgeSeconds, keepTags, first match wins,
   const untag = await pushTags(c, 'untag/a', ['u1', 'u2', 'u3'])
   await pushTags(c, 'free/a', five)
   // Re-pushing t1 of keep/other (same manifest) makes it the most recently pushed tag there.
-  await c.mustPutManifest('keep/other', 't1', other.get('t1')!)
+  await c.pushManifest('keep/other', 't1', other.get('t1')!)
   await sleep(5)
 
   const expected = [
@@ -76,13 +76,13 @@ t.test('retention policies: keepLast, maxAgeSeconds, keepTags, first match wins,
     t.equal((await c.getManifest('untag/a', m.digest)).status, 404, `untag/a:${tag} manifest collected`)
     t.ok(real.manifestsRemoved.some((x) => x.digest === m.digest))
   }
-  const removedFiles = await Promise.all(real.blobsRemoved.map((b) => fileExists(blobFile(s.storage, b.digest))))
+  const removedFiles = await Promise.all(real.blobsRemoved.map((b) => exists(blobPath(s.storage, b.digest))))
   t.ok(real.blobsRemoved.length === 4 && removedFiles.every((e) => !e), 'the two collected images\' four blobs are gone from disk')
   t.equal((await c.getManifest('untag/a', 'u3')).status, 200)
 
   const again = await c.gc()
   t.same(again.tagsRemoved, [], 'a second run removes nothing more')
-  t.same(c.serverErrors, [])
+  t.same(c.serverErrorResponses, [])
 })
 
 t.test('maxAgeSeconds keeps a tag younger than the limit', async (t) => {

@@ -4,8 +4,7 @@ import http from 'node:http'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { digestOf, makeBlob, openFdCount, uniqueRepo, waitFor } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { digestOf, makeBlob, openFdCount, serverErrors, startTestServer, uniqueRepo, waitFor } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
 const url = new URL(wharf.url)
@@ -165,13 +164,17 @@ t.test('a stalled PATCH does not hold back the status, which names the bytes wri
   const { location, uuid } = await client.startUpload(repo)
   const stalled = await stalledPatch(location, blob.data, 1536 * 1024)
   t.teardown(() => stalled.destroy())
+  // The server writes in 1 MiB batches: let the first land (on a loaded machine it can take longer
+  // than stalledPatch's pause), so that the status and the file are compared at rest.
+  const uploadFile = path.join(wharf.storage, 'uploads', uuid)
+  await waitFor('the first batch of the stalled chunk on disk', async () => (await stat(uploadFile)).size >= 1024 * 1024 || undefined)
 
   const { value: status, ms } = await timed(client.get(location))
   t.equal(status.status, 204, 'status of the session with a chunk stalled in flight')
   t.ok(ms < 1000, `status answered at once (${Math.round(ms)} ms), not after the idle timeout`)
   const end = Number(status.header('range')!.split('-')[1])
   const durable = end === 0 ? 0 : end + 1
-  const onDisk = (await stat(path.join(wharf.storage, 'uploads', uuid))).size
+  const onDisk = (await stat(uploadFile)).size
   t.equal(durable, onDisk, `the Range names the bytes written to the upload file (${onDisk})`)
   t.ok(durable <= 1536 * 1024, 'no more than was sent')
 

@@ -1,6 +1,5 @@
 import t from 'tap'
-import { errorCodes, request } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { errorCodes, request, serverErrors, startTestServer } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
 

@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { errorCodes, hexOf, makeBlob, uniqueRepo } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { errorCodes, hexOf, makeBlob, serverErrors, startTestServer, uniqueRepo } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
 

@@ -1,8 +1,7 @@
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import t from 'tap'
-import { MediaTypes, descriptor, digestOf, errorCodes, listFiles, makeBlob, ociManifest, uniqueRepo } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { descriptor, digestOf, errorCodes, listFiles, makeBlob, MediaTypes, ociManifest, serverErrors, startTestServer, uniqueRepo } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
 

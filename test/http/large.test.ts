@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { Test } from 'tap'
-import { SlowRandomStream, makeBlob, memoryOf, uniqueRepo, type HashedResponse } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { makeBlob, memoryOf, serverErrors, SlowRandomStream, startTestServer, uniqueRepo, type HttpResponse } from '../support/index.js'
 
 const MiB = 1024 * 1024
 const SIZE = Number(process.env.WHARF_TEST_LARGE_MIB ?? 64) * MiB
@@ -34,7 +33,7 @@ const baseline = await memoryOf(pid)
 t.comment(`baseline: VmRSS ${(baseline.rss / MiB).toFixed(1)} MiB, VmHWM ${(baseline.hwm / MiB).toFixed(1)} MiB`)
 
 async function pullAndCheck(t: Test, repo: string, digest: string): Promise<void> {
-  const res: HashedResponse = await client.request(`/v2/${repo}/blobs/${digest}`, { hashBody: 'sha256' })
+  const res: HttpResponse = await client.request(`/v2/${repo}/blobs/${digest}`, { hashBody: 'sha256' })
   t.equal(res.status, 200)
   t.equal(res.header('content-length'), String(SIZE))
   t.equal(res.bodyLength, SIZE, 'every byte came back')

@@ -1,9 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import {
-  MediaTypes, RegistryClient, descriptor, errorCodes, makeBlob, ociIndex, ociManifest, uniqueRepo, type HttpResponse,
-} from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { descriptor, errorCodes, type HttpResponse, makeBlob, MediaTypes, ociIndex, ociManifest, RegistryClient, serverErrors, startTestServer, uniqueRepo } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
 
@@ -82,7 +79,7 @@ t.test('tags/list errors', async (t) => {
   t.same(errorCodes(unknown), ['NAME_UNKNOWN'])
   const repo = uniqueRepo('tags')
   await taggedImage(repo, ['a'])
-  for (const n of ['abc', '-1', '1.5', '', '1e3', '9999999999']) {
+  for (const n of ['abc', '-1', '1.5', '', '1e3', '+5']) {
     const res = await client.get(`/v2/${repo}/tags/list?n=${n}`)
     t.equal(res.status, 400, `n=${n}`)
     t.same(errorCodes(res), ['PAGINATION_NUMBER_INVALID'], `n=${n}`)

@@ -5,8 +5,7 @@
  */
 import http from 'node:http'
 import t from 'tap'
-import { descriptor, makeBlob, MediaTypes, memoryOf, ociManifest, request, uniqueRepo, type Manifest } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { descriptor, makeBlob, MediaTypes, memoryOf, ociManifest, request, serverErrors, startTestServer, uniqueRepo, type Manifest } from '../support/index.js'
 
 const MiB = 1024 * 1024
 /**

@@ -2,8 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { MediaTypes, descriptor, errorCodes, listFiles, makeBlob, ociManifest } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { descriptor, errorCodes, listFiles, makeBlob, MediaTypes, ociManifest, serverErrors, startTestServer } from '../support/index.js'
 
 const parent = await mkdtemp(path.join(tmpdir(), 'wharf-names-'))
 t.teardown(() => rm(parent, { recursive: true, force: true }))

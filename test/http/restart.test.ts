@@ -2,8 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { MediaTypes, RegistryClient, descriptor, errorCodes, makeBlob, ociIndex, uniqueRepo } from '../helpers/registry-client.js'
-import { startWharf } from '../helpers/wharf-process.js'
+import { descriptor, errorCodes, makeBlob, MediaTypes, ociIndex, RegistryClient, startWharf, uniqueRepo } from '../support/index.js'
 
 const storage = await mkdtemp(path.join(tmpdir(), 'wharf-restart-'))
 t.teardown(() => rm(storage, { recursive: true, force: true }))

@@ -6,8 +6,7 @@
 import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { makeBlob, uniqueRepo } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { makeBlob, serverErrors, startTestServer, uniqueRepo } from '../support/index.js'
 
 const GRACE_SECONDS = 3
 const { wharf, client } = await startTestServer(t, {

@@ -5,9 +5,10 @@
  */
 import { rm } from 'node:fs/promises'
 import t from 'tap'
+import { systemContext } from '../../src/context/request-context.js'
 import type { MetadataStore } from '../../src/metadata/metadata-store.js'
-import { makeBlob, RegistryClient, uniqueRepo } from '../helpers/registry-client.js'
-import { sleep, startInProcess, tempDir } from '../reliability/helpers.js'
+import { makeBlob, RegistryClient, sleep, tempDir, uniqueRepo } from '../support/index.js'
+import { startInProcess } from '../reliability/harness.js'
 
 t.test('a session touched after the purge listed it as idle survives the purge and completes', async (t) => {
   // Runs between the purge's listing and its loop: what a PATCH arriving at that moment does.
@@ -48,7 +49,7 @@ t.test('a session touched after the purge listed it as idle survives the purge a
     const res = await client.patch(live.location, blob.data.subarray(0, 1000), { contentRange: '0-999' })
     t.equal(res.status, 202, 'the live session gets a chunk after the listing')
   }
-  const purged = await server.registry.uploads.purge(idleBefore, { orphanFiles: false })
+  const purged = await server.registry.uploads.purge(systemContext('purge'), idleBefore, { orphanFiles: false })
   t.equal(afterListing, undefined, 'the chunk arrived between the listing and the loop')
   t.equal(purged.sessions, 1, 'only the idle session was purged')
 

@@ -5,8 +5,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import t from 'tap'
-import { digestOf, errorCodes, listFiles, makeBlob, requestHeadOnly, uniqueRepo, withQuery } from '../helpers/registry-client.js'
-import { serverErrors, startTestServer } from '../helpers/server.js'
+import { digestOf, errorCodes, listFiles, makeBlob, requestHeadOnly, serverErrors, startTestServer, uniqueRepo, withQuery } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
 

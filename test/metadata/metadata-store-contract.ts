@@ -79,6 +79,19 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     t.match(await store.getBlob(digest), { digest, size: 1234 }, 'recording again is harmless')
   })
 
+  t.test('recordBlob, linkBlob and putManifest say whether they created the repository', async (t) => {
+    const store = await makeStore(t)
+    const digest = randomDigest()
+    t.same(await store.recordBlob(repo('made/by-blob'), digest, 3), { repositoryCreated: true })
+    t.same(await store.recordBlob(repo('made/by-blob'), digest, 3), { repositoryCreated: false }, 'it exists now')
+    t.same(await store.linkBlob(repo('made/by-link'), digest), { digest, size: 3, repositoryCreated: true })
+    t.same(await store.linkBlob(repo('made/by-link'), digest), { digest, size: 3, repositoryCreated: false })
+    const m = manifestPut(repo('made/by-manifest'), [ref(randomDigest(), 9, 'external')])
+    t.same(await store.putManifest(m.put), { ok: true, repositoryCreated: true })
+    t.same(await store.putManifest(m.put), { ok: true, repositoryCreated: false })
+    t.same(await store.listRepositories({ limit: 10 }), ['made/by-blob', 'made/by-link', 'made/by-manifest'])
+  })
+
   t.test('recordBlob with an upload id ends that upload session atomically', async (t) => {
     const store = await makeStore(t)
     await store.createUpload({ id: 'u-1', repo: repo('r'), startedAt: 1, updatedAt: 1 })
@@ -133,7 +146,7 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     const m = manifestPut(r, [ref(config, 10, 'config'), ref(layer, 2000, 'layer')], {
       tags: ['v1', 'latest'], artifactType: 'application/vnd.example+json', subject, annotations: { 'org.example.a': 'b' },
     })
-    t.same(await store.putManifest(m.put), { ok: true })
+    t.match(await store.putManifest(m.put), { ok: true })
     const expected = { digest: m.digest, mediaType: OCI_MANIFEST, size: m.put.body.length, artifactType: 'application/vnd.example+json', subject, annotations: { 'org.example.a': 'b' } }
     t.match(await store.findManifest(r, { digest: m.digest }), expected, 'by digest')
     t.match(await store.findManifest(r, { tag: tag('v1') }), expected, 'by tag')
@@ -141,7 +154,7 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     t.ok((await store.getManifestBody(m.digest))?.equals(m.put.body), 'exact bytes')
     t.same(await store.listTags(r, { limit: 10 }), ['latest', 'v1'])
     t.equal(await store.findManifest(repo('elsewhere'), { digest: m.digest }), undefined, 'only in its repository')
-    t.same(await store.putManifest(m.put), { ok: true }, 'putting it again is fine')
+    t.match(await store.putManifest(m.put), { ok: true }, 'putting it again is fine')
   })
 
   t.test('a manifest without optional fields has none in its record', async (t) => {
@@ -149,7 +162,7 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     const r = repo('plain')
     const config = await blob(store, r, 3)
     const m = manifestPut(r, [ref(config, 3, 'config')])
-    t.same(await store.putManifest(m.put), { ok: true })
+    t.match(await store.putManifest(m.put), { ok: true })
     const record = await store.findManifest(r, { digest: m.digest })
     t.match(record, { digest: m.digest, mediaType: OCI_MANIFEST, size: m.put.body.length })
     t.notOk(record !== undefined && 'artifactType' in record, 'no artifactType key')
@@ -208,7 +221,7 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     const r = repo('win')
     const config = await blob(store, r, 10)
     const m = manifestPut(r, [ref(config, 10, 'config'), ref(randomDigest(), 999, 'external')])
-    t.same(await store.putManifest(m.put), { ok: true })
+    t.match(await store.putManifest(m.put), { ok: true })
   })
 
   t.test('index references: manifests must be manifests of the repository, blobs may be either', async (t) => {
@@ -220,7 +233,7 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     const childSize = child.put.body.length
     const cacheBlob = await blob(store, r, 77)
     const index = manifestPut(r, [ref(child.digest, childSize, 'manifest', OCI_MANIFEST), ref(cacheBlob, 77, 'blob'), ref(child.digest, childSize, 'blob', OCI_MANIFEST)], { mediaType: OCI_INDEX, tags: ['idx'] })
-    t.same(await store.putManifest(index.put), { ok: true })
+    t.match(await store.putManifest(index.put), { ok: true })
     t.equal((await store.findManifest(r, { tag: tag('idx') }))?.mediaType, OCI_INDEX)
 
     const blobAsManifest = manifestPut(r, [ref(cacheBlob, 77, 'manifest', OCI_MANIFEST)], { mediaType: OCI_INDEX })
@@ -333,16 +346,32 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     const sig = manifestPut(r, [ref(config, 10, 'config')], { subject, artifactType: 'application/vnd.example.sig', annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' }, now: 1000 })
     const sbom = manifestPut(r, [ref(config, 10, 'config')], { subject, artifactType: 'application/spdx+json', now: 2000 })
     const unrelated = manifestPut(r, [ref(config, 10, 'config')], { subject: randomDigest(), artifactType: 'application/vnd.example.sig', now: 3000 })
-    for (const m of [sig, sbom, unrelated]) t.same(await store.putManifest(m.put), { ok: true })
+    for (const m of [sig, sbom, unrelated]) t.match(await store.putManifest(m.put), { ok: true })
     const all = await store.listReferrers(r, subject)
-    t.same(all.map((x) => x.digest), [sig.digest, sbom.digest], 'both, oldest first')
-    t.match(all[0], { digest: sig.digest, mediaType: OCI_MANIFEST, size: sig.put.body.length, artifactType: 'application/vnd.example.sig', subject, annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' } })
+    t.same(all.map((x) => x.digest), [sig.digest, sbom.digest].sort(), 'both, in digest order')
+    t.match(all.find((x) => x.digest === sig.digest), { digest: sig.digest, mediaType: OCI_MANIFEST, size: sig.put.body.length, artifactType: 'application/vnd.example.sig', subject, annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' } })
     t.same((await store.listReferrers(r, subject, 'application/spdx+json')).map((x) => x.digest), [sbom.digest])
     t.same(await store.listReferrers(r, subject, 'application/none'), [])
     t.same(await store.listReferrers(repo('elsewhere'), subject), [], 'referrers are per repository')
     t.same(await store.listReferrers(r, randomDigest()), [])
     await store.deleteManifest(r, sig.digest)
     t.same((await store.listReferrers(r, subject)).map((x) => x.digest), [sbom.digest], 'a deleted referrer goes')
+  })
+
+  t.test('referrers in pages: limit, and after a digest', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('refpages')
+    const config = await blob(store, r, 10)
+    const subject = randomDigest()
+    const puts = Array.from({ length: 5 }, (_, i) => manifestPut(r, [ref(config, 10, 'config')], { subject, artifactType: i % 2 === 0 ? 'even' : 'odd', now: 1000 + i }))
+    for (const m of puts) t.match(await store.putManifest(m.put), { ok: true })
+    const sorted = puts.map((m) => m.digest).sort()
+    t.same((await store.listReferrers(r, subject, undefined, { limit: 2 })).map((x) => x.digest), sorted.slice(0, 2), 'the first page')
+    t.same((await store.listReferrers(r, subject, undefined, { limit: 2, last: sorted[1]! })).map((x) => x.digest), sorted.slice(2, 4), 'after the last of it')
+    t.same((await store.listReferrers(r, subject, undefined, { limit: 2, last: sorted[4]! })), [], 'after the end')
+    const even = puts.filter((_, i) => i % 2 === 0).map((m) => m.digest).sort()
+    t.same((await store.listReferrers(r, subject, 'even', { limit: 2 })).map((x) => x.digest), even.slice(0, 2), 'filtered, then paged')
+    t.same((await store.listReferrers(r, subject, 'even', { limit: 2, last: even[1]! })).map((x) => x.digest), even.slice(2), 'filtered, next page')
   })
 
   t.test('upload sessions', async (t) => {

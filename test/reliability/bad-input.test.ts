@@ -7,9 +7,8 @@
  */
 import net from 'node:net'
 import t from 'tap'
-import { descriptor, digestOf, makeBlob, MediaTypes, ociIndex, ociManifest, request, withQuery, type HashedResponse } from '../helpers/registry-client.js'
-import { startWharf } from '../helpers/wharf-process.js'
-import { errorBody, leaks, printFigures, snapshot, tempDir, writeConfig, type StoreSnapshot } from './helpers.js'
+import { descriptor, digestOf, errorBody, makeBlob, MediaTypes, ociIndex, ociManifest, request, snapshot, startWharf, type StoreSnapshot, tempDir, withQuery, writeConfig, type HttpResponse } from '../support/index.js'
+import { leaks, printFigures } from './harness.js'
 
 interface Case {
   readonly name: string
@@ -119,7 +118,7 @@ for (const junk of ['{', '}', '[', '{"schemaVersion":2,}', "{'schemaVersion':2}"
 for (const json of ['null', 'true', '2', '"manifest"', '[]', `[${goodText}]`]) putManifest(`not an object: ${json.slice(0, 20)}`, json, MediaTypes.ociManifest, 'MANIFEST_INVALID')
 putManifest('deeply nested arrays', `${'['.repeat(30_000)}${']'.repeat(30_000)}`, MediaTypes.ociManifest, 'MANIFEST_INVALID')
 putManifest('deeply nested objects', `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`, MediaTypes.ociManifest, 'MANIFEST_INVALID')
-putManifest('deeply nested platform', `{"schemaVersion":2,"mediaType":"${MediaTypes.ociIndex}","manifests":[{"mediaType":"${MediaTypes.ociManifest}","digest":"${digestOf('nope')}","size":1,"platform":${'{"a":'.repeat(9_000)}1${'}'.repeat(9_000)}}]}`, MediaTypes.ociIndex, 'MANIFEST_BLOB_UNKNOWN')
+putManifest('deeply nested platform', `{"schemaVersion":2,"mediaType":"${MediaTypes.ociIndex}","manifests":[{"mediaType":"${MediaTypes.ociManifest}","digest":"${digestOf('nope')}","size":1,"platform":${'{"a":'.repeat(9_000)}1${'}'.repeat(9_000)}}]}`, MediaTypes.ociIndex, 'MANIFEST_INVALID') // deeper than MANIFEST_MAX_DEPTH (1000)
 const doc = JSON.parse(goodText) as Record<string, unknown>
 const variant = (patch: Record<string, unknown>): string => JSON.stringify({ ...doc, ...patch })
 for (const v of [1, 3, 0, -2, 2.5, '2', null, [2], { v: 2 }]) putManifest(`schemaVersion ${JSON.stringify(v)}`, variant({ schemaVersion: v }), MediaTypes.ociManifest, 'MANIFEST_INVALID')
@@ -175,7 +174,7 @@ putManifest('UTF-16 body', Buffer.from(goodText, 'utf16le'), MediaTypes.ociManif
 
 // Pagination.
 for (const endpoint of ['/v2/_catalog', `/v2/${REPO}/tags/list`]) {
-  for (const n of ['-1', 'abc', '1e3', '10000000000', '1.5', '', '+5', '0x10', '%20']) {
+  for (const n of ['-1', 'abc', '1e3', '1.5', '', '+5', '0x10', '%20']) {
     add({ name: `n=${n} on ${endpoint}`, method: 'GET', path: `${endpoint}?n=${n}`, status: 400, code: 'PAGINATION_NUMBER_INVALID' })
   }
 }
@@ -296,7 +295,7 @@ t.test(`bad-input corpus (${cases.length} requests)`, async (t) => {
     tried++
     let status: number
     let text: string
-    let res: HashedResponse | undefined
+    let res: HttpResponse | undefined
     if (c.raw !== undefined) {
       ({ status, text } = await sendRaw(c.raw, c.name.includes('longer than the body')))
       await new Promise((resolve) => setTimeout(resolve, 150)) // a dropped connection's clean-up runs after it

@@ -11,9 +11,8 @@ import net from 'node:net'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import t from 'tap'
-import { makeBlob, memoryOf, MediaTypes, openFdCount, request, withQuery } from '../helpers/registry-client.js'
-import { startWharf, type WharfProcess } from '../helpers/wharf-process.js'
-import { errorBody, fsckCli, printFigures, sleep, tempDir, writeConfig } from './helpers.js'
+import { errorBody, makeBlob, MediaTypes, memoryOf, openFdCount, request, sleep, startWharf, tempDir, type WharfProcess, withQuery, writeConfig } from '../support/index.js'
+import { fsckCli, printFigures } from './harness.js'
 
 const figures = { droppedConnections: 0, slowClients: 0, limitRefusals: 0, fiveXx: 0, worstFastLatencyMs: 0 }
 

@@ -17,9 +17,8 @@ import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { descriptor, digestOf, makeBlob, MediaTypes, ociManifest, request, withQuery, type HashedResponse, type Manifest } from '../helpers/registry-client.js'
-import { startWharf, type WharfProcess } from '../helpers/wharf-process.js'
-import { exists, blobPath, fsckCli, fsckCrashImage, harmfulProblems, printFigures, Rng, runCli, sleep, tempDir, writeConfig } from './helpers.js'
+import { blobPath, descriptor, digestOf, exists, makeBlob, type Manifest, MediaTypes, ociManifest, request, runCli, sleep, startWharf, tempDir, type WharfProcess, withQuery, writeConfig, type HttpResponse } from '../support/index.js'
+import { fsckCli, fsckCrashImage, harmfulProblems, printFigures, Rng } from './harness.js'
 
 const KILLS = Number(process.env.WHARF_CRASH_KILLS ?? 200)
 const LANES = Number(process.env.WHARF_CRASH_LANES ?? 2)
@@ -94,7 +93,7 @@ class Lane {
     return this.server.url
   }
 
-  async call(path: string, options: Parameters<typeof request>[2] = {}): Promise<HashedResponse> {
+  async call(path: string, options: Parameters<typeof request>[2] = {}): Promise<HttpResponse> {
     if (this.killed) throw new Killed()
     const res = await request(this.url, path, options)
     if (res.status >= 500) {

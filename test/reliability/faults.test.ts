@@ -16,9 +16,8 @@ import type { ByteRange } from '../../src/oci/range.js'
 import { checkStore } from '../../src/registry/fsck.js'
 import type { BlobStore } from '../../src/storage/blob-store.js'
 import type { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
-import { descriptor, makeBlob, MediaTypes, ociManifest, request, withQuery, type HashedResponse } from '../helpers/registry-client.js'
-import { startWharf } from '../helpers/wharf-process.js'
-import { errorBody, fsckCli, harmfulProblems, leaks, printFigures, sleep, startInProcess, tempDir, writeConfig, type InProcessRegistry } from './helpers.js'
+import { descriptor, errorBody, makeBlob, MediaTypes, ociManifest, request, sleep, startWharf, tempDir, withQuery, writeConfig, type HttpResponse } from '../support/index.js'
+import { fsckCli, harmfulProblems, type InProcessRegistry, leaks, printFigures, startInProcess } from './harness.js'
 
 function fault(code: string): Error {
   return Object.assign(new Error(`${code}: injected fault, /secret/storage/path`), { code })
@@ -111,7 +110,7 @@ let faultsInjected = 0
 let fiveHundreds = 0
 
 /** The response is a clean 5xx: UNKNOWN 500 or UNAVAILABLE 503, spec JSON, nothing internal. */
-function assertCleanFault(t: Test, res: HashedResponse, storage: string, what: string): void {
+function assertCleanFault(t: Test, res: HttpResponse, storage: string, what: string): void {
   fiveHundreds++
   t.ok(res.status === 500 || res.status === 503, `${what}: 5xx (${res.status} ${res.text().slice(0, 200)})`)
   const body = errorBody(res)
@@ -141,7 +140,7 @@ t.test('injected storage faults', async (t) => {
   const repo = 'faults/repo'
   const url = wharf.base
 
-  const monolithic = (b: ReturnType<typeof makeBlob>): Promise<HashedResponse> =>
+  const monolithic = (b: ReturnType<typeof makeBlob>): Promise<HttpResponse> =>
     request(url, `/v2/${repo}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: b.data })
 
   await t.test('ENOSPC and EIO while a monolithic upload streams', async (t) => {

@@ -6,9 +6,8 @@
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { makeBlob, request } from '../helpers/registry-client.js'
-import { startWharf } from '../helpers/wharf-process.js'
-import { blobPath, fsckCli, printFigures, runCli, tempDir } from './helpers.js'
+import { blobPath, makeBlob, request, runCli, startWharf, tempDir } from '../support/index.js'
+import { fsckCli, printFigures } from './harness.js'
 
 t.test('fsck detects corrupt, missing and orphan data and --repair makes the store consistent', async (t) => {
   const storage = await tempDir('fsck')
@@ -18,8 +17,8 @@ t.test('fsck detects corrupt, missing and orphan data and --repair makes the sto
   const blobs = [makeBlob(4000), makeBlob(5000), makeBlob(6000), makeBlob(7000)]
   for (const b of blobs) t.equal((await request(server.url, `/v2/${repo}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: b.data })).status, 201)
   const running = await runCli(['fsck', '--storage', storage, '--json'])
-  t.equal(running.code, 2, 'fsck refuses a storage a live server uses')
-  t.match(running.stderr, /stop it before fsck/)
+  t.equal(running.code, 1, 'fsck refuses a storage a live server uses (the store is in use: exit 1, not a usage error)')
+  t.match(running.stderr, /is in use by another wharf process \(wharf serve, pid \d+ .*\); stop the server before fsck/)
   await server.stop()
 
   const clean = await fsckCli(storage)

@@ -11,7 +11,7 @@ import { parseManifest } from '../../src/oci/manifest.js'
 import { MediaTypes } from '../../src/oci/media-types.js'
 import { isRepoName, isTag, parseReference, parseRepoName } from '../../src/oci/names.js'
 import { parseContentRange, parseRangeHeader } from '../../src/oci/range.js'
-import { printFigures } from './helpers.js'
+import { printFigures } from './harness.js'
 
 const seed = process.env.WHARF_PROPERTY_SEED !== undefined ? Number(process.env.WHARF_PROPERTY_SEED) : Date.now() % 2 ** 31
 const numRuns = Number(process.env.WHARF_PROPERTY_RUNS ?? 2000)

@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import type { Digest } from '../../src/oci/digest.js'
 import { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
 import { SyncingFileSink } from '../../src/storage/syncing-file-sink.js'
-import { listFiles } from '../helpers/registry-client.js'
+import { listFiles } from '../support/index.js'
 import { digestOf, newUploadId, putBlob, readAll, runBlobStoreContract } from './blob-store-contract.js'
 
 async function tempDir(t: Test): Promise<string> {

@@ -3,6 +3,7 @@ import { RegistryError, toErrorBody } from '../../errors/registry-error.js'
 import { GcAlreadyRunningError, type GcOptions } from '../../gc/collector.js'
 import type { Registry } from '../../registry/registry.js'
 import { Query } from '../query.js'
+import { requestContext } from '../request-context.js'
 
 export const ADMIN_PREFIX = '/_wharf/v1'
 
@@ -18,7 +19,7 @@ export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gc
     // A large collection can take minutes with nothing sent meanwhile; the idle timeout must not cut it.
     request.raw.socket.setTimeout(0)
     try {
-      return reply.code(200).send(await registry.gc.collect({ ...gcOptions, dryRun }))
+      return reply.code(200).send(await registry.gc.collect(requestContext(request, reply), { ...gcOptions, dryRun }))
     } catch (err) {
       if (err instanceof GcAlreadyRunningError) {
         const error = new RegistryError('UNAVAILABLE', { message: err.message, status: 409 })
@@ -31,7 +32,7 @@ export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gc
   app.get(`${ADMIN_PREFIX}/du`, async (request, reply) => {
     const perTag = isTrue(new Query(queryOf(request.raw.url)).one('tags'))
     request.raw.socket.setTimeout(0)
-    return reply.send(await registry.diskUsage({ perTag, gc: gcOptions }))
+    return reply.send(await registry.diskUsage(requestContext(request, reply), { perTag, gc: gcOptions }))
   })
 }
 

@@ -2,8 +2,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { RegistryError } from '../../errors/registry-error.js'
 import type { ManifestRecord } from '../../metadata/metadata-store.js'
 import { baseMediaType, isManifestType } from '../../oci/media-types.js'
-import { parseReference, parseTag, type RepoName } from '../../oci/names.js'
+import { isTag, parseReference, parseTag, type Reference, type RepoName } from '../../oci/names.js'
+import type { RequestContext } from '../../context/request-context.js'
 import type { Registry } from '../../registry/registry.js'
+import { ifNoneMatchHolds } from '../conditional.js'
 import { Headers } from '../headers.js'
 import type { Query } from '../query.js'
 import type { ByteBudget } from '../byte-budget.js'
@@ -32,24 +34,44 @@ function manifestHeaders(reply: FastifyReply, record: ManifestRecord): FastifyRe
   })
 }
 
+/** 304 with the ETag only (RFC 9110 §15.4.5), as the reference registry answers. */
+function notModified(reply: FastifyReply, record: ManifestRecord): FastifyReply {
+  return reply.code(304).header('ETag', `"${record.digest}"`).send()
+}
+
+/**
+ * The reference of a GET, HEAD or DELETE. A malformed tag cannot name a manifest, so it is unknown
+ * (404 MANIFEST_UNKNOWN), as the reference registry and zot answer and the OCI conformance suite
+ * requires; only a PUT of a malformed tag is a bad request (TAG_INVALID). A malformed digest stays
+ * DIGEST_INVALID.
+ */
+function existingReference(text: string): Reference {
+  if (!text.includes(':') && !isTag(text)) {
+    throw new RegistryError('MANIFEST_UNKNOWN', { detail: { tag: text.slice(0, 200), reason: 'not a valid tag' } })
+  }
+  return parseReference(text)
+}
+
 /** HEAD, GET, PUT and DELETE of /v2/<name>/manifests/<reference>. */
-export async function handleManifest(registry: Registry, name: RepoName, referenceText: string, query: Query, request: FastifyRequest, reply: FastifyReply, manifestMaxBytes: number, manifestBudget?: ByteBudget): Promise<void> {
-  const reference = parseReference(referenceText)
+export async function handleManifest(registry: Registry, ctx: RequestContext, name: RepoName, referenceText: string, query: Query, request: FastifyRequest, reply: FastifyReply, manifestMaxBytes: number, manifestBudget?: ByteBudget): Promise<void> {
+  const reference = request.method === 'PUT' ? parseReference(referenceText) : existingReference(referenceText)
   switch (request.method) {
     case 'HEAD': {
-      const record = await registry.manifests.head(name, reference)
+      const record = await registry.manifests.head(ctx, name, reference)
       if (!accepts(request.headers.accept, record.mediaType)) throw notAcceptable(record)
+      if (ifNoneMatchHolds(request.headers['if-none-match'], `"${record.digest}"`)) return notModified(reply, record)
       return manifestHeaders(reply.code(200), record).send()
     }
     case 'GET': {
-      const { record, body } = await registry.manifests.get(name, reference)
+      const { record, body } = await registry.manifests.get(ctx, name, reference)
       if (!accepts(request.headers.accept, record.mediaType)) throw notAcceptable(record)
+      if (ifNoneMatchHolds(request.headers['if-none-match'], `"${record.digest}"`)) return notModified(reply, record)
       return manifestHeaders(reply.code(200), record).send(body)
     }
     case 'PUT': {
       const { outcome, extraTags } = await withLimitedBody(request.raw, manifestMaxBytes, manifestBudget, async (body) => {
         const extraTags = query.all('tag').map(parseTag)
-        return { outcome: await registry.manifests.put(name, reference, request.headers['content-type'], body, extraTags), extraTags }
+        return { outcome: await registry.manifests.put(ctx, name, reference, request.headers['content-type'], body, extraTags), extraTags }
       })
       reply.code(201).headers({ Location: `/v2/${name}/manifests/${outcome.digest}`, [Headers.contentDigest]: outcome.digest, 'Content-Length': 0 })
       if (outcome.subject !== undefined) reply.header(Headers.ociSubject, outcome.subject)
@@ -57,7 +79,7 @@ export async function handleManifest(registry: Registry, name: RepoName, referen
       return reply.send()
     }
     case 'DELETE':
-      await registry.manifests.delete(name, reference)
+      await registry.manifests.delete(ctx, name, reference)
       return reply.code(202).header('Content-Length', 0).send()
     default:
       throw methodNotAllowed(request.method)

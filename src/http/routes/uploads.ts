@@ -3,6 +3,7 @@ import { RegistryError } from '../../errors/registry-error.js'
 import { parseDigest } from '../../oci/digest.js'
 import { isRepoName, type RepoName } from '../../oci/names.js'
 import { formatUploadRange, parseContentRange, type ByteRange } from '../../oci/range.js'
+import type { RequestContext } from '../../context/request-context.js'
 import type { Registry } from '../../registry/registry.js'
 import type { UploadSession } from '../../registry/uploads.js'
 import { Headers } from '../headers.js'
@@ -26,7 +27,7 @@ function blobCreated(reply: FastifyReply, name: RepoName, digest: string): Fasti
 }
 
 /** POST /v2/<name>/blobs/uploads/: mount, single-request upload, or a new session. */
-export async function handleUploadStart(registry: Registry, name: RepoName, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleUploadStart(registry: Registry, ctx: RequestContext, name: RepoName, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (request.method !== 'POST') throw methodNotAllowed(request.method)
   const mount = query.one('mount')
   if (mount !== undefined) {
@@ -35,32 +36,30 @@ export async function handleUploadStart(registry: Registry, name: RepoName, quer
     // A mount that cannot be done falls back to an ordinary upload session (distribution-spec).
     const fromName = from !== undefined && isRepoName(from) ? from as RepoName : undefined
     if (from === undefined || fromName !== undefined) {
-      const mounted = await registry.uploads.mount(name, digest, fromName)
+      const mounted = await registry.uploads.mount(ctx, name, digest, fromName)
       if (mounted !== undefined) return blobCreated(reply, name, digest).send()
     }
   }
   const digestParam = query.one('digest')
   if (digestParam !== undefined) {
     const digest = parseDigest(digestParam)
-    const { body, signal } = requestBody(request.raw)
-    const blob = await registry.uploads.putMonolithic(name, digest, body, { ...optionalLength(request), ...(signal ? { signal } : {}) })
+    const blob = await registry.uploads.putMonolithic(ctx, name, digest, requestBody(request.raw), optionalLength(request))
     return blobCreated(reply, name, blob.digest).send()
   }
-  const session = await registry.uploads.start(name)
+  const session = await registry.uploads.start(ctx, name)
   return sessionHeaders(reply.code(202), session).send()
 }
 
 /** PATCH, PUT, GET and DELETE of /v2/<name>/blobs/uploads/<id>. */
-export async function handleUpload(registry: Registry, name: RepoName, id: string, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleUpload(registry: Registry, ctx: RequestContext, name: RepoName, id: string, query: Query, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   switch (request.method) {
     case 'GET': {
-      const session = await registry.uploads.status(name, id)
+      const session = await registry.uploads.status(ctx, name, id)
       return sessionHeaders(reply.code(204), session).send()
     }
     case 'PATCH': {
       const range = chunkRange(request)
-      const { body, signal } = requestBody(request.raw)
-      const session = await registry.uploads.append(name, id, body, { ...optionalLength(request), ...(range ? { range } : {}), ...(signal ? { signal } : {}) })
+      const session = await registry.uploads.append(ctx, name, id, requestBody(request.raw), { ...optionalLength(request), ...(range ? { range } : {}) })
       return sessionHeaders(reply.code(202), session).send()
     }
     case 'PUT': {
@@ -68,12 +67,12 @@ export async function handleUpload(registry: Registry, name: RepoName, id: strin
       if (digestParam === undefined) throw new RegistryError('DIGEST_INVALID', { message: 'the digest query parameter is required' })
       const digest = parseDigest(digestParam)
       const range = chunkRange(request)
-      const { body, signal } = hasBody(request.raw) ? requestBody(request.raw) : { body: undefined, signal: undefined }
-      const blob = await registry.uploads.complete(name, id, digest, body, { ...optionalLength(request), ...(range && body ? { range } : {}), ...(signal ? { signal } : {}) })
+      const body = hasBody(request.raw) ? requestBody(request.raw) : undefined
+      const blob = await registry.uploads.complete(ctx, name, id, digest, body, { ...optionalLength(request), ...(range && body ? { range } : {}) })
       return blobCreated(reply, name, blob.digest).send()
     }
     case 'DELETE':
-      await registry.uploads.cancel(name, id)
+      await registry.uploads.cancel(ctx, name, id)
       return reply.code(204).send()
     default:
       throw methodNotAllowed(request.method)

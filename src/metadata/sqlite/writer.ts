@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3'
 import type { Digest } from '../../oci/digest.js'
 import type { ManifestReference } from '../../oci/manifest.js'
 import type {
-  BlobRecord, DiskUsage, ManifestPut, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, RepositoryUsage, TagRecord, UploadRecord,
+  BlobRecord, BlobRecorded, DiskUsage, ManifestPut, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, RepositoryUsage, TagRecord, UploadRecord,
 } from '../metadata-store.js'
 import {
   SQL_DELETE_ORPHAN_CONTENTS, SQL_DELETE_UNREACHABLE_MANIFESTS, SQL_DELETE_UNREACHABLE_TAGS, SQL_DELETE_UNUSED_LINKS, SQL_MARK,
@@ -54,19 +54,20 @@ export class SqliteWriter {
     }
   }
 
-  recordBlob(repo: string, digest: string, size: number, uploadId: string | undefined, now: number): void {
+  recordBlob(repo: string, digest: string, size: number, uploadId: string | undefined, now: number): BlobRecorded {
     this.stmt.insertBlob.run(digest, size, now)
-    this.stmt.ensureRepository.run(repo, now)
+    const repositoryCreated = this.stmt.ensureRepository.run(repo, now).changes > 0
     this.stmt.linkBlob.run(repo, digest, now)
     if (uploadId !== undefined) this.stmt.deleteUpload.run(uploadId)
+    return { repositoryCreated }
   }
 
-  linkBlob(repo: string, digest: string, from: string | undefined, now: number): BlobRecord | undefined {
+  linkBlob(repo: string, digest: string, from: string | undefined, now: number): (BlobRecord & BlobRecorded) | undefined {
     const row = from !== undefined ? this.stmt.getRepositoryBlob.get(from, digest) : this.stmt.getBlob.get(digest)
     if (row === undefined) return undefined
-    this.stmt.ensureRepository.run(repo, now)
+    const repositoryCreated = this.stmt.ensureRepository.run(repo, now).changes > 0
     this.stmt.linkBlob.run(repo, digest, now)
-    return { digest: digest as Digest, size: row.size }
+    return { digest: digest as Digest, size: row.size, repositoryCreated }
   }
 
   unlinkBlob(repo: string, digest: string): boolean {
@@ -92,13 +93,13 @@ export class SqliteWriter {
     // Bytes that crossed a thread boundary arrive as a plain Uint8Array.
     const received: Uint8Array = put.body
     const body = Buffer.isBuffer(received) ? received : Buffer.from(received.buffer, received.byteOffset, received.byteLength)
-    this.stmt.ensureRepository.run(put.repo, put.now)
+    const repositoryCreated = this.stmt.ensureRepository.run(put.repo, put.now).changes > 0
     this.stmt.insertContent.run(put.digest, put.mediaType, body.length, put.artifactType ?? null, put.subject ?? null,
       put.annotations !== undefined ? JSON.stringify(put.annotations) : null, body, put.now)
     for (const ref of put.references) this.stmt.insertReference.run(put.digest, ref.digest, ref.kind)
     this.stmt.insertManifest.run(put.repo, put.digest, put.now)
     for (const tag of put.tags) this.stmt.setTag.run(put.repo, tag, put.digest, put.now)
-    return { ok: true }
+    return { ok: true, repositoryCreated }
   }
 
   deleteManifest(repo: string, digest: string): boolean {

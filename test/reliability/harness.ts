@@ -1,23 +1,21 @@
 /**
- * Shared machinery of the reliability suite (issue #5): a seedable RNG, config files, store
- * snapshots, fsck runs (in-process and through the CLI), an in-process registry for fault
- * injection, and counters that the suite prints for RELIABILITY.md.
+ * What only the reliability suite (issue #5) needs beside test/support: a seedable RNG, fsck runs
+ * (in-process and through the CLI), an in-process registry for fault injection, leak checks of
+ * error answers, and the figures the suite prints for RELIABILITY.md.
  */
-import { execFile } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { copyFile, rm, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import pino from 'pino'
-import { stringify as toYaml } from 'yaml'
+import { compose } from '../../src/cli/composition.js'
+import { DEFAULT_CONFIG } from '../../src/config/config.js'
 import { buildApp, type AppOptions } from '../../src/http/app.js'
 import type { MetadataStore } from '../../src/metadata/metadata-store.js'
 import { SqliteMetadataStore } from '../../src/metadata/sqlite-metadata-store.js'
 import { checkStore, type FsckReport } from '../../src/registry/fsck.js'
-import { Registry } from '../../src/registry/registry.js'
+import type { Registry } from '../../src/registry/registry.js'
 import type { BlobStore } from '../../src/storage/blob-store.js'
 import { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
-import { listFiles, request, type HashedResponse } from '../helpers/registry-client.js'
-import { WHARF_CLI } from '../helpers/wharf-process.js'
+import { runCli, tempDir } from '../support/index.js'
 
 // ---------------------------------------------------------------------------------------------
 // Seedable randomness
@@ -73,34 +71,7 @@ export class Rng {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Config files and the CLI
-
-export async function writeConfig(dir: string, config: Record<string, unknown>): Promise<string> {
-  await mkdir(dir, { recursive: true })
-  const file = path.join(dir, `wharf-${process.pid}-${Math.random().toString(36).slice(2)}.yaml`)
-  await writeFile(file, toYaml({ log: { level: 'info' }, ...config }))
-  return file
-}
-
-export async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(path.join(tmpdir(), `wharf-rel-${prefix}-`))
-}
-
-export interface CliResult {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs `wharf <args>` and resolves with its exit code and output (never rejects on exit code). */
-export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [WHARF_CLI, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+// fsck
 
 export interface FsckJson {
   readonly missingBlobs: string[]
@@ -116,7 +87,7 @@ export interface FsckJson {
   readonly ok: boolean
 }
 
-export async function fsckCli(storage: string, options: { repair?: boolean; config?: string } = {}): Promise<{ code: number; report: FsckJson; stderr: string }> {
+export async function fsckCli(storage: string, options: { repair?: boolean; config?: string } = {}): Promise<{ code: number | null; report: FsckJson; stderr: string }> {
   const args = ['fsck', '--storage', storage, '--json', ...(options.repair ? ['--repair'] : []), ...(options.config ? ['--config', options.config] : [])]
   const result = await runCli(args)
   let report: FsckJson
@@ -180,28 +151,6 @@ export async function fsckCrashImage(storage: string, options: { cli: boolean })
 }
 
 // ---------------------------------------------------------------------------------------------
-// Snapshots of what a client and the disk can see
-
-export interface StoreSnapshot {
-  readonly catalog: string[]
-  readonly tags: Record<string, string[] | number>
-  readonly blobFiles: string[]
-  readonly uploadFiles: number
-}
-
-export async function snapshot(base: string, storage: string, repos: readonly string[]): Promise<StoreSnapshot> {
-  const catalog = (await request(base, '/v2/_catalog')).json<{ repositories: string[] }>().repositories
-  const tags: Record<string, string[] | number> = {}
-  for (const repo of repos) {
-    const res = await request(base, `/v2/${repo}/tags/list`)
-    tags[repo] = res.status === 200 ? res.json<{ tags: string[] }>().tags : res.status
-  }
-  const blobFiles = await listFiles(path.join(storage, 'blobs'))
-  const uploadFiles = (await readdir(path.join(storage, 'uploads'))).length
-  return { catalog, tags, blobFiles, uploadFiles }
-}
-
-// ---------------------------------------------------------------------------------------------
 // In-process registry (for fault injection)
 
 export const silentLogger = pino({ level: 'silent' })
@@ -219,11 +168,12 @@ export async function startInProcess(options: {
   wrapMetadata?: (metadata: MetadataStore) => MetadataStore
   app?: Partial<AppOptions>
 }): Promise<InProcessRegistry> {
-  const fsStore = await FilesystemBlobStore.open(options.storage)
-  const sqlite = new SqliteMetadataStore(path.join(options.storage, 'metadata.db'))
-  const store = options.wrapStore ? options.wrapStore(fsStore) : fsStore
-  const metadata = options.wrapMetadata ? options.wrapMetadata(sqlite) : sqlite
-  const registry = new Registry(metadata, store, { maxPageSize: 1000, logger: silentLogger })
+  const { wrapStore, wrapMetadata } = options
+  const { registry } = await compose({ ...DEFAULT_CONFIG, storage: { path: options.storage }, limits: { ...DEFAULT_CONFIG.limits, pageMaxEntries: 1000 } }, {
+    logger: () => silentLogger,
+    ...(wrapStore ? { blobStore: async (build) => wrapStore(await build()) } : {}),
+    ...(wrapMetadata ? { metadata: async (build) => wrapMetadata(await build()) } : {}),
+  })
   const app = buildApp(registry, {
     logger: silentLogger,
     logRequests: false,
@@ -262,23 +212,7 @@ export async function fsckDir(storage: string): Promise<FsckReport> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Responses
-
-export interface ErrorBody {
-  errors: Array<{ code: string; message: string; detail?: unknown }>
-}
-
-/** The distribution-spec error body of a response, or undefined when it is not one. */
-export function errorBody(res: HashedResponse): ErrorBody | undefined {
-  try {
-    const body = res.json<ErrorBody>()
-    if (!Array.isArray(body.errors) || body.errors.length === 0) return undefined
-    for (const e of body.errors) if (typeof e.code !== 'string' || typeof e.message !== 'string') return undefined
-    return body
-  } catch {
-    return undefined
-  }
-}
+// Answers and figures
 
 /** What a response must never reveal: paths of the storage, stack frames, errno names, SQL. */
 export function leaks(text: string, storage: string): string[] {
@@ -288,19 +222,6 @@ export function leaks(text: string, storage: string): string[] {
   if (/\b(ENOSPC|EIO|EXDEV|ENOENT|EACCES|SQLITE_[A-Z]+)\b/.test(text)) found.push('errno or SQLite code')
   if (/\b(SELECT|INSERT|DELETE FROM|UPDATE)\b/.test(text)) found.push('SQL')
   return found
-}
-
-export async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false)
-}
-
-export function blobPath(storage: string, digest: string): string {
-  const [alg, hex] = digest.split(':') as [string, string]
-  return path.join(storage, 'blobs', alg, hex.slice(0, 2), hex)
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 /** Figures the suite prints as one JSON line per file ("RELIABILITY {...}"), gathered into RELIABILITY.md. */

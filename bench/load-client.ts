@@ -1,7 +1,8 @@
 import http from 'node:http'
 import { createHash } from 'node:crypto'
 import { FastClient, type FastResponse } from './fast-client.js'
-import { blobChunks, OCI_MANIFEST, sha256, type BlobSpec } from './data.js'
+import { digestOf, MediaTypes, withQuery } from '../test/support/index.js'
+import { blobChunks, type BlobSpec } from './data.js'
 
 /** A failed check: the scenario that hits one fails. */
 export class CheckError extends Error {
@@ -19,13 +20,15 @@ function expectStatus(response: { status: number; body?: Buffer }, expected: num
   }
 }
 
-export const MANIFEST_ACCEPT = `${OCI_MANIFEST}, application/vnd.docker.distribution.manifest.v2+json`
+export const MANIFEST_ACCEPT = `${MediaTypes.ociManifest}, ${MediaTypes.dockerManifest}`
 
 /**
- * The distribution-spec requests the scenarios need, with the checks on every answer. Small requests
- * use the raw FastClient; big blob bodies go through node:http with a keep-alive agent.
+ * The benchmark's load generator: the distribution-spec requests the scenarios time, with the checks
+ * on every answer. Small requests use the raw FastClient (cheap per request, so the client distorts
+ * the server's figures as little as possible); big blob bodies stream from the payload pool through
+ * node:http with a keep-alive agent. Tests use test/support's RegistryClient instead.
  */
-export class RegistryClient {
+export class LoadClient {
   readonly fast: FastClient
   readonly agent: http.Agent
   readonly base: URL
@@ -51,10 +54,6 @@ export class RegistryClient {
     return url.pathname + url.search
   }
 
-  static withDigest(location: string, digest: string): string {
-    return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`
-  }
-
   async startUpload(repo: string): Promise<string> {
     const response = await this.fast.request({ method: 'POST', path: `/v2/${repo}/blobs/uploads/` })
     expectStatus(response, 202, `POST upload ${repo}`)
@@ -65,7 +64,7 @@ export class RegistryClient {
   async pushSmallBlob(repo: string, data: Buffer, digest: string): Promise<void> {
     const location = await this.startUpload(repo)
     const response = await this.fast.request({
-      method: 'PUT', path: RegistryClient.withDigest(location, digest),
+      method: 'PUT', path: withQuery(location, { digest: digest }),
       headers: { 'Content-Type': 'application/octet-stream' }, body: data,
     })
     expectStatus(response, 201, `PUT blob ${repo}`)
@@ -82,7 +81,7 @@ export class RegistryClient {
     expectStatus(response, 202, `mount ${digest} into ${repo}`)
     const location = this.location(response, `mount ${digest} into ${repo}`)
     const put = await this.fast.request({
-      method: 'PUT', path: RegistryClient.withDigest(location, digest), headers: { 'Content-Type': 'application/octet-stream' }, body: data,
+      method: 'PUT', path: withQuery(location, { digest: digest }), headers: { 'Content-Type': 'application/octet-stream' }, body: data,
     })
     expectStatus(put, 201, `PUT blob ${repo} after declined mount`)
   }
@@ -95,7 +94,7 @@ export class RegistryClient {
 
   async putManifest(repo: string, reference: string, body: Buffer, digest: string): Promise<void> {
     const response = await this.fast.request({
-      method: 'PUT', path: `/v2/${repo}/manifests/${reference}`, headers: { 'Content-Type': OCI_MANIFEST }, body,
+      method: 'PUT', path: `/v2/${repo}/manifests/${reference}`, headers: { 'Content-Type': MediaTypes.ociManifest }, body,
     })
     expectStatus(response, 201, `PUT manifest ${repo}:${reference}`)
     check(response.headers['docker-content-digest'] === digest,
@@ -111,7 +110,7 @@ export class RegistryClient {
   async getManifest(repo: string, reference: string, digest: string): Promise<void> {
     const response = await this.fast.request({ method: 'GET', path: `/v2/${repo}/manifests/${reference}`, headers: { Accept: MANIFEST_ACCEPT } })
     expectStatus(response, 200, `GET manifest ${repo}:${reference}`)
-    const actual = sha256(response.body)
+    const actual = digestOf(response.body)
     check(actual === digest, `GET manifest ${repo}:${reference}: body digest ${actual} != ${digest}`)
     check(response.headers['docker-content-digest'] === digest, `GET manifest ${repo}:${reference}: header digest ${response.headers['docker-content-digest']} != ${digest}`)
   }
@@ -170,7 +169,7 @@ export class RegistryClient {
   /** Monolithic push: POST, then PUT ?digest= with the whole blob as body. */
   async pushBigBlob(repo: string, spec: BlobSpec): Promise<void> {
     const location = await this.startUpload(repo)
-    const response = await this.streamBody('PUT', RegistryClient.withDigest(location, spec.digest),
+    const response = await this.streamBody('PUT', withQuery(location, { digest: spec.digest }),
       { 'Content-Type': 'application/octet-stream' }, spec, 0, spec.size)
     if (response.status !== 201) throw new CheckError(`PUT blob ${repo}: expected 201, got ${response.status} ${response.body.slice(0, 300)}`)
     const header = response.headers['docker-content-digest']
@@ -188,7 +187,7 @@ export class RegistryClient {
       check(response.headers.range === `0-${end - 1}`, `PATCH ${repo}: Range ${String(response.headers.range)} != 0-${end - 1}`)
       location = this.location(response, `PATCH ${repo}`)
     }
-    const response = await this.streamBody('PUT', RegistryClient.withDigest(location, spec.digest), {}, undefined, 0, 0)
+    const response = await this.streamBody('PUT', withQuery(location, { digest: spec.digest }), {}, undefined, 0, 0)
     if (response.status !== 201) throw new CheckError(`PUT (close) ${repo}: expected 201, got ${response.status} ${response.body.slice(0, 300)}`)
   }
 

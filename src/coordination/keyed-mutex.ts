@@ -27,6 +27,12 @@ export class KeyedMutex {
     return take(0)
   }
 
+  /** Runs `work` holding `key` unless some work holds or waits for it; undefined then. */
+  async tryRun<T>(key: string, work: () => Promise<T>): Promise<T | undefined> {
+    if (this.tails.has(key)) return undefined
+    return this.run(key, work)
+  }
+
   /** True while some work holds or waits for `key`. */
   isBusy(key: string): boolean {
     return this.tails.has(key)

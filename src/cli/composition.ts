@@ -1,0 +1,131 @@
+import path from 'node:path'
+import type { Logger } from 'pino'
+import type { Config } from '../config/config.js'
+import type { Coordination } from '../coordination/coordination.js'
+import { InProcessCoordination } from '../coordination/in-process.js'
+import { systemClock, type Clock } from '../context/clock.js'
+import type { EventBus } from '../events/events.js'
+import { InProcessEventBus } from '../events/in-process-bus.js'
+import { GarbageCollector, type GcOptions } from '../gc/collector.js'
+import type { AppOptions } from '../http/app.js'
+import { createLogger } from '../logging.js'
+import type { MetadataStore } from '../metadata/metadata-store.js'
+import { SqliteMetadataStore } from '../metadata/sqlite-metadata-store.js'
+import { BlobService } from '../registry/blobs.js'
+import { ListingService } from '../registry/listings.js'
+import { ManifestService } from '../registry/manifests.js'
+import { Registry } from '../registry/registry.js'
+import { UploadService } from '../registry/uploads.js'
+import type { BlobStore } from '../storage/blob-store.js'
+import { FilesystemBlobStore } from '../storage/fs-blob-store.js'
+
+/** Everything the registry and the collector depend on, built in this order. */
+export interface Components {
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly coordination: Coordination
+  readonly events: EventBus
+  readonly blobStore: BlobStore
+  readonly metadata: MetadataStore
+}
+
+/** What the defaults are, so that a wrapper can reach the concrete store it wraps. */
+interface Defaults {
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly coordination: InProcessCoordination
+  readonly events: InProcessEventBus
+  readonly blobStore: FilesystemBlobStore
+  readonly metadata: SqliteMetadataStore
+}
+
+/**
+ * Replaces or wraps a component: `build` makes the default (only when called), `built` holds the
+ * components made before it. Wrap: `blobStore: async (build) => new FaultyStore(await build())`;
+ * replace: `clock: () => fakeClock`.
+ */
+export type Overrides = {
+  readonly [K in keyof Components]?: (build: () => Promise<Defaults[K]>, built: Partial<Components>) => Components[K] | Promise<Components[K]>
+}
+
+/** A composed Wharf: the registry (which owns and closes the stores) and the components it was made of. */
+export interface Wharf {
+  readonly config: Config
+  readonly components: Components
+  readonly registry: Registry
+  close(): Promise<void>
+}
+
+/**
+ * The composition root: every command and every in-process test builds Wharf here from the
+ * configuration, replacing or wrapping components through `overrides`.
+ */
+export async function compose(config: Config, overrides: Overrides = {}): Promise<Wharf> {
+  const built: { -readonly [K in keyof Components]?: Components[K] } = {}
+  const make = async <K extends keyof Components>(key: K, build: () => Promise<Defaults[K]>): Promise<Components[K]> => {
+    const override = overrides[key]
+    const component = override !== undefined ? await override(build, { ...built }) : await build()
+    built[key] = component
+    return component
+  }
+  try {
+    const logger = await make('logger', async () => createLogger(config.log.level))
+    const clock = await make('clock', async () => systemClock)
+    const coordination = await make('coordination', async () => new InProcessCoordination())
+    const events = await make('events', async () => new InProcessEventBus(clock, logger.child({ component: 'events' })))
+    const blobStore = await make('blobStore', () => FilesystemBlobStore.open(config.storage.path))
+    const metadata = await make('metadata', async () => {
+      const sqlite = new SqliteMetadataStore(path.join(config.storage.path, 'metadata.db'), { invalidation: coordination })
+      try {
+        await sqlite.ready
+      } catch (err) {
+        await sqlite.close().catch(() => undefined)
+        throw err
+      }
+      return sqlite
+    })
+    const uploads = new UploadService(metadata, blobStore, coordination, clock, events)
+    const registry = new Registry({
+      blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000),
+      uploads,
+      manifests: new ManifestService(metadata, clock, events),
+      listings: new ListingService(metadata, config.limits.pageMaxEntries),
+      gc: new GarbageCollector({ metadata, store: blobStore, uploads, coordination, clock, events, log: logger.child({ component: 'gc' }) }),
+      metadata,
+      store: blobStore,
+    })
+    const components: Components = { logger, clock, coordination, events, blobStore, metadata }
+    return { config, components, registry, close: () => registry.close() }
+  } catch (err) {
+    await built.metadata?.close().catch(() => undefined)
+    await built.blobStore?.close().catch(() => undefined)
+    throw err
+  }
+}
+
+/** Collection options from the configuration (dryRun is the caller's). */
+export function gcOptionsFrom(config: Config): Omit<GcOptions, 'dryRun'> {
+  return {
+    graceMs: config.gc.graceSeconds * 1000,
+    uploadTtlMs: config.uploads.ttlSeconds * 1000,
+    retention: config.retention,
+  }
+}
+
+/** The HTTP app's options from the configuration. */
+export function appOptionsFrom(config: Config, logger: Logger): AppOptions {
+  return {
+    logger,
+    logRequests: config.log.requests,
+    manifestMaxBytes: config.limits.manifestMaxBytes,
+    manifestBytesInFlight: config.limits.manifestBytesInFlight,
+    idleTimeoutMs: config.http.idleTimeoutSeconds * 1000,
+    headersTimeoutMs: config.http.headersTimeoutSeconds * 1000,
+    maxHeaderBytes: config.http.maxHeaderBytes,
+    uploadsPerClient: config.limits.uploadsPerClient,
+    uploadsTotal: config.limits.uploadsTotal,
+    uploadMinBytesPerSecond: config.limits.uploadMinBytesPerSecond,
+    uploadMinRateGraceMs: config.limits.uploadMinRateGraceSeconds * 1000,
+    gc: gcOptionsFrom(config),
+  }
+}

@@ -1,0 +1,80 @@
+// What `wharf --help` and `wharf <command> --help` print.
+
+const COMMON = `  --config FILE    YAML configuration file (see config.example.yaml); env WHARF_CONFIG
+  --storage DIR    data directory (default ./storage); env WHARF_STORAGE_PATH
+  -h, --help       this help
+`
+
+export const USAGE = `Usage: wharf <command> [options]
+
+Commands:
+  serve    run the registry (default: http://127.0.0.1:5000, data under ./storage)
+  gc       collect garbage offline (with no server on the storage): --dry-run, --json
+  fsck     verify every blob's digest and size and every metadata reference: --repair, --json
+  du       disk usage per repository (--tags: per tag), shared and reclaimable bytes: --json
+
+Options of every command:
+${COMMON}
+Run "wharf <command> --help" for a command's own options and examples.
+`
+
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  serve: `Usage: wharf serve [options]
+
+Runs the registry until SIGTERM or SIGINT, then lets requests in flight finish (30 s at most).
+One server per data directory: a second one on the same directory is refused.
+
+Options:
+  --host HOST      address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN); env WHARF_HTTP_HOST
+  --port PORT      port to listen on (default 5000; 0 picks a free one); env WHARF_HTTP_PORT
+${COMMON}
+Every option of the configuration file can also be set as WHARF_<SECTION>_<OPTION>.
+Logs are readable lines on a terminal and JSON lines otherwise (files, pipes, log collectors).
+
+Examples:
+  wharf serve --host 0.0.0.0 --port 5000 --storage /srv/wharf
+  WHARF_LOG_LEVEL=debug wharf serve --config config.yaml
+`,
+  gc: `Usage: wharf gc [options]
+
+Collects garbage offline: unreferenced manifests, blob links and blobs, expired upload sessions,
+and what the retention policies of the configuration remove. A collection is refused while a
+server uses the storage (collect online with POST /_wharf/v1/gc); a dry run is safe beside it.
+
+Options:
+  --dry-run        list what a collection would remove, remove nothing
+  --json           print the report as JSON
+${COMMON}
+Examples:
+  wharf gc --dry-run --storage /srv/wharf
+  wharf gc --json --storage /srv/wharf
+`,
+  du: `Usage: wharf du [options]
+
+Disk usage from the metadata: per repository its logical size (everything it references) and
+exclusive size (what deleting it would free), bytes shared between repositories, and what garbage
+collection would reclaim. Safe while a server runs.
+
+Options:
+  --tags           also list each tag's size
+  --json           print the report as JSON
+${COMMON}
+Examples:
+  wharf du --storage /srv/wharf
+  wharf du --tags --json --storage /srv/wharf
+`,
+  fsck: `Usage: wharf fsck [options]
+
+Re-hashes every blob and checks every metadata reference; exits 0 when the store is consistent and
+1 when problems were found. Refused while a server uses the storage.
+
+Options:
+  --repair         remove what cannot be right: corrupt and orphan files, records of missing
+                   blobs, dangling links and tags, broken upload sessions
+  --json           print the report as JSON
+${COMMON}
+Examples:
+  wharf fsck --storage /srv/wharf
+  wharf fsck --repair --json --storage /srv/wharf
+`,
+}

@@ -1,0 +1,51 @@
+/**
+ * What processes serving one store must agree on: who may touch a blob or an upload session
+ * right now, which process collects garbage, and when cached manifests went stale. Today one
+ * process serves a store (the storage lock guards that) and InProcessCoordination is enough; a
+ * multi-node implementation (database advisory locks, a lease table, a broadcast channel) plugs
+ * in here without the registry or the collector changing.
+ */
+export interface Coordination extends CacheInvalidation {
+  /** Runs `work` holding `key`; work for the same key waits its turn. */
+  lock<T>(key: string, work: () => Promise<T>): Promise<T>
+  /**
+   * Runs `work` holding every key. Keys are taken in one global order, so this never waits in a
+   * cycle with `lock` or another `lockAll`.
+   */
+  lockAll<T>(keys: readonly string[], work: () => Promise<T>): Promise<T>
+  /** Runs `work` holding `key` unless someone holds or waits for it; undefined then (without running it). */
+  tryLock<T>(key: string, work: () => Promise<T>): Promise<T | undefined>
+  /**
+   * Takes the named lease (at most one holder at a time, e.g. the garbage collector); undefined
+   * when someone holds it. A distributed implementation renews it while held.
+   */
+  lease(name: string): Promise<Lease | undefined>
+}
+
+export interface Lease {
+  /** Gives the lease back; calling it again does nothing. */
+  release(): Promise<void>
+}
+
+/**
+ * Manifest caches of every process must drop what a write changed. `invalidate` runs the local
+ * listeners before it returns (the writer's own next read must not see stale data); a distributed
+ * implementation also tells the other nodes.
+ */
+export interface CacheInvalidation {
+  /** The manifests of `repo` (of every repository when undefined) may have changed. */
+  invalidate(repo: string | undefined): void
+  /** Calls `listener` on every invalidation; returns the unsubscribe function. */
+  onInvalidate(listener: (repo: string | undefined) => void): () => void
+}
+
+/** Lock keys, one namespace per kind of thing locked. */
+export const LockKeys = {
+  /** Held while a blob is committed, linked (mounted) or removed by garbage collection. */
+  blob: (digest: string): string => `blob:${digest}`,
+  /** Held while an upload session's file changes (chunks, completion, cancel, purge). */
+  upload: (id: string): string => `upload:${id}`,
+} as const
+
+/** The lease of the garbage collector: one collection at a time per store. */
+export const GC_LEASE = 'gc'

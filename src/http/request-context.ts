@@ -1,0 +1,25 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ANONYMOUS, type RequestContext } from '../context/request-context.js'
+
+/**
+ * The context of one request: Fastify's request id (also in its log lines and X-Request-Id), the
+ * anonymous caller, and a signal aborted when the connection closes before the response was sent.
+ */
+export function requestContext(request: FastifyRequest, reply: FastifyReply): RequestContext {
+  const controller = new AbortController()
+  reply.raw.once('close', () => {
+    // 'close' also follows a response sent in full; only an early close means the client left.
+    if (!reply.raw.writableFinished) controller.abort(clientGone())
+  })
+  return { caller: ANONYMOUS, signal: controller.signal, requestId: request.id }
+}
+
+/** Coded like Node's own aborts, so the error handler answers (to nobody) 400 rather than logging a server error. */
+function clientGone(): Error {
+  return Object.assign(new Error('the client closed the connection'), { name: 'AbortError', code: 'ABORT_ERR' })
+}
+
+/** `ctx` with a signal that also aborts when `signal` does (a body cut off for its rate, say); the first reason wins. */
+export function withSignal(ctx: RequestContext, signal: AbortSignal): RequestContext {
+  return { ...ctx, signal: AbortSignal.any([ctx.signal, signal]) }
+}
