@@ -129,11 +129,14 @@ export function appOptionsFrom(config: Config, logger: Logger): AppOptions {
     logger,
     logRequests: config.log.requests,
     manifestMaxBytes: config.limits.manifestMaxBytes,
+    manifestBytesInFlight: config.limits.manifestBytesInFlight,
     idleTimeoutMs: config.http.idleTimeoutSeconds * 1000,
     headersTimeoutMs: config.http.headersTimeoutSeconds * 1000,
     maxHeaderBytes: config.http.maxHeaderBytes,
     uploadsPerClient: config.limits.uploadsPerClient,
     uploadsTotal: config.limits.uploadsTotal,
+    uploadMinBytesPerSecond: config.limits.uploadMinBytesPerSecond,
+    uploadMinRateGraceMs: config.limits.uploadMinRateGraceSeconds * 1000,
     gc: gcOptionsFrom(config),
   }
 }

@@ -20,12 +20,18 @@ export interface Config {
   }
   readonly limits: {
     readonly manifestMaxBytes: number
+    /** Manifest bytes being read, parsed and stored at once; more PUTs wait their turn (memory bound). */
+    readonly manifestBytesInFlight: number
     /** Largest page of tags or repositories per request. */
     readonly pageMaxEntries: number
     /** Uploads (blob bodies) streaming at once from one client address; more get 429. */
     readonly uploadsPerClient: number
-    /** Uploads streaming at once in total; more get 429. */
+    /** Uploads streaming at once in total; more get 429 (the last quarter is kept for clients holding few). */
     readonly uploadsTotal: number
+    /** Request bodies (blobs, manifests) slower than this over a whole grace window are cut off with 408; 0: never. */
+    readonly uploadMinBytesPerSecond: number
+    /** The window that rate is measured over (time spent waiting for the client only). */
+    readonly uploadMinRateGraceSeconds: number
   }
   readonly uploads: {
     /** Upload sessions idle this long are ended and their bytes removed. */
@@ -49,7 +55,7 @@ export interface Config {
 export const DEFAULT_CONFIG: Config = {
   http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384 },
   storage: { path: './storage' },
-  limits: { manifestMaxBytes: 4 * 1024 * 1024, pageMaxEntries: 10_000, uploadsPerClient: 64, uploadsTotal: 512 },
+  limits: { manifestMaxBytes: 4 * 1024 * 1024, manifestBytesInFlight: 8 * 1024 * 1024, pageMaxEntries: 10_000, uploadsPerClient: 64, uploadsTotal: 512, uploadMinBytesPerSecond: 1024, uploadMinRateGraceSeconds: 10 },
   uploads: { ttlSeconds: 24 * 60 * 60 },
   gc: { intervalSeconds: 24 * 60 * 60, graceSeconds: 60 * 60 },
   log: { level: 'info', requests: false },

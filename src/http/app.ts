@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-error.js'
 import type { Registry } from '../registry/registry.js'
 import { API_VERSION, Headers } from './headers.js'
 import { Query } from './query.js'
+import { guardBodyRate, type MinimumRate } from './body-rate.js'
+import { ByteBudget } from './byte-budget.js'
 import { sendJson } from './json-reply.js'
-import { requestContext } from './request-context.js'
+import { requestContext, withSignal } from './request-context.js'
 import { hasBody } from './request-body.js'
 import { UploadLimiter } from './upload-limiter.js'
 import type { GcOptions } from '../gc/collector.js'
@@ -27,6 +31,11 @@ export interface AppOptions {
   readonly maxHeaderBytes: number
   readonly uploadsPerClient: number
   readonly uploadsTotal: number
+  /** Request bodies (uploads, manifests) slower than this over `uploadMinRateGraceMs` are cut off (408); 0 or absent: never. */
+  readonly uploadMinBytesPerSecond?: number
+  readonly uploadMinRateGraceMs?: number
+  /** Manifest bytes read, parsed and stored at once; more wait their turn. Default: 2 × manifestMaxBytes. */
+  readonly manifestBytesInFlight?: number
   readonly gc: Omit<GcOptions, 'dryRun'>
 }
 
@@ -75,10 +84,15 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   // Node leaves a connection open while a response is stuck behind a client that stopped reading
   // (its own timeout only ends idle keep-alive connections): an explicit idle timer per connection.
   const guardedSockets = new WeakSet<Socket>()
+  const inFlight = new WeakMap<Socket, { request: IncomingMessage; response: ServerResponse }>()
+  keepCompleteRequestsOnClientError(app.server, inFlight)
   app.addHook('onRequest', async (request, reply) => {
     reply.header(Headers.apiVersion, API_VERSION)
     reply.header(Headers.requestId, request.id)
     const socket = request.raw.socket
+    const exchange = { request: request.raw, response: reply.raw }
+    inFlight.set(socket, exchange)
+    reply.raw.once('close', () => { if (inFlight.get(socket) === exchange) inFlight.delete(socket) })
     if (options.idleTimeoutMs > 0) {
       socket.setTimeout(options.idleTimeoutMs)
       if (!guardedSockets.has(socket)) {
@@ -88,17 +102,23 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     }
   })
 
-
   const uploadLimiter = new UploadLimiter(options.uploadsPerClient, options.uploadsTotal)
+  const bodyRate: MinimumRate = { bytesPerSecond: options.uploadMinBytesPerSecond ?? 0, graceMs: options.uploadMinRateGraceMs ?? 0 }
+  const manifestBudget = new ByteBudget(options.manifestBytesInFlight ?? 2 * options.manifestMaxBytes)
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
     const route = parseV2Path(path)
     const query = new Query(rawQuery)
-    const ctx = requestContext(request, reply)
+    let ctx = requestContext(request, reply)
+    // A body under the minimum rate is cut off: the request's signal then aborts too (with the
+    // 408), besides when the client leaves, so the registry stops whichever comes first.
     if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {
       const release = uploadLimiter.acquire(request.ip)
       reply.raw.once('close', release)
+      ctx = withSignal(ctx, guardBodyRate(request.raw, bodyRate, reply.raw))
+    } else if (route.kind === 'manifest' && request.method === 'PUT' && hasBody(request.raw)) {
+      ctx = withSignal(ctx, guardBodyRate(request.raw, bodyRate, reply.raw))
     }
     switch (route.kind) {
       case 'base':
@@ -109,7 +129,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
       case 'tags':
         return handleTags(registry, ctx, route.name, query, request, reply)
       case 'manifest':
-        return handleManifest(registry, ctx, route.name, segment(route.reference), query, request, reply, options.manifestMaxBytes)
+        return handleManifest(registry, ctx, route.name, segment(route.reference), query, request, reply, options.manifestMaxBytes, manifestBudget)
       case 'blob':
         return handleBlob(registry, ctx, route.name, segment(route.digest), request, reply)
       case 'uploads':
@@ -146,6 +166,29 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   })
 
   return app
+}
+
+/**
+ * Bytes that are no HTTP request, pipelined after a request that arrived whole, must not cost that
+ * request: Node's parser fails on them and the default handling destroys the connection, and with
+ * it the finished request's body the handler is still reading (an upload chunk would lose its
+ * bytes). Such a request is served to the end; the connection closes after its response. Other
+ * client errors keep the default handling (400, 408, 431, then close).
+ */
+function keepCompleteRequestsOnClientError(server: Server, inFlight: WeakMap<Socket, { request: IncomingMessage; response: ServerResponse }>): void {
+  const defaults = server.listeners('clientError') as Array<(err: Error, socket: Duplex) => void>
+  server.removeAllListeners('clientError')
+  const closing = new WeakSet<Duplex>()
+  server.on('clientError', (err: Error, socket: Duplex) => {
+    if (closing.has(socket)) return
+    const exchange = inFlight.get(socket as Socket)
+    if (exchange !== undefined && exchange.request.complete && !socket.destroyed) {
+      closing.add(socket)
+      exchange.response.once('close', () => socket.destroy())
+      return
+    }
+    for (const handler of defaults) handler.call(server, err, socket)
+  })
 }
 
 /** Everything that is not already a RegistryError becomes one; internal details never reach clients. */

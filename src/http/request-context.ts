@@ -18,3 +18,8 @@ export function requestContext(request: FastifyRequest, reply: FastifyReply): Re
 function clientGone(): Error {
   return Object.assign(new Error('the client closed the connection'), { name: 'AbortError', code: 'ABORT_ERR' })
 }
+
+/** `ctx` with a signal that also aborts when `signal` does (a body cut off for its rate, say); the first reason wins. */
+export function withSignal(ctx: RequestContext, signal: AbortSignal): RequestContext {
+  return { ...ctx, signal: AbortSignal.any([ctx.signal, signal]) }
+}

@@ -20,7 +20,11 @@ export interface MetadataStore {
   /** The blob's size when it is linked into `repo`. */
   getRepositoryBlob(repo: RepoName, digest: Digest): Promise<RepositoryBlobRecord | undefined>
   /** Records that a client was just shown the link (garbage collection spares recently used links). */
-  touchBlobLink(repo: RepoName, digest: Digest, now: number): Promise<void>
+  /**
+   * Records that a client was just shown the link; false when the link is gone (a collection removed
+   * it after it was read), so the caller must not report the blob as present.
+   */
+  touchBlobLink(repo: RepoName, digest: Digest, now: number): Promise<boolean>
   /** Records a blob whose bytes are durable and links it into `repo`; ends `uploadId` if given. */
   recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<BlobRecorded>
   /** Links an already recorded blob into `repo`; undefined when the blob is not recorded (or, with `from`, not linked there). */

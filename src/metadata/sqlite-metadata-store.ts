@@ -218,7 +218,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
     return row && { digest, size: row.size, usedAt: row.used_at }
   }
 
-  async touchBlobLink(repo: RepoName, digest: Digest, now: number): Promise<void> {
+  async touchBlobLink(repo: RepoName, digest: Digest, now: number): Promise<boolean> {
     return this.write('touchBlobLink', repo, digest, now)
   }
 

@@ -39,7 +39,11 @@ export class BlobService {
     if (blob === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
     // A client that checks a blob before pushing a manifest relies on the link lasting until then.
     const now = this.clock.now()
-    if (now - blob.usedAt >= this.touchIntervalMs) await this.metadata.touchBlobLink(repo, digest, now)
+    // A link old enough to need the touch may be in a collection's sweep right now: if the sweep
+    // removed it after our read, the blob is gone and saying otherwise breaks the client's manifest PUT.
+    if (now - blob.usedAt >= this.touchIntervalMs && !await this.metadata.touchBlobLink(repo, digest, now)) {
+      throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
+    }
     return { digest: blob.digest, size: blob.size }
   }
 

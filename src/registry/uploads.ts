@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import { addAbortSignal, type Readable } from 'node:stream'
 import { LockKeys, type Coordination } from '../coordination/coordination.js'
 import type { Clock } from '../context/clock.js'
 import type { RequestContext } from '../context/request-context.js'
@@ -37,7 +36,8 @@ const MAX_CACHED_HASH_STATES = 4096
 /**
  * The upload session lifecycle: start → append chunks → complete (or cancel). Bytes are hashed
  * while they stream in; a session whose hash state was lost (restart, aborted chunk) is re-hashed
- * once at completion. Chunks of one session are serialised.
+ * once at completion. Chunks of one session are serialised; a chunk in flight never holds back a
+ * status (which reports the bytes written so far) nor a cancel (which aborts it).
  */
 export class UploadService {
   private readonly metadata: MetadataStore
@@ -47,6 +47,8 @@ export class UploadService {
   private readonly clock: Clock
   private readonly events: EventSink
   private readonly hashStates = new Map<string, HashState>()
+  /** The chunk being written to each session, to abort it. */
+  private readonly chunksInFlight = new Map<string, AbortController>()
 
   constructor(metadata: MetadataStore, store: BlobStore, coordination: Coordination, clock: Clock, events: EventSink) {
     this.metadata = metadata
@@ -82,17 +84,20 @@ export class UploadService {
     return { digest, size: linked.size }
   }
 
-  /** The session's size once any chunk in flight has settled, so a client resuming after an abort sees what was kept. */
+  /**
+   * The bytes written so far, at once: a chunk in flight (perhaps from a client that is gone) is
+   * not waited for. A client resuming from this size while that chunk still writes gets 416 with
+   * the size it left (distribution-spec: resume from the 416's Range).
+   */
   async status(_ctx: RequestContext, repo: RepoName, id: string): Promise<UploadSession> {
     await this.session(repo, id)
-    return this.coordination.lock(LockKeys.upload(id), async () => {
-      const size = await this.store.uploadSize(id)
-      if (size === undefined) throw unknownUpload(id)
-      return { id, repo, size }
-    })
+    const size = await this.store.uploadSize(id)
+    if (size === undefined) throw unknownUpload(id)
+    return { id, repo, size }
   }
 
-  async append(ctx: RequestContext, repo: RepoName, id: string, body: Readable, options: ChunkOptions): Promise<UploadSession> {
+  /** Appends a chunk; `ctx.signal` stops it (a client gone or too slow), what was written stays. */
+  async append(ctx: RequestContext, repo: RepoName, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<UploadSession> {
     await this.session(repo, id)
     return this.coordination.lock(LockKeys.upload(id), async () => {
       const size = await this.appendLocked(ctx, id, body, options)
@@ -102,7 +107,7 @@ export class UploadService {
   }
 
   /** Ends a session: appends the optional last chunk, verifies size and digest, stores the blob. */
-  async complete(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, body: Readable | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
+  async complete(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
     await this.session(repo, id)
     return this.coordination.lock(LockKeys.upload(id), async () => {
       const size = body !== undefined ? await this.appendLocked(ctx, id, body, options) : await this.store.uploadSize(id)
@@ -121,14 +126,14 @@ export class UploadService {
   }
 
   /** A whole blob in one request (POST ?digest= with a body, or PUT without a session). */
-  async putMonolithic(ctx: RequestContext, repo: RepoName, digest: Digest, body: Readable, options: ChunkOptions): Promise<BlobDescriptor> {
+  async putMonolithic(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<BlobDescriptor> {
     const id = randomUUID()
     // The upload file has no session row; the lock marks it as in use for purge.
     return this.coordination.lock(LockKeys.upload(id), async () => {
       await this.store.createUpload(id)
       try {
         const digester = createDigester(digestAlgorithm(digest))
-        const size = await this.store.appendUpload(id, hashing(stoppable(ctx, body), digester), ctx.signal)
+        const size = await this.store.appendUpload(id, hashing(body, digester), ctx.signal)
         if (options.length !== undefined && size !== options.length) {
           throw new RegistryError('SIZE_INVALID', { detail: { expected: options.length, actual: size } })
         }
@@ -155,20 +160,30 @@ export class UploadService {
     return { digest, size }
   }
 
+  /** Ends the session at once: a chunk in flight is aborted (its client gets 404) and every byte goes. */
   async cancel(_ctx: RequestContext, repo: RepoName, id: string): Promise<void> {
     await this.session(repo, id)
+    this.chunksInFlight.get(id)?.abort(unknownUpload(id))
     await this.coordination.lock(LockKeys.upload(id), () => this.discard(id))
   }
 
   /**
    * Ends sessions idle since before `idleBefore` and removes upload files that no session names
    * (left by a crash during a single-request upload). Work in flight holds its session lock and is
-   * skipped, so this is safe at any time.
+   * skipped, and each session is checked again under its lock, so this is safe at any time.
    */
   async purge(_ctx: RequestContext, idleBefore: number, options: { readonly orphanFiles: boolean }): Promise<{ sessions: number; files: number }> {
     let sessions = 0
     for (const upload of await this.metadata.listUploads(idleBefore)) {
-      const ended = await this.coordination.tryLock(LockKeys.upload(upload.id), async () => { await this.discard(upload.id); return true })
+      // Skipped when busy (a chunk holds the lock, or waits for it). The list is older than this
+      // moment: a chunk may have used the session since. Decide on the record as it is now, under
+      // the lock every chunk takes.
+      const ended = await this.coordination.tryLock(LockKeys.upload(upload.id), async () => {
+        const current = await this.metadata.getUpload(upload.id)
+        if (current === undefined || current.updatedAt >= idleBefore) return false
+        await this.discard(upload.id)
+        return true
+      })
       if (ended === true) sessions++
     }
     let files = 0
@@ -185,8 +200,7 @@ export class UploadService {
       for (const upload of await this.metadata.listUploads()) {
         const ended = await this.coordination.tryLock(LockKeys.upload(upload.id), async () => {
           if (await this.store.uploadSize(upload.id) !== undefined) return false
-          await this.metadata.deleteUpload(upload.id)
-          return true
+          return this.metadata.deleteUpload(upload.id)
         })
         if (ended === true) sessions++
       }
@@ -206,7 +220,7 @@ export class UploadService {
     if (upload === undefined || upload.repo !== repo) throw unknownUpload(id)
   }
 
-  private async appendLocked(ctx: RequestContext, id: string, body: Readable, options: ChunkOptions): Promise<number> {
+  private async appendLocked(ctx: RequestContext, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<number> {
     const size = await this.store.uploadSize(id)
     if (size === undefined) throw unknownUpload(id)
     if (options.range !== undefined) {
@@ -222,12 +236,17 @@ export class UploadService {
     const digester = state !== undefined && state.size === size ? state.digester : undefined
     // Invalidate first: if the chunk fails midway the state no longer matches the bytes on disk.
     this.hashStates.delete(id)
+    // Stopped by the request's signal (a client gone or too slow) or by a cancel of the session.
+    const inFlight = new AbortController()
+    this.chunksInFlight.set(id, inFlight)
     let newSize: number
     try {
-      newSize = await this.store.appendUpload(id, digester ? hashing(stoppable(ctx, body), digester) : stoppable(ctx, body), ctx.signal)
+      newSize = await this.store.appendUpload(id, digester ? hashing(body, digester) : body, AbortSignal.any([ctx.signal, inFlight.signal]))
     } catch (err) {
       if (err instanceof UploadNotFoundError) throw unknownUpload(id)
       throw err
+    } finally {
+      if (this.chunksInFlight.get(id) === inFlight) this.chunksInFlight.delete(id)
     }
     if (digester !== undefined) this.rememberHashState(id, { digester, size: newSize })
     return newSize
@@ -247,11 +266,6 @@ export class UploadService {
     for await (const chunk of await this.store.readUpload(id)) digester.update(chunk as Buffer)
     return digester.digest()
   }
-}
-
-/** The body, destroyed when the request's signal aborts: a client that left stops its upload even while no bytes flow. */
-function stoppable(ctx: RequestContext, body: Readable): Readable {
-  return addAbortSignal(ctx.signal, body)
 }
 
 function unknownUpload(id: string): RegistryError {

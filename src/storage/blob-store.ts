@@ -12,7 +12,9 @@ export interface BlobStore {
   createUpload(id: string): Promise<void>
   /**
    * Appends every chunk of `source` to the upload and resolves with its new size. Bytes become
-   * durable only at commitUpload; after a crash the upload's size says what survived.
+   * durable only at commitUpload; after a crash the upload's size says what survived. `signal`
+   * stops the append at once, even while `source` has nothing to give (a stalled client): bytes
+   * already written stay and the call rejects with the signal's reason.
    */
   appendUpload(id: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number>
   /** Size of the upload, undefined when there is none. */

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream'
 import { isDigest, type Digest } from '../oci/digest.js'
 import type { ByteRange } from '../oci/range.js'
 import { BlobNotFoundError, UploadNotFoundError, type BlobStore } from './blob-store.js'
+import { untilAborted } from './abortable-source.js'
 import { SyncingFileSink } from './syncing-file-sink.js'
 
 /**
@@ -59,10 +60,7 @@ export class FilesystemBlobStore implements BlobStore {
     }
     const sink = new SyncingFileSink(handle, (await handle.stat()).size)
     try {
-      for await (const chunk of source) {
-        signal?.throwIfAborted()
-        await sink.write(chunk)
-      }
+      for await (const chunk of untilAborted(source, signal)) await sink.write(chunk)
       await sink.flush()
       return sink.position
     } finally {

@@ -16,7 +16,7 @@ export class SyncingFileSink {
   private writing: Promise<void> | undefined
   private syncing: Promise<void> | undefined
   private unsynced = 0
-  /** The first failed write or sync; every later call rethrows it. */
+  /** The first failed write or sync; nothing is written after it and every later call rethrows it. */
   private failure: unknown
   /** Offset at which the next byte lands (bytes handed to write() so far, from the start offset). */
   position: number
@@ -35,6 +35,8 @@ export class SyncingFileSink {
     this.position += chunk.byteLength
     if (this.batchBytes >= BATCH_BYTES) {
       await this.writing
+      // A failed write leaves the file short: writing the next batch after it would leave a hole.
+      if (this.failure !== undefined) throw this.failure
       this.startWrite()
     }
   }
@@ -42,6 +44,7 @@ export class SyncingFileSink {
   /** Writes what is buffered and waits for every write and sync in flight. */
   async flush(): Promise<void> {
     await this.writing
+    if (this.failure !== undefined) throw this.failure
     if (this.batchBytes > 0) this.startWrite()
     await this.writing
     await this.syncing

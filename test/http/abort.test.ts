@@ -1,5 +1,7 @@
 import { once } from 'node:events'
+import { stat } from 'node:fs/promises'
 import http from 'node:http'
+import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { digestOf, makeBlob, openFdCount, serverErrors, startTestServer, uniqueRepo, waitFor } from '../support/index.js'
@@ -131,6 +133,80 @@ t.test('a client resuming right after an aborted PATCH gets there, at most via o
     t.equal(resume.header('range'), `0-${blob.size - 1}`)
     t.equal((await client.putUpload(location, blob.digest)).status, 201, `round ${i}: the digest of the whole blob is right`)
   }
+})
+
+/** Sends `sendBytes` of a body announced as `data.length` bytes and then stalls, the connection left open. */
+async function stalledPatch(location: string, data: Buffer, sendBytes: number): Promise<{ ended: Promise<number | 'closed'>; destroy(): void }> {
+  const req = http.request({ host: url.hostname, port: url.port, method: 'PATCH', path: location, agent: false,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': data.length } })
+  const ended = new Promise<number | 'closed'>((resolve) => {
+    req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0) })
+    req.on('error', () => resolve('closed'))
+    req.on('close', () => resolve('closed'))
+  })
+  req.flushHeaders()
+  for (let offset = 0; offset < sendBytes; offset += 64 * 1024) {
+    if (!req.write(data.subarray(offset, Math.min(sendBytes, offset + 64 * 1024)))) await once(req, 'drain')
+  }
+  await sleep(300)
+  return { ended, destroy: () => req.destroy() }
+}
+
+async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now()
+  const value = await work
+  return { value, ms: performance.now() - started }
+}
+
+t.test('a stalled PATCH does not hold back the status, which names the bytes written; a resume after it goes per the spec', async (t) => {
+  const repo = uniqueRepo('stall')
+  const blob = makeBlob(4 * 1024 * 1024)
+  const { location, uuid } = await client.startUpload(repo)
+  const stalled = await stalledPatch(location, blob.data, 1536 * 1024)
+  t.teardown(() => stalled.destroy())
+  // The server writes in 1 MiB batches: let the first land (on a loaded machine it can take longer
+  // than stalledPatch's pause), so that the status and the file are compared at rest.
+  const uploadFile = path.join(wharf.storage, 'uploads', uuid)
+  await waitFor('the first batch of the stalled chunk on disk', async () => (await stat(uploadFile)).size >= 1024 * 1024 || undefined)
+
+  const { value: status, ms } = await timed(client.get(location))
+  t.equal(status.status, 204, 'status of the session with a chunk stalled in flight')
+  t.ok(ms < 1000, `status answered at once (${Math.round(ms)} ms), not after the idle timeout`)
+  const end = Number(status.header('range')!.split('-')[1])
+  const durable = end === 0 ? 0 : end + 1
+  const onDisk = (await stat(uploadFile)).size
+  t.equal(durable, onDisk, `the Range names the bytes written to the upload file (${onDisk})`)
+  t.ok(durable <= 1536 * 1024, 'no more than was sent')
+
+  // The client's connection dies; it resumes from 0 (it lost track): 416 with the Range to resume
+  // from, then it continues from there.
+  stalled.destroy()
+  const { value: wrong, ms: wrongMs } = await timed(client.patch(location, blob.data, { contentRange: `0-${blob.size - 1}` }))
+  t.ok(wrongMs < 2000, `the resume did not wait for an idle timeout (${Math.round(wrongMs)} ms)`)
+  t.equal(wrong.status, 416, 'a chunk that does not start at the upload\'s end: 416')
+  const kept = Number(wrong.header('range')!.split('-')[1]) + 1
+  t.ok(kept >= durable && kept <= 1536 * 1024, `the 416 names the kept prefix (${kept})`)
+  const resume = await client.patch(location, blob.data.subarray(kept), { contentRange: `${kept}-${blob.size - 1}` })
+  t.equal(resume.status, 202, 'resumed from the 416\'s Range')
+  t.equal(resume.header('range'), `0-${blob.size - 1}`)
+  t.equal((await client.putUpload(location, blob.digest)).status, 201, 'the blob is whole: the kept prefix is exactly what was sent')
+})
+
+t.test('DELETE of a session with a stalled PATCH answers 204 at once, ends the PATCH, and the bytes are gone', async (t) => {
+  const repo = uniqueRepo('stall')
+  const blob = makeBlob(4 * 1024 * 1024)
+  const { location, uuid } = await client.startUpload(repo)
+  const stalled = await stalledPatch(location, blob.data, 1536 * 1024)
+  t.teardown(() => stalled.destroy())
+  const { value: cancel, ms } = await timed(client.delete(location))
+  t.equal(cancel.status, 204)
+  t.ok(ms < 1000, `cancel answered at once (${Math.round(ms)} ms)`)
+  const ended = await Promise.race([stalled.ended, sleep(2000).then(() => 'still running' as const)])
+  t.ok(ended === 404 || ended === 'closed', `the stalled PATCH ended (${ended})`)
+  t.equal((await client.get(location)).status, 404, 'status afterwards: 404')
+  t.equal((await client.patch(location, blob.data.subarray(0, 10), { contentRange: '0-9' })).status, 404, 'a PATCH afterwards: 404')
+  await sleep(100)
+  t.equal(await stat(path.join(wharf.storage, 'uploads', uuid)).then(() => true, () => false), false, 'the upload file is gone')
 })
 
 t.test('no request ended in a server error (nothing logged at level error)', async (t) => {

@@ -1,5 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import { once } from 'node:events'
 import { readFile, stat } from 'node:fs/promises'
+import net from 'node:net'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import t from 'tap'
@@ -171,6 +173,51 @@ t.test('Content-Range that disagrees with Content-Length, or is malformed, is 41
     t.same(errorCodes(res), ['RANGE_INVALID'])
   }
   t.equal((await stat(path.join(uploadsDir, uuid))).size, 0)
+})
+
+t.test('a malformed Content-Range on the final PUT is 416 as on PATCH, and completes nothing', async (t) => {
+  const repo = uniqueRepo('up')
+  const blob = makeBlob(2000)
+  const { location, uuid } = await client.startUpload(repo)
+  await client.patch(location, blob.data.subarray(0, 1000), { contentRange: '0-999' })
+  for (const range of ['abc', '1999-1000', 'bytes */2000']) {
+    const res = await requestHeadOnly(wharf.url, withQuery(location, { digest: blob.digest }), {
+      method: 'PUT', headers: { 'content-range': range, 'content-length': 1000 },
+    })
+    t.equal(res.status, 416, `malformed ${range}: 416`)
+    t.same(errorCodes(res), ['RANGE_INVALID'])
+  }
+  t.equal((await stat(path.join(uploadsDir, uuid))).size, 1000, 'nothing appended')
+  t.equal((await client.head(`/v2/${repo}/blobs/${blob.digest}`)).status, 404, 'no blob committed')
+  t.equal((await client.putUpload(location, blob.digest, blob.data.subarray(1000), { 'content-range': '1000-1999' })).status, 201, 'a well-formed final PUT still completes')
+})
+
+t.test('garbage pipelined after a complete PATCH on the same connection: the PATCH\'s bytes are kept', async (t) => {
+  for (const size of [10_000, 300_000, 2_500_000]) {
+    const repo = uniqueRepo('up')
+    const blob = makeBlob(size)
+    const { location } = await client.startUpload(repo)
+    const { port } = new URL(wharf.url)
+    const socket = net.connect({ port: Number(port), host: '127.0.0.1' })
+    socket.on('error', () => undefined)
+    await once(socket, 'connect')
+    let answer = ''
+    socket.on('data', (d: Buffer) => { answer += d.toString('latin1') })
+    const closed = once(socket, 'close')
+    // One write: the whole request, then bytes that are no HTTP request at all.
+    socket.write(Buffer.concat([
+      Buffer.from(`PATCH ${location} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\n\r\n`),
+      blob.data,
+      Buffer.from('\x00\x01\x02 NOT HTTP \xff\xfe\r\n\r\n'),
+    ]))
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))])
+    socket.destroy()
+    t.match(answer, /^HTTP\/1\.1 202/, `${size}: the complete PATCH was answered 202 before the connection closed`)
+    const status = await client.get(location)
+    t.equal(status.status, 204)
+    t.equal(status.header('range'), `0-${size - 1}`, `${size}: the status on a new connection reports the PATCH's bytes`)
+    t.equal((await client.putUpload(location, blob.digest)).status, 201, `${size}: and the upload completes with them`)
+  }
 })
 
 t.test('a streamed PATCH without Content-Range (chunked transfer-encoding)', async (t) => {

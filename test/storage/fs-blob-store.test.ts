@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises'
+import { mkdtemp, open, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { Digest } from '../../src/oci/digest.js'
 import { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
+import { SyncingFileSink } from '../../src/storage/syncing-file-sink.js'
 import { listFiles } from '../support/index.js'
 import { digestOf, newUploadId, putBlob, readAll, runBlobStoreContract } from './blob-store-contract.js'
 
@@ -117,4 +118,45 @@ t.test('a store reopened on the same directory sees blobs and open uploads', asy
   await again.appendUpload(id, [Buffer.from('-done')] as unknown as AsyncIterable<Uint8Array>)
   await again.commitUpload(id, digestOf(Buffer.from('half-done')))
   t.equal((await stat(again.blobPath(digestOf(Buffer.from('half-done'))))).size, 9)
+})
+
+t.test('the upload sink stops at the first failed write: no later batch lands after the hole, and the failure is reported', async (t) => {
+  const dir = await tempDir(t)
+  const file = path.join(dir, 'upload')
+  await writeFile(file, '')
+  const real = await open(file, 'r+')
+  t.teardown(() => real.close())
+  // A disk that fails the second 1 MiB batch once (EIO), as a flaky device or a full quota does.
+  let writes = 0
+  const faulty = new Proxy(real, {
+    get(target, property) {
+      if (property === 'writev') {
+        return async (buffers: Buffer[], position: number) => {
+          writes++
+          // The disk answers later, as a real one does, while the network delivers more chunks.
+          await new Promise((resolve) => setTimeout(resolve, 20))
+          if (writes === 2) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' })
+          return target.writev(buffers, position)
+        }
+      }
+      const value = Reflect.get(target, property) as unknown
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    },
+  })
+  const sink = new SyncingFileSink(faulty, 0)
+  const data = randomBytes(4 << 20)
+  let failure: unknown
+  try {
+    for (let offset = 0; offset < data.length; offset += 64 * 1024) await sink.write(data.subarray(offset, offset + 64 * 1024))
+    await sink.flush()
+  } catch (err) {
+    failure = err
+  } finally {
+    await sink.settle()
+  }
+  t.equal((failure as { code?: string } | undefined)?.code, 'EIO', 'the write failure is reported to the caller')
+  t.equal(writes, 2, 'no write was started after the failed one')
+  const written = await readFile(file)
+  t.equal(written.length, 1 << 20, 'the file ends where the last good write ended (no hole, no later bytes)')
+  t.ok(written.equals(data.subarray(0, 1 << 20)), 'and holds exactly the bytes before the failure')
 })

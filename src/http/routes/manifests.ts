@@ -8,7 +8,8 @@ import type { Registry } from '../../registry/registry.js'
 import { ifNoneMatchHolds } from '../conditional.js'
 import { Headers } from '../headers.js'
 import type { Query } from '../query.js'
-import { readLimitedBody } from '../request-body.js'
+import type { ByteBudget } from '../byte-budget.js'
+import { withLimitedBody } from '../request-body.js'
 import { methodNotAllowed } from './blobs.js'
 
 /**
@@ -52,7 +53,7 @@ function existingReference(text: string): Reference {
 }
 
 /** HEAD, GET, PUT and DELETE of /v2/<name>/manifests/<reference>. */
-export async function handleManifest(registry: Registry, ctx: RequestContext, name: RepoName, referenceText: string, query: Query, request: FastifyRequest, reply: FastifyReply, manifestMaxBytes: number): Promise<void> {
+export async function handleManifest(registry: Registry, ctx: RequestContext, name: RepoName, referenceText: string, query: Query, request: FastifyRequest, reply: FastifyReply, manifestMaxBytes: number, manifestBudget?: ByteBudget): Promise<void> {
   const reference = request.method === 'PUT' ? parseReference(referenceText) : existingReference(referenceText)
   switch (request.method) {
     case 'HEAD': {
@@ -68,9 +69,10 @@ export async function handleManifest(registry: Registry, ctx: RequestContext, na
       return manifestHeaders(reply.code(200), record).send(body)
     }
     case 'PUT': {
-      const body = await readLimitedBody(request.raw, manifestMaxBytes)
-      const extraTags = query.all('tag').map(parseTag)
-      const outcome = await registry.manifests.put(ctx, name, reference, request.headers['content-type'], body, extraTags)
+      const { outcome, extraTags } = await withLimitedBody(request.raw, manifestMaxBytes, manifestBudget, async (body) => {
+        const extraTags = query.all('tag').map(parseTag)
+        return { outcome: await registry.manifests.put(ctx, name, reference, request.headers['content-type'], body, extraTags), extraTags }
+      })
       reply.code(201).headers({ Location: `/v2/${name}/manifests/${outcome.digest}`, [Headers.contentDigest]: outcome.digest, 'Content-Length': 0 })
       if (outcome.subject !== undefined) reply.header(Headers.ociSubject, outcome.subject)
       if (extraTags.length > 0) reply.header(Headers.ociTag, extraTags)

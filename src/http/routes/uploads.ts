@@ -2,11 +2,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { RegistryError } from '../../errors/registry-error.js'
 import { parseDigest } from '../../oci/digest.js'
 import { isRepoName, type RepoName } from '../../oci/names.js'
-import { formatUploadRange, parseContentRange } from '../../oci/range.js'
+import { formatUploadRange, parseContentRange, type ByteRange } from '../../oci/range.js'
 import type { RequestContext } from '../../context/request-context.js'
 import type { Registry } from '../../registry/registry.js'
 import type { UploadSession } from '../../registry/uploads.js'
 import { Headers } from '../headers.js'
+import { requestBody } from '../body-rate.js'
 import { contentLength, hasBody } from '../request-body.js'
 import { methodNotAllowed } from './blobs.js'
 import type { Query } from '../query.js'
@@ -42,7 +43,7 @@ export async function handleUploadStart(registry: Registry, ctx: RequestContext,
   const digestParam = query.one('digest')
   if (digestParam !== undefined) {
     const digest = parseDigest(digestParam)
-    const blob = await registry.uploads.putMonolithic(ctx, name, digest, request.raw, optionalLength(request))
+    const blob = await registry.uploads.putMonolithic(ctx, name, digest, requestBody(request.raw), optionalLength(request))
     return blobCreated(reply, name, blob.digest).send()
   }
   const session = await registry.uploads.start(ctx, name)
@@ -57,21 +58,16 @@ export async function handleUpload(registry: Registry, ctx: RequestContext, name
       return sessionHeaders(reply.code(204), session).send()
     }
     case 'PATCH': {
-      const header = request.headers['content-range']
-      const range = header === undefined ? undefined : parseContentRange(header)
-      if (header !== undefined && range === undefined) {
-        throw new RegistryError('RANGE_INVALID', { message: 'malformed Content-Range', detail: { contentRange: header.slice(0, 100) } })
-      }
-      const session = await registry.uploads.append(ctx, name, id, request.raw, { ...optionalLength(request), ...(range ? { range } : {}) })
+      const range = chunkRange(request)
+      const session = await registry.uploads.append(ctx, name, id, requestBody(request.raw), { ...optionalLength(request), ...(range ? { range } : {}) })
       return sessionHeaders(reply.code(202), session).send()
     }
     case 'PUT': {
       const digestParam = query.one('digest')
       if (digestParam === undefined) throw new RegistryError('DIGEST_INVALID', { message: 'the digest query parameter is required' })
       const digest = parseDigest(digestParam)
-      const header = request.headers['content-range']
-      const range = header === undefined ? undefined : parseContentRange(header)
-      const body = hasBody(request.raw) ? request.raw : undefined
+      const range = chunkRange(request)
+      const body = hasBody(request.raw) ? requestBody(request.raw) : undefined
       const blob = await registry.uploads.complete(ctx, name, id, digest, body, { ...optionalLength(request), ...(range && body ? { range } : {}) })
       return blobCreated(reply, name, blob.digest).send()
     }
@@ -81,6 +77,17 @@ export async function handleUpload(registry: Registry, ctx: RequestContext, name
     default:
       throw methodNotAllowed(request.method)
   }
+}
+
+/** The chunk's Content-Range; malformed is 416 on PATCH and on the final PUT alike. */
+function chunkRange(request: FastifyRequest): ByteRange | undefined {
+  const header = request.headers['content-range']
+  if (header === undefined) return undefined
+  const range = parseContentRange(header)
+  if (range === undefined) {
+    throw new RegistryError('RANGE_INVALID', { message: 'malformed Content-Range', detail: { contentRange: header.slice(0, 100) } })
+  }
+  return range
 }
 
 function optionalLength(request: FastifyRequest): { length?: number } {

@@ -85,8 +85,8 @@ export class SqliteWriter {
     return this.stmt.unlinkBlob.run(repo, digest).changes > 0 ? { status: 'deleted' } : { status: 'unknown' }
   }
 
-  touchBlobLink(repo: string, digest: string, now: number): void {
-    this.stmt.touchBlobLink.run(now, repo, digest)
+  touchBlobLink(repo: string, digest: string, now: number): boolean {
+    return this.stmt.touchBlobLink.run(now, repo, digest).changes > 0
   }
 
   putManifest(put: ManifestPut): PutManifestResult {

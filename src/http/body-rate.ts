@@ -1,0 +1,103 @@
+import type { IncomingMessage } from 'node:http'
+import { RegistryError } from '../errors/registry-error.js'
+import { untilAborted } from '../storage/abortable-source.js'
+
+export interface MinimumRate {
+  /** 0 turns the check off. */
+  readonly bytesPerSecond: number
+  /** The window the rate is measured over; a body slower than the minimum for a whole window goes. */
+  readonly graceMs: number
+}
+
+/**
+ * Holds a request body to a minimum rate, so that a slot (an upload, a manifest's memory) costs
+ * the client something: a body slower than `bytesPerSecond` over the last `graceMs` is aborted
+ * through `signal` (408, the connection closes; what was written stays). Only time spent waiting
+ * for the client counts, never time the server spends writing, so a slow disk cuts nobody off.
+ */
+export class BodyRateGuard {
+  private readonly controller = new AbortController()
+  private readonly rate: MinimumRate
+  private bytes = 0
+  private waitedMs = 0
+  private waitingSince: number | undefined
+  /** (waited, bytes) once per tick, covering at least the last window. */
+  private readonly samples: Array<{ readonly waitedMs: number; readonly bytes: number }> = [{ waitedMs: 0, bytes: 0 }]
+  private readonly timer: NodeJS.Timeout | undefined
+
+  constructor(rate: MinimumRate) {
+    this.rate = rate
+    if (rate.bytesPerSecond > 0 && rate.graceMs > 0) {
+      this.timer = setInterval(() => this.check(), Math.min(1000, Math.max(50, rate.graceMs / 4)))
+      this.timer.unref()
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal
+  }
+
+  /** `source`, counted: bytes, and the time spent waiting for each next chunk. */
+  async *measure(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    this.waitingSince = performance.now()
+    try {
+      for await (const chunk of source) {
+        this.stopWaiting()
+        this.bytes += chunk.byteLength
+        yield chunk
+        this.waitingSince = performance.now()
+      }
+    } finally {
+      this.stopWaiting()
+    }
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer)
+  }
+
+  private stopWaiting(): void {
+    if (this.waitingSince !== undefined) this.waitedMs += performance.now() - this.waitingSince
+    this.waitingSince = undefined
+  }
+
+  private check(): void {
+    const waited = this.waitedMs + (this.waitingSince !== undefined ? performance.now() - this.waitingSince : 0)
+    this.samples.push({ waitedMs: waited, bytes: this.bytes })
+    while (this.samples.length > 1 && this.samples[1]!.waitedMs <= waited - this.rate.graceMs) this.samples.shift()
+    const first = this.samples[0]!
+    const window = waited - first.waitedMs
+    if (window < this.rate.graceMs) return
+    if ((this.bytes - first.bytes) * 1000 < this.rate.bytesPerSecond * window) {
+      this.stop()
+      this.controller.abort(new RegistryError('BLOB_UPLOAD_INVALID', {
+        status: 408,
+        message: `request body slower than ${this.rate.bytesPerSecond} bytes per second`,
+        detail: { minBytesPerSecond: this.rate.bytesPerSecond, windowSeconds: this.rate.graceMs / 1000 },
+      }))
+    }
+  }
+}
+
+const guards = new WeakMap<IncomingMessage, BodyRateGuard>()
+
+/**
+ * Puts `request`'s body under a minimum rate until the response closes; see requestBody. Returns
+ * the signal aborted (with the 408) when the body is cut off.
+ */
+export function guardBodyRate(request: IncomingMessage, rate: MinimumRate, closed: { once(event: 'close', listener: () => void): unknown }): AbortSignal {
+  const guard = new BodyRateGuard(rate)
+  guards.set(request, guard)
+  closed.once('close', () => guard.stop())
+  return guard.signal
+}
+
+/**
+ * The body to read: when guarded, counted against the minimum rate and ending at once (with the
+ * 408) when cut off, even while it waits for a client that sends nothing (the signal guardBodyRate
+ * returned, part of the request context's, says so too).
+ */
+export function requestBody(request: IncomingMessage): AsyncIterable<Uint8Array> {
+  const guard = guards.get(request)
+  return guard === undefined ? request : untilAborted(guard.measure(request), guard.signal)
+}
