@@ -482,9 +482,9 @@ function runMaintenanceContract(t: Test, makeStore: MetadataStoreFactory): void 
     const d = await blob(store, repo('used'), 5)
     const record = await store.getRepositoryBlob(repo('used'), d)
     t.ok(record !== undefined && record.usedAt >= before && record.usedAt <= Date.now(), 'linked now')
-    await store.touchBlobLink(repo('used'), d, before + HOUR)
+    t.equal(await store.touchBlobLink(repo('used'), d, before + HOUR), true, 'a present link is touched')
     t.match(await store.getRepositoryBlob(repo('used'), d), { usedAt: before + HOUR })
-    await store.touchBlobLink(repo('elsewhere'), d, 1)
+    t.equal(await store.touchBlobLink(repo('elsewhere'), d, 1), false, 'a missing link says so')
     t.equal(await store.getRepositoryBlob(repo('elsewhere'), d), undefined, 'touching creates no link')
   })
 
