@@ -80,7 +80,9 @@ t.test('the server memory stays flat: peak RSS grows far less than the blob size
   const growth = after.hwm - baseline.hwm
   t.comment(`after: VmRSS ${(after.rss / MiB).toFixed(1)} MiB, VmHWM ${(after.hwm / MiB).toFixed(1)} MiB, peak growth ${(growth / MiB).toFixed(1)} MiB`)
   t.ok(growth < MAX_GROWTH, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB (< ${MAX_GROWTH / MiB} MiB) while moving 4 × ${SIZE / MiB} MiB`)
-  t.ok(after.rss - baseline.rss < MAX_GROWTH, 'current RSS too')
+  // Against the start-up peak: Node 24 hands start-up memory back, so the baseline's current RSS can
+  // sit tens of MiB below its peak, and growth from there is not growth of the server's footprint.
+  t.ok(after.rss - Math.max(baseline.rss, baseline.hwm) < MAX_GROWTH, `current RSS ${(after.rss / MiB).toFixed(1)} MiB stays within ${MAX_GROWTH / MiB} MiB of the start-up peak`)
 })
 
 t.test('no request ended in a server error (nothing logged at level error)', async (t) => {
