@@ -23,24 +23,11 @@ export interface RegistryParts {
  * The registry core: every rule of the distribution-spec, independent of HTTP. It owns the stores
  * it is given and closes them.
  */
-export class Registry implements RegistryParts {
-  readonly blobs: BlobService
-  readonly uploads: UploadService
-  readonly manifests: ManifestService
-  readonly listings: ListingService
-  readonly gc: GarbageCollector
-  /** Both parts: the services use the serving part, garbage collection, fsck and disk usage the maintenance part. */
-  readonly metadata: MetadataStore & MetadataMaintenance
-  readonly store: BlobStore
-
+// The class carries exactly its parts' fields (declaration merging), listed once in RegistryParts.
+export interface Registry extends RegistryParts {}
+export class Registry {
   constructor(parts: RegistryParts) {
-    this.blobs = parts.blobs
-    this.uploads = parts.uploads
-    this.manifests = parts.manifests
-    this.listings = parts.listings
-    this.gc = parts.gc
-    this.metadata = parts.metadata
-    this.store = parts.store
+    Object.assign(this, parts)
   }
 
   /**
