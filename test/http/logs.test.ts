@@ -23,16 +23,22 @@ function quote(arg: string): string {
 /** Runs a command under a pseudo-terminal; `script` copies what it writes to our pipe. */
 function underTerminal(argv: readonly string[], env: Record<string, string> = {}): ReturnType<typeof spawn> {
   return spawn('script', ['--quiet', '--return', '--flush', '--command', argv.map(quote).join(' '), '/dev/null'], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+    // `script` runs the command with $SHELL; fixed here so that every machine builds the same tree.
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh', ...env },
   })
 }
 
-/** The process among `pid`'s descendants whose command line contains `marker`. */
-async function descendant(pid: number, marker: string): Promise<number | undefined> {
+/**
+ * The Node process among `pid`'s descendants whose arguments include `script`. A shell between
+ * `script` and Node (dash does not exec its last command) has the same words in its command
+ * line, so the first argument must be Node itself.
+ */
+async function descendant(pid: number, script: string): Promise<number | undefined> {
   const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
   for (const child of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
-    if ((await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '')).includes(marker)) return child
-    const deeper = await descendant(child, marker)
+    const argv = (await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '')).split('\0')
+    if (argv[0] === process.execPath && argv.includes(script)) return child
+    const deeper = await descendant(child, script)
     if (deeper !== undefined) return deeper
   }
   return undefined
