@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { parse as parseYaml } from 'yaml'
 import type { RetentionPolicy } from '../gc/retention.js'
+import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from './auth-config.js'
 
 /** Wharf's configuration: every option with its default. config.example.yaml documents each one. */
 export interface Config {
@@ -13,6 +14,8 @@ export interface Config {
     readonly headersTimeoutSeconds: number
     /** Largest request header block in bytes; larger requests get 431. */
     readonly maxHeaderBytes: number
+    /** HTTPS; null: plain HTTP (the default, for a LAN). */
+    readonly tls: TlsConfig | null
   }
   readonly storage: {
     /** Data directory: blobs, uploads and metadata.db. */
@@ -50,16 +53,19 @@ export interface Config {
   }
   /** Retention policies, first match per repository wins; applied by every collection. */
   readonly retention: readonly RetentionPolicy[]
+  /** Access control; null: open to anyone who can connect (said in the start-up log line). */
+  readonly auth: AuthConfig | null
 }
 
 export const DEFAULT_CONFIG: Config = {
-  http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384 },
+  http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384, tls: null },
   storage: { path: './storage' },
   limits: { manifestMaxBytes: 4 * 1024 * 1024, manifestBytesInFlight: 8 * 1024 * 1024, pageMaxEntries: 10_000, uploadsPerClient: 64, uploadsTotal: 512, uploadMinBytesPerSecond: 1024, uploadMinRateGraceSeconds: 10 },
   uploads: { ttlSeconds: 24 * 60 * 60 },
   gc: { intervalSeconds: 24 * 60 * 60, graceSeconds: 60 * 60 },
   log: { level: 'info', requests: false },
   retention: [],
+  auth: null,
 }
 
 export class ConfigError extends Error {
@@ -123,10 +129,14 @@ export async function loadConfig(options: {
   readonly env?: Readonly<Record<string, string | undefined>>
   readonly overrides?: { readonly [S in keyof Config]?: Partial<Config[S]> }
 } = {}): Promise<Config> {
-  const { retention: _defaultRetention, ...sections } = DEFAULT_CONFIG
-  const defaults = sections as unknown as Shape
+  const { retention: _defaultRetention, auth: _defaultAuth, http: { tls: _defaultTls, ...http }, ...sections } = DEFAULT_CONFIG
+  const defaults = { http, ...sections } as unknown as Shape
   const result: Shape = Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, { ...v }]))
   let retention: RetentionPolicy[] = []
+  // Structured options are parsed by their own functions once the file is read.
+  let authSection: unknown
+  let tlsSection: unknown
+  const fail = (message: string): never => { throw new ConfigError(message) }
   if (options.file !== undefined) {
     let document: unknown
     try {
@@ -138,10 +148,12 @@ export async function loadConfig(options: {
       if (typeof document !== 'object' || Array.isArray(document)) throw new ConfigError('the config file must be a YAML mapping')
       for (const [section, values] of Object.entries(document as Record<string, unknown>)) {
         if (section === 'retention') { retention = parseRetention(values); continue }
+        if (section === 'auth') { authSection = values; continue }
         const defaultsOfSection = defaults[section]
         if (defaultsOfSection === undefined) throw new ConfigError(`unknown config section "${section}"`)
         if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new ConfigError(`${section} must be a mapping`)
         for (const [key, value] of Object.entries(values)) {
+          if (section === 'http' && key === 'tls') { tlsSection = value; continue }
           if (!(key in defaultsOfSection)) throw new ConfigError(`unknown config option "${section}.${key}"`)
           result[section]![key] = coerce(`${section}.${key}`, value, defaultsOfSection[key], false)
         }
@@ -161,7 +173,9 @@ export async function loadConfig(options: {
       if (value !== undefined) result[section]![key] = coerce(`--${key}`, value, defaults[section]![key], true)
     }
   }
-  const config = { ...result, retention } as unknown as Config
+  const tls = parseTls(tlsSection, env, fail)
+  const auth = parseAuth(authSection, env, fail)
+  const config = { ...result, http: { ...result.http, tls }, retention, auth } as unknown as Config
   if (!LOG_LEVELS.has(config.log.level)) throw new ConfigError(`log.level must be one of ${[...LOG_LEVELS].join(', ')}`)
   if (config.http.port > 65535) throw new ConfigError('http.port must be at most 65535')
   if (config.http.headersTimeoutSeconds < 1) throw new ConfigError('http.headersTimeoutSeconds must be at least 1')

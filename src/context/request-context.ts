@@ -1,12 +1,7 @@
+import type { Caller } from '../access/caller.js'
 import { randomUUID } from 'node:crypto'
 
-/**
- * Who asks. Everyone is anonymous until access control arrives; background work (garbage
- * collection, upload purges) runs as the system.
- */
-export type Caller =
-  | { readonly kind: 'anonymous' }
-  | { readonly kind: 'system'; readonly job: string }
+export type { Caller }
 
 export const ANONYMOUS: Caller = Object.freeze({ kind: 'anonymous' })
 

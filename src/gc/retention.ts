@@ -1,5 +1,5 @@
 import type { TagRecord } from '../metadata/metadata-store.js'
-import { globToRegExp } from './glob.js'
+import { globToRegExp } from '../oci/glob.js'
 
 /** A retention rule for the repositories its glob matches; the first matching policy applies. */
 export interface RetentionPolicy {
