@@ -135,3 +135,73 @@ t.test('a missing config file is a ConfigError naming it', async (t) => {
   const file = path.join(dir, 'does-not-exist.yaml')
   t.match(await configError(loadConfig({ file })), new RegExp(`cannot read config file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
 })
+
+t.test('auth: absent means open; htpasswd turns it on; rules, anonymous, token, trust and throttle parsed', async (t) => {
+  t.equal((await loadConfig()).auth, null, 'no auth section: open')
+  t.equal((await loadConfig({ file: await yamlFile('http:\n  port: 5001\n') })).auth, null)
+  const fromEnv = await loadConfig({ env: { WHARF_AUTH_HTPASSWD: '/etc/wharf/htpasswd' } })
+  t.match(fromEnv.auth, { htpasswd: '/etc/wharf/htpasswd', rules: [], anonymous: [], groups: {}, token: { service: 'wharf', issuer: 'wharf', expiresSeconds: 300 }, throttle: { failures: 10, windowSeconds: 300 } })
+  const config = await loadConfig({
+    file: await yamlFile([
+      'auth:',
+      '  htpasswd: ./htpasswd',
+      '  groups:',
+      '    devs: [bob, carol]',
+      '  rules:',
+      '    - repositories: "team/**"',
+      '      groups: [devs]',
+      '      actions: [pull, push]',
+      '    - users: [alice]',
+      '      actions: [admin]',
+      '  anonymous:',
+      '    - repositories: "public/**"',
+      '      actions: [pull]',
+      '  token:',
+      '    realm: https://registry.example/token',
+      '    expiresSeconds: 600',
+      '  trust:',
+      '    issuer: corp-auth',
+      '    service: registry.example',
+      '    realm: https://auth.example/token',
+      '    jwks: ./jwks.json',
+      '  throttle:',
+      '    failures: 5',
+    ].join('\n')),
+  })
+  t.same(config.auth, {
+    htpasswd: './htpasswd',
+    groups: { devs: ['bob', 'carol'] },
+    rules: [
+      { repositories: 'team/**', users: [], groups: ['devs'], actions: ['pull', 'push'] },
+      { repositories: '**', users: ['alice'], groups: [], actions: ['admin'] },
+    ],
+    anonymous: [{ repositories: 'public/**', actions: ['pull'] }],
+    token: { realm: 'https://registry.example/token', service: 'wharf', issuer: 'wharf', expiresSeconds: 600, refreshExpiresSeconds: 30 * 24 * 3600 },
+    trust: { issuer: 'corp-auth', service: 'registry.example', realm: 'https://auth.example/token', jwks: './jwks.json' },
+    throttle: { failures: 5, windowSeconds: 300 },
+  })
+  t.equal((await loadConfig({ file: await yamlFile('auth:\n  htpasswd: ./a\n'), env: { WHARF_AUTH_HTPASSWD: './b' } })).auth?.htpasswd, './b', 'the environment wins')
+})
+
+t.test('auth: mistakes are refused with the option named', async (t) => {
+  const cases: Array<[string, RegExp]> = [
+    ['auth:\n  rules: []\n', /auth needs htpasswd/],
+    ['auth:\n  htpasswd: x\n  rule: []\n', /unknown config option "auth.rule"/],
+    ['auth:\n  htpasswd: x\n  rules:\n    - repositories: a\n      actions: [pull]\n', /must name users or groups/],
+    ['auth:\n  htpasswd: x\n  rules:\n    - repositories: a\n      users: [u]\n      actions: [pull, write]\n', /"write" is not one of pull, push, delete, admin/],
+    ['auth:\n  htpasswd: x\n  rules:\n    - repositories: a\n      groups: [nobody]\n      actions: [pull]\n', /"nobody" is not defined under auth.groups/],
+    ['auth:\n  htpasswd: x\n  rules:\n    - users: [u]\n      actions: [pull]\n', /auth.rules\[0\].repositories must be a non-empty string/],
+    ['auth:\n  htpasswd: x\n  anonymous:\n    - repositories: a\n      actions: [admin]\n', /"admin" is not one of pull, push, delete/],
+    ['auth:\n  htpasswd: x\n  token:\n    expiresSeconds: 0\n', /auth.token.expiresSeconds must be a positive integer/],
+    ['auth:\n  htpasswd: x\n  trust:\n    issuer: i\n    service: s\n    realm: r\n', /exactly one of publicKey and jwks/],
+    ['http:\n  tls:\n    certificate: c.pem\n', /http.tls needs both certificate and key/],
+    ['http:\n  tls:\n    certificate: c.pem\n    key: k.pem\n    ca: x\n', /unknown config option "http.tls.ca"/],
+  ]
+  for (const [yaml, expected] of cases) t.match(await configError(loadConfig({ file: await yamlFile(yaml) })), expected, yaml)
+})
+
+t.test('http.tls from the file or the environment', async (t) => {
+  t.equal((await loadConfig()).http.tls, null)
+  t.same((await loadConfig({ file: await yamlFile('http:\n  tls:\n    certificate: c.pem\n    key: k.pem\n') })).http.tls, { certificate: 'c.pem', key: 'k.pem' })
+  t.same((await loadConfig({ env: { WHARF_HTTP_TLS_CERTIFICATE: 'c', WHARF_HTTP_TLS_KEY: 'k', WHARF_HTTP_TLS_CLIENTCA: 'ca' } })).http.tls, { certificate: 'c', key: 'k', clientCA: 'ca' })
+})
