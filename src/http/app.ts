@@ -13,6 +13,7 @@ import { ByteBudget } from './byte-budget.js'
 import { sendJson } from './json-reply.js'
 import { requestContext, withSignal } from './request-context.js'
 import { hasBody } from './request-body.js'
+import { lingerAfterAnswer } from './lingering-close.js'
 import { UploadLimiter } from './upload-limiter.js'
 import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
@@ -160,8 +161,12 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
       const detail = error.detail as { range?: string } | undefined
       if (detail?.range !== undefined) reply.header('Range', detail.range)
     }
-    // A body the handler did not read is dropped with the connection rather than drained.
-    if (!request.raw.complete) reply.header('Connection', 'close')
+    // A body the handler did not read is not kept up with: the connection closes after the answer,
+    // once what the client still sends was read and dropped (for a short while at most).
+    if (!request.raw.complete) {
+      reply.header('Connection', 'close')
+      lingerAfterAnswer(request.raw)
+    }
     return sendJson(reply.code(error.status), toErrorBody(error))
   })
 

@@ -160,6 +160,34 @@ t.test('an out-of-order PATCH is 416 with the current Range, and changes nothing
   t.equal((await client.putUpload(location, blob.digest)).status, 201)
 })
 
+t.test('a client still sending a refused chunk reads its 416, not a reset: the rest of its body is read and dropped', async (t) => {
+  const repo = uniqueRepo('up')
+  const { location } = await client.startUpload(repo)
+  const body = 4 * 1024 * 1024
+  for (let round = 1; round <= 3; round++) {
+    // Half-open, as an HTTP client that keeps sending after the server's FIN.
+    const socket = net.connect({ port: Number(new URL(wharf.url).port), host: '127.0.0.1', allowHalfOpen: true })
+    await once(socket, 'connect')
+    const errors: string[] = []
+    socket.on('error', (err: NodeJS.ErrnoException) => errors.push(err.code ?? err.message))
+    let answer = ''
+    socket.setEncoding('latin1').on('data', (chunk: string) => { answer += chunk })
+    socket.write(`PATCH ${location} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Range: 100-${100 + body - 1}\r\nContent-Length: ${body}\r\n\r\n`)
+    // The refusal comes before the body is sent; only then does the client send it, all of it.
+    const deadline = Date.now() + 5000
+    while (!answer.includes('\r\n\r\n') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+    for (let sent = 0; sent < body && errors.length === 0; sent += 64 * 1024) {
+      if (!socket.write(Buffer.alloc(64 * 1024, round))) await Promise.race([once(socket, 'drain'), once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 5000))])
+    }
+    socket.end()
+    await once(socket, 'close')
+    t.same(errors, [], `round ${round}: no EPIPE or reset while sending the rest`)
+    t.match(answer, /^HTTP\/1\.1 416 /, `round ${round}: the 416 was read`)
+    t.match(answer, /\r\nconnection: close\r\n/i, `round ${round}: and the connection closes after it`)
+  }
+  t.equal((await client.get(location)).header('range'), '0-0', 'nothing appended')
+})
+
 t.test('Content-Range that disagrees with Content-Length, or is malformed, is 416', async (t) => {
   const repo = uniqueRepo('up')
   const { location, uuid } = await client.startUpload(repo)
