@@ -7,7 +7,11 @@ import { systemClock, type Clock } from '../context/clock.js'
 import type { EventBus } from '../events/events.js'
 import { InProcessEventBus } from '../events/in-process-bus.js'
 import { GarbageCollector, type GcOptions } from '../gc/collector.js'
-import type { AppOptions } from '../http/app.js'
+import type { AccessControl, AppOptions } from '../http/app.js'
+import { challengeSettingsFrom } from '../http/auth-challenge.js'
+import { OPEN_POLICY, RulesPolicy } from '../access/rules-policy.js'
+import { CredentialAuthenticator, OPEN_AUTHENTICATOR } from '../auth/authenticator.js'
+import { defaultAuthParts, type AuthPartsFactory } from './auth-parts.js'
 import { createLogger } from '../logging.js'
 import type { MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
@@ -54,6 +58,8 @@ export interface Wharf {
   readonly config: Config
   readonly components: Components
   readonly registry: Registry
+  /** Who may do what, for the HTTP app: open (everyone anonymous, everything allowed) without an `auth` section. */
+  readonly access: AccessControl
   close(): Promise<void>
 }
 
@@ -65,6 +71,11 @@ export interface ComposeOptions {
    * posted to it at once (`maxQueuedWrites`). Its invalidation channel is always the composed coordination.
    */
   readonly sqlite?: Omit<SqliteMetadataStoreOptions, 'invalidation'>
+  /**
+   * Builds the password file, robot tokens, login throttle and token service when `config.auth`
+   * is set (defaultAuthParts by default); tests pass their own.
+   */
+  readonly authParts?: AuthPartsFactory
 }
 
 /**
@@ -95,23 +106,42 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       }
       return sqlite
     })
-    const uploads = new UploadService(metadata, blobStore, coordination, clock, events)
+    const access = await accessControl(config, options.authParts ?? defaultAuthParts)
+    const policy = access.policy
+    const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy)
     const registry = new Registry({
       blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000),
       uploads,
       manifests: new ManifestService(metadata, clock, events),
-      listings: new ListingService(metadata, config.limits.pageMaxEntries),
+      listings: new ListingService(metadata, config.limits.pageMaxEntries, policy),
       gc: new GarbageCollector({ metadata, store: blobStore, uploads, coordination, clock, events, log: logger.child({ component: 'gc' }) }),
       metadata,
       store: blobStore,
+      policy,
     })
     const components: Components = { logger, clock, coordination, events, blobStore, metadata }
-    return { config, components, registry, close: () => registry.close() }
+    return { config, components, registry, access, close: () => registry.close() }
   } catch (err) {
     await built.metadata?.close().catch(() => undefined)
     await built.blobStore?.close().catch(() => undefined)
     throw err
   }
+}
+
+/** The default auth directory: beside the data it protects. */
+export function authDirectory(config: Config): string {
+  return config.auth?.directory ?? path.join(config.storage.path, 'auth')
+}
+
+/** The open access control without `auth`; else the rules of `auth` and an authenticator over the parts `authParts` builds. */
+async function accessControl(config: Config, authParts: AuthPartsFactory): Promise<AccessControl> {
+  const auth = config.auth
+  if (auth === null) return { policy: OPEN_POLICY, authenticator: OPEN_AUTHENTICATOR, challenge: { service: 'wharf' } }
+  const parts = await authParts(auth, authDirectory(config))
+  const authenticator = new CredentialAuthenticator({
+    passwords: parts.passwordFile, robots: parts.robots, throttle: parts.throttle, ...(parts.tokens !== undefined ? { tokens: parts.tokens } : {}),
+  })
+  return { policy: new RulesPolicy(auth), authenticator, challenge: challengeSettingsFrom(auth) }
 }
 
 /** Collection options from the configuration (dryRun is the caller's). */
@@ -124,9 +154,10 @@ export function gcOptionsFrom(config: Config): Omit<GcOptions, 'dryRun'> {
 }
 
 /** The HTTP app's options from the configuration. */
-export function appOptionsFrom(config: Config, logger: Logger): AppOptions {
+export function appOptionsFrom(config: Config, logger: Logger, access?: AccessControl): AppOptions {
   return {
     logger,
+    ...(access !== undefined ? { access } : {}),
     logRequests: config.log.requests,
     manifestMaxBytes: config.limits.manifestMaxBytes,
     manifestBytesInFlight: config.limits.manifestBytesInFlight,
