@@ -79,7 +79,8 @@ t.before(async () => {
 
   const admin = as.admin
   teamImage = await admin.pushImage('team/app', { tag: 'v1' })
-  referrer = imageManifest(configBlob(), [], { subject: teamImage.manifest, artifactType: 'application/vnd.example.sbom' })
+  const sbomConfig = await admin.pushBlob('team/app', configBlob())
+  referrer = imageManifest(sbomConfig, [], { subject: teamImage.manifest, artifactType: 'application/vnd.example.sbom' })
   await admin.pushManifest('team/app', referrer.digest, referrer)
   publicImage = await admin.pushImage('public/base', { tag: 'latest' })
   secretImage = await admin.pushImage('secret/x', { tag: 's1' })
