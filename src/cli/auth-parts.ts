@@ -8,6 +8,8 @@ export interface AuthParts {
   readonly throttle: LoginThrottle
   /** Verifies bearer tokens; without it only Basic credentials and client certificates log in. */
   readonly tokens?: TokenService
+  /** Releases what the parts hold (file watchers, timers); called when Wharf closes. */
+  readonly close?: () => Promise<void>
 }
 
 /** Builds the parts for `auth`, whose files live in `directory` (`auth.directory`, default `<storage>/auth`). */

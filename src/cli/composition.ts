@@ -11,7 +11,8 @@ import type { AccessControl, AppOptions } from '../http/app.js'
 import { challengeSettingsFrom } from '../http/auth-challenge.js'
 import { OPEN_POLICY, RulesPolicy } from '../access/rules-policy.js'
 import { CredentialAuthenticator, OPEN_AUTHENTICATOR } from '../auth/authenticator.js'
-import { defaultAuthParts, type AuthPartsFactory } from './auth-parts.js'
+import { defaultAuthParts, type AuthParts, type AuthPartsFactory } from './auth-parts.js'
+import type { AccessPolicy } from '../access/policy.js'
 import { createLogger } from '../logging.js'
 import type { MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
@@ -58,8 +59,12 @@ export interface Wharf {
   readonly config: Config
   readonly components: Components
   readonly registry: Registry
-  /** Who may do what, for the HTTP app: open (everyone anonymous, everything allowed) without an `auth` section. */
-  readonly access: AccessControl
+  /**
+   * Who may do what, for the HTTP app: open (everyone anonymous, everything allowed) without an
+   * `auth` section; else the registry's policy with an authenticator over the auth parts, built
+   * on the first call only (offline commands never open the password file, robots or keys).
+   */
+  accessControl(): Promise<AccessControl>
   close(): Promise<void>
 }
 
@@ -73,7 +78,7 @@ export interface ComposeOptions {
   readonly sqlite?: Omit<SqliteMetadataStoreOptions, 'invalidation'>
   /**
    * Builds the password file, robot tokens, login throttle and token service when `config.auth`
-   * is set (defaultAuthParts by default); tests pass their own.
+   * is set and the access control is first asked for (defaultAuthParts by default); tests pass their own.
    */
   readonly authParts?: AuthPartsFactory
 }
@@ -106,8 +111,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       }
       return sqlite
     })
-    const access = await accessControl(config, options.authParts ?? defaultAuthParts)
-    const policy = access.policy
+    const policy = config.auth === null ? OPEN_POLICY : new RulesPolicy(config.auth)
     const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy)
     const registry = new Registry({
       blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000),
@@ -120,7 +124,20 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       policy,
     })
     const components: Components = { logger, clock, coordination, events, blobStore, metadata }
-    return { config, components, registry, access, close: () => registry.close() }
+    let access: Promise<{ control: AccessControl; parts?: AuthParts }> | undefined
+    const accessControl = (): Promise<AccessControl> => {
+      access ??= buildAccessControl(config, policy, options.authParts ?? defaultAuthParts)
+      return access.then((built) => built.control)
+    }
+    const close = async (): Promise<void> => {
+      const parts = await access?.then((built) => built.parts, () => undefined)
+      try {
+        await parts?.close?.()
+      } finally {
+        await registry.close()
+      }
+    }
+    return { config, components, registry, accessControl, close }
   } catch (err) {
     await built.metadata?.close().catch(() => undefined)
     await built.blobStore?.close().catch(() => undefined)
@@ -133,15 +150,15 @@ export function authDirectory(config: Config): string {
   return config.auth?.directory ?? path.join(config.storage.path, 'auth')
 }
 
-/** The open access control without `auth`; else the rules of `auth` and an authenticator over the parts `authParts` builds. */
-async function accessControl(config: Config, authParts: AuthPartsFactory): Promise<AccessControl> {
+/** The open access control without `auth`; else `policy` (the rules of `auth`) and an authenticator over the parts `authParts` builds. */
+async function buildAccessControl(config: Config, policy: AccessPolicy, authParts: AuthPartsFactory): Promise<{ control: AccessControl; parts?: AuthParts }> {
   const auth = config.auth
-  if (auth === null) return { policy: OPEN_POLICY, authenticator: OPEN_AUTHENTICATOR, challenge: { service: 'wharf' } }
+  if (auth === null) return { control: { policy, authenticator: OPEN_AUTHENTICATOR, challenge: { service: 'wharf' } } }
   const parts = await authParts(auth, authDirectory(config))
   const authenticator = new CredentialAuthenticator({
     passwords: parts.passwordFile, robots: parts.robots, throttle: parts.throttle, ...(parts.tokens !== undefined ? { tokens: parts.tokens } : {}),
   })
-  return { policy: new RulesPolicy(auth), authenticator, challenge: challengeSettingsFrom(auth) }
+  return { control: { policy, authenticator, challenge: challengeSettingsFrom(auth) }, parts }
 }
 
 /** Collection options from the configuration (dryRun is the caller's). */

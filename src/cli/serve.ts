@@ -68,7 +68,7 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
       }, config.gc.intervalSeconds * 1000)
       gcTimer.unref()
     }
-    app = buildApp(registry, appOptionsFrom(config, logger, wharf.access))
+    app = buildApp(registry, appOptionsFrom(config, logger, await wharf.accessControl()))
     await app.listen({ host: config.http.host, port: config.http.port })
       .catch((err: unknown) => { throw listenFailure(err, config.http.host, config.http.port) })
   } catch (err) {

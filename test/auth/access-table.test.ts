@@ -290,6 +290,17 @@ t.test('an upload session belongs to who started it: anyone else gets 404 BLOB_U
   t.ok(await as.reader.blobIntact('team/app', blob.digest))
 })
 
+t.test('the start-up log says whether access control is on', async (t) => {
+  const line = (logs: readonly string[]): string | undefined => logs.map((l) => { try { return (JSON.parse(l) as { msg?: string }).msg } catch { return undefined } })
+    .find((msg) => msg?.startsWith('access control:') === true)
+  t.match(line(wharf.logs), /^access control: users from \/.*\/htpasswd$/)
+  const open = await startWharf()
+  t.teardown(() => open.stop({ removeStorage: true }))
+  t.equal(line(open.logs), 'access control: open (no auth section)')
+  t.equal((await new RegistryClient(open.url).get('/v2/_catalog')).status, 200, 'open: no credentials needed')
+  t.equal((await new RegistryClient(open.url).get('/_wharf/v1/gc')).status, 200, 'open: the admin API too')
+})
+
 t.test('failed logins are throttled: 429 with Retry-After', async (t) => {
   const guesser = new Client(wharf.url, `Basic ${Buffer.from('reader:guess').toString('base64')}`)
   // The first test's wrong password was the first failure (throttle.failures is 5).
