@@ -16,7 +16,7 @@ import {
   configBlob, descriptor, imageManifest, makeBlob, ociManifest, RegistryClient, startWharf, tempDir, writeConfig,
   type Blob, type HttpResponse, type Manifest, type RequestOptions, type WharfProcess,
 } from '../support/index.js'
-import { sha256Hex } from './test-parts.js'
+import { sha256Hex, testToken } from './test-parts.js'
 
 /** TEST-ONLY CLI: `wharf serve` with the stand-in auth parts (the lead swaps in the real ones at merge). */
 const CLI = path.join(path.dirname(new URL(import.meta.url).pathname), 'wharf-with-test-parts.js')
@@ -288,6 +288,46 @@ t.test('an upload session belongs to who started it: anyone else gets 404 BLOB_U
   t.equal(status.header('range'), '0-999', 'nobody else added to it')
   t.equal(outcome(await as.pusher.putUpload(location, blob.digest, blob.data.subarray(1000), { 'content-range': '1000-2999' })), '201', 'its owner completes it')
   t.ok(await as.reader.blobIntact('team/app', blob.digest))
+})
+
+t.test('bearer tokens: the access claim and the subject\'s rules; insufficient_scope when a new token would help', async (t) => {
+  const bearer = (sub: string, ...scopes: string[]): Client => new Client(wharf.url, `Bearer ${testToken(sub, scopes.map((scope) => {
+    const [type, name, actions] = scope.split(':') as [string, string, string]
+    return { type, name, actions: actions.split(',') }
+  }))}`)
+  t.equal((await bearer('anonymous').get('/v2/')).status, 200, 'any valid token passes the base (anonymous pulls log in this way)')
+  t.equal((await bearer('user:reader', 'repository:team/app:pull').get('/v2/team/app/tags/list')).status, 200)
+
+  const short = await bearer('user:pusher', 'repository:team/app:pull').request('/v2/team/app/blobs/uploads/', { method: 'POST' })
+  t.equal(outcome(short), '401 UNAUTHORIZED', 'the pusher may push but the token does not say so')
+  t.same(challenge(short), { realm: `${wharf.url}/token`, service: 'wharf', scope: 'repository:team/app:pull,push', error: 'insufficient_scope' })
+  const beyond = await bearer('user:reader', 'repository:team/app:pull,push').request('/v2/team/app/blobs/uploads/', { method: 'POST' })
+  t.equal(outcome(beyond), '403 DENIED', 'the claim says push, the subject may not: a new token would not help')
+  t.equal(outcome(await bearer('user:reader', 'repository:team/*:pull').get('/v2/team/app/tags/list')), '401 UNAUTHORIZED', 'names in a claim are not globs')
+
+  const ghost = await bearer('user:ghost', 'repository:team/app:pull').get('/v2/team/app/tags/list')
+  t.equal(outcome(ghost), '401 UNAUTHORIZED', 'a user no longer in the htpasswd file')
+  t.equal(challenge(ghost)?.error, 'invalid_token')
+  t.equal((await bearer('robot:ci', 'repository:team/app:pull').get('/v2/team/app/tags/list')).status, 200, 'a current robot')
+  t.equal(outcome(await bearer('robot:revoked', 'repository:team/app:pull').get('/v2/team/app/tags/list')), '401 UNAUTHORIZED', 'a robot that is gone')
+
+  const catalogAsReader = (await as.reader.getJson<{ repositories: string[] }>('/v2/_catalog')).repositories
+  const viaToken = await bearer('user:reader', 'registry:catalog:*').getJson<{ repositories: string[] }>('/v2/_catalog')
+  t.same(viaToken.repositories, catalogAsReader, 'a catalog token shows what its subject may pull')
+  const noCatalog = await bearer('user:reader', 'repository:team/app:pull').get('/v2/_catalog')
+  t.equal(outcome(noCatalog), '401 UNAUTHORIZED')
+  t.same(challenge(noCatalog), { realm: `${wharf.url}/token`, service: 'wharf', scope: 'registry:catalog:*', error: 'insufficient_scope' })
+
+  const external = bearer('external:idp-user', 'repository:secret/x:pull', 'registry:catalog:*')
+  t.equal((await external.get('/v2/secret/x/tags/list')).status, 200, 'an external issuer\'s claim alone decides')
+  t.equal(challenge(await external.request('/v2/secret/x/blobs/uploads/', { method: 'POST' }))?.error, 'insufficient_scope')
+  t.same((await external.getJson<{ repositories: string[] }>('/v2/_catalog')).repositories, ['secret/x'], 'its catalog: the names its claim lists')
+
+  const publicLayer = publicImage.layers[0]!.digest
+  const target = 'team/bearer'
+  const mount = (client: Client): Promise<HttpResponse> => client.request(`/v2/${target}/blobs/uploads/?mount=${publicLayer}&from=public/base`, { method: 'POST' })
+  t.equal((await mount(bearer('user:pusher', `repository:${target}:pull,push`))).status, 202, 'a mount needs pull on from in the token too')
+  t.equal((await mount(bearer('user:pusher', `repository:${target}:pull,push`, 'repository:public/base:pull'))).status, 201, 'with it, mounted')
 })
 
 t.test('the start-up log says whether access control is on', async (t) => {

@@ -6,7 +6,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import bcrypt from 'bcryptjs'
-import type { LoginThrottle, PasswordFile, Robot, RobotTokenStore } from '../../src/auth/parts.js'
+import type { Caller } from '../../src/access/caller.js'
+import type { Grant } from '../../src/access/scope.js'
+import type { LoginThrottle, PasswordFile, Robot, RobotTokenStore, TokenService } from '../../src/auth/parts.js'
+import { RegistryError } from '../../src/errors/registry-error.js'
 
 /** An htpasswd file of bcrypt entries (`htpasswd -B`), read at every check. */
 export class TestPasswordFile implements PasswordFile {
@@ -92,4 +95,38 @@ export class TestThrottle implements LoginThrottle {
   succeeded(_address: string, user: string): void {
     this.failuresAt.delete(`u:${user}`)
   }
+}
+
+/**
+ * Tokens `test.<base64url of {"sub", "access"}>`, taken at their word: a stand-in for the signed
+ * tokens of the token service (another branch), so that bearer callers reach the server in the
+ * access tests. `sub` is `user:<name>`, `robot:<name>`, `anonymous`, or `external:<name>` (a token
+ * of a trusted external issuer: no subject). Anything else is refused as the real service would.
+ */
+export class TestTokens implements TokenService {
+  async issue(): Promise<never> { throw new Error('test tokens are made by testToken()') }
+  async issueRefresh(): Promise<never> { throw new Error('test tokens are made by testToken()') }
+  async verifyRefresh(): Promise<undefined> { return undefined }
+
+  async verify(token: string): Promise<Caller> {
+    let claims: { sub?: unknown; access?: unknown }
+    try {
+      if (!token.startsWith('test.')) throw new Error('not a test token')
+      claims = JSON.parse(Buffer.from(token.slice(5), 'base64url').toString('utf8')) as { sub?: unknown; access?: unknown }
+    } catch {
+      throw new RegistryError('UNAUTHORIZED', { message: 'invalid token' })
+    }
+    const sub = String(claims.sub)
+    const access = (Array.isArray(claims.access) ? claims.access : []) as Grant[]
+    const [kind, name = ''] = sub.split(/:(.*)/s)
+    const subject: Caller | undefined = kind === 'user' ? { kind: 'user', name, via: 'password' }
+      : kind === 'robot' ? { kind: 'robot', name, scopes: [] }
+        : kind === 'anonymous' ? { kind: 'anonymous' }
+          : undefined
+    return { kind: 'bearer', subject, name: sub, access }
+  }
+}
+
+export function testToken(sub: string, access: readonly Grant[]): string {
+  return `test.${Buffer.from(JSON.stringify({ sub, access })).toString('base64url')}`
 }
