@@ -7,7 +7,12 @@ import { systemClock, type Clock } from '../context/clock.js'
 import type { EventBus } from '../events/events.js'
 import { InProcessEventBus } from '../events/in-process-bus.js'
 import { GarbageCollector, type GcOptions } from '../gc/collector.js'
-import type { AppOptions } from '../http/app.js'
+import type { AccessControl, AppOptions } from '../http/app.js'
+import { challengeSettingsFrom } from '../http/auth-challenge.js'
+import { OPEN_POLICY, RulesPolicy } from '../access/rules-policy.js'
+import { CredentialAuthenticator, OPEN_AUTHENTICATOR } from '../auth/authenticator.js'
+import { defaultAuthParts, type AuthParts, type AuthPartsFactory } from './auth-parts.js'
+import type { AccessPolicy } from '../access/policy.js'
 import { createLogger } from '../logging.js'
 import type { MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
@@ -54,6 +59,12 @@ export interface Wharf {
   readonly config: Config
   readonly components: Components
   readonly registry: Registry
+  /**
+   * Who may do what, for the HTTP app: open (everyone anonymous, everything allowed) without an
+   * `auth` section; else the registry's policy with an authenticator over the auth parts, built
+   * on the first call only (offline commands never open the password file, robots or keys).
+   */
+  accessControl(): Promise<AccessControl>
   close(): Promise<void>
 }
 
@@ -65,6 +76,11 @@ export interface ComposeOptions {
    * posted to it at once (`maxQueuedWrites`). Its invalidation channel is always the composed coordination.
    */
   readonly sqlite?: Omit<SqliteMetadataStoreOptions, 'invalidation'>
+  /**
+   * Builds the password file, robot tokens, login throttle and token service when `config.auth`
+   * is set and the access control is first asked for (defaultAuthParts by default); tests pass their own.
+   */
+  readonly authParts?: AuthPartsFactory
 }
 
 /**
@@ -95,23 +111,54 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       }
       return sqlite
     })
-    const uploads = new UploadService(metadata, blobStore, coordination, clock, events)
+    const policy = config.auth === null ? OPEN_POLICY : new RulesPolicy(config.auth)
+    const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy)
     const registry = new Registry({
       blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000),
       uploads,
       manifests: new ManifestService(metadata, clock, events),
-      listings: new ListingService(metadata, config.limits.pageMaxEntries),
+      listings: new ListingService(metadata, config.limits.pageMaxEntries, policy),
       gc: new GarbageCollector({ metadata, store: blobStore, uploads, coordination, clock, events, log: logger.child({ component: 'gc' }) }),
       metadata,
       store: blobStore,
+      policy,
     })
     const components: Components = { logger, clock, coordination, events, blobStore, metadata }
-    return { config, components, registry, close: () => registry.close() }
+    let access: Promise<{ control: AccessControl; parts?: AuthParts }> | undefined
+    const accessControl = (): Promise<AccessControl> => {
+      access ??= buildAccessControl(config, policy, options.authParts ?? defaultAuthParts)
+      return access.then((built) => built.control)
+    }
+    const close = async (): Promise<void> => {
+      const parts = await access?.then((built) => built.parts, () => undefined)
+      try {
+        await parts?.close?.()
+      } finally {
+        await registry.close()
+      }
+    }
+    return { config, components, registry, accessControl, close }
   } catch (err) {
     await built.metadata?.close().catch(() => undefined)
     await built.blobStore?.close().catch(() => undefined)
     throw err
   }
+}
+
+/** The default auth directory: beside the data it protects. */
+export function authDirectory(config: Config): string {
+  return config.auth?.directory ?? path.join(config.storage.path, 'auth')
+}
+
+/** The open access control without `auth`; else `policy` (the rules of `auth`) and an authenticator over the parts `authParts` builds. */
+async function buildAccessControl(config: Config, policy: AccessPolicy, authParts: AuthPartsFactory): Promise<{ control: AccessControl; parts?: AuthParts }> {
+  const auth = config.auth
+  if (auth === null) return { control: { policy, authenticator: OPEN_AUTHENTICATOR, challenge: { service: 'wharf' } } }
+  const parts = await authParts(auth, authDirectory(config))
+  const authenticator = new CredentialAuthenticator({
+    passwords: parts.passwordFile, robots: parts.robots, throttle: parts.throttle, ...(parts.tokens !== undefined ? { tokens: parts.tokens } : {}),
+  })
+  return { control: { policy, authenticator, challenge: challengeSettingsFrom(auth) }, parts }
 }
 
 /** Collection options from the configuration (dryRun is the caller's). */
@@ -124,9 +171,10 @@ export function gcOptionsFrom(config: Config): Omit<GcOptions, 'dryRun'> {
 }
 
 /** The HTTP app's options from the configuration. */
-export function appOptionsFrom(config: Config, logger: Logger): AppOptions {
+export function appOptionsFrom(config: Config, logger: Logger, access?: AccessControl): AppOptions {
   return {
     logger,
+    ...(access !== undefined ? { access } : {}),
     logRequests: config.log.requests,
     manifestMaxBytes: config.limits.manifestMaxBytes,
     manifestBytesInFlight: config.limits.manifestBytesInFlight,

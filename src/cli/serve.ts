@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig, type Config } from '../config/config.js'
 import { systemContext } from '../context/request-context.js'
 import { buildApp } from '../http/app.js'
-import { appOptionsFrom, compose, gcOptionsFrom, type Wharf } from './composition.js'
+import { appOptionsFrom, compose, gcOptionsFrom, type ComposeOptions, type Wharf } from './composition.js'
 import { checkOptions, stringOption, type ParsedArgs } from './args.js'
 import { CommandFailure } from './failure.js'
 import { lockStorage } from './storage-lock.js'
@@ -39,7 +39,7 @@ function listenFailure(err: unknown, host: string, port: number): CommandFailure
 }
 
 /** `wharf serve`: listens until SIGTERM or SIGINT, then lets in-flight requests finish. */
-export async function serve(args: ParsedArgs): Promise<number> {
+export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {}): Promise<number> {
   const config = await configFromArgs(args, ['host', 'port'])
   const lock = await lockStorage(config.storage.path, 'wharf serve', 'one server per data directory: stop the other one first')
   // Everything opened from here on is closed again if the start fails, so the process exits
@@ -49,7 +49,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
   let purgeTimer: NodeJS.Timeout | undefined
   let gcTimer: NodeJS.Timeout | undefined
   try {
-    wharf = await compose(config)
+    wharf = await compose(config, {}, composeOptions)
     const { registry, components: { logger } } = wharf
     const gcOptions = gcOptionsFrom(config)
     const purgeUploads = async (): Promise<void> => {
@@ -68,7 +68,7 @@ export async function serve(args: ParsedArgs): Promise<number> {
       }, config.gc.intervalSeconds * 1000)
       gcTimer.unref()
     }
-    app = buildApp(registry, appOptionsFrom(config, logger))
+    app = buildApp(registry, appOptionsFrom(config, logger, await wharf.accessControl()))
     await app.listen({ host: config.http.host, port: config.http.port })
       .catch((err: unknown) => { throw listenFailure(err, config.http.host, config.http.port) })
   } catch (err) {
@@ -86,6 +86,9 @@ export async function serve(args: ParsedArgs): Promise<number> {
   const address = running.app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port
   const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host
+  // Whether anyone may do anything is the first thing an operator must see.
+  if (config.auth === null) logger.info('access control: open (no auth section)')
+  else logger.info({ htpasswd: config.auth.htpasswd, anonymous: config.auth.anonymous.length > 0 }, `access control: users from ${config.auth.htpasswd}`)
   logger.info({ url: `http://${host}:${port}`, storage: config.storage.path }, 'wharf listening')
 
   return new Promise<number>((resolve) => {

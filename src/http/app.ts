@@ -4,6 +4,12 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
+import type { AccessPolicy } from '../access/policy.js'
+import { OPEN_POLICY } from '../access/rules-policy.js'
+import type { Need } from '../access/scope.js'
+import { OPEN_AUTHENTICATOR } from '../auth/authenticator.js'
+import type { Authenticator } from '../auth/parts.js'
+import type { RequestContext } from '../context/request-context.js'
 import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-error.js'
 import type { Registry } from '../registry/registry.js'
 import { API_VERSION, Headers } from './headers.js'
@@ -11,7 +17,9 @@ import { Query } from './query.js'
 import { guardBodyRate, type MinimumRate } from './body-rate.js'
 import { ByteBudget } from './byte-budget.js'
 import { sendJson } from './json-reply.js'
-import { requestContext, withSignal } from './request-context.js'
+import { authenticatedContext, requestContext, withSignal } from './request-context.js'
+import { accessOfPath } from './access-table.js'
+import { bearerChallenge, type ChallengeSettings } from './auth-challenge.js'
 import { hasBody } from './request-body.js'
 import { lingerAfterAnswer } from './lingering-close.js'
 import { UploadLimiter } from './upload-limiter.js'
@@ -21,7 +29,7 @@ import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
 import { handleManifest } from './routes/manifests.js'
 import { handleUpload, handleUploadStart } from './routes/uploads.js'
-import { parseV2Path, splitUrl, unknownRoute } from './v2-path.js'
+import { parseV2Path, splitUrl, unknownRoute, type V2Route } from './v2-path.js'
 
 export interface AppOptions {
   readonly logger: Logger
@@ -38,6 +46,24 @@ export interface AppOptions {
   /** Manifest bytes read, parsed and stored at once; more wait their turn. Default: 2 × manifestMaxBytes. */
   readonly manifestBytesInFlight?: number
   readonly gc: Omit<GcOptions, 'dryRun'>
+  /** Who may do what; absent: open, as without an `auth` section (everyone anonymous, everything allowed). */
+  readonly access?: AccessControl
+}
+
+export interface AccessControl {
+  readonly policy: AccessPolicy
+  readonly authenticator: Authenticator
+  /** Where a 401's challenge sends clients for a token. */
+  readonly challenge: ChallengeSettings
+}
+
+const OPEN_ACCESS: AccessControl = { policy: OPEN_POLICY, authenticator: OPEN_AUTHENTICATOR, challenge: { service: 'wharf' } }
+
+/** What the access check learnt about a request, for its handler and for a refusal's challenge. */
+interface Guarded {
+  readonly needs: readonly Need[]
+  readonly route?: V2Route
+  ctx?: RequestContext
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -103,15 +129,31 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     }
   })
 
+  // Every request to /v2/ and the admin API is authenticated and authorized here, from the one
+  // table (access-table.ts), before any of its body is read: a refused request changes nothing.
+  const access = options.access ?? OPEN_ACCESS
+  const guarded = new WeakMap<FastifyRequest, Guarded>()
+  app.addHook('onRequest', async (request, reply) => {
+    const needed = accessOfPath(request.method, splitUrl(request.raw.url ?? '/').path)
+    if (needed === undefined) return
+    const state: Guarded = { needs: needed.needs, ...(needed.route !== undefined ? { route: needed.route } : {}) }
+    guarded.set(request, state)
+    const ctx = await authenticatedContext(request, reply, access.authenticator)
+    state.ctx = ctx
+    if (access.policy.enabled && needed.login && ctx.caller.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED')
+    access.policy.authorize(ctx.caller, needed.needs)
+  })
+  const contextOf = (request: FastifyRequest, reply: FastifyReply): RequestContext => guarded.get(request)?.ctx ?? requestContext(request, reply)
+
   const uploadLimiter = new UploadLimiter(options.uploadsPerClient, options.uploadsTotal)
   const bodyRate: MinimumRate = { bytesPerSecond: options.uploadMinBytesPerSecond ?? 0, graceMs: options.uploadMinRateGraceMs ?? 0 }
   const manifestBudget = new ByteBudget(options.manifestBytesInFlight ?? 2 * options.manifestMaxBytes)
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
-    const route = parseV2Path(path)
+    const route = guarded.get(request)?.route ?? parseV2Path(path)
     const query = new Query(rawQuery)
-    let ctx = requestContext(request, reply)
+    let ctx = contextOf(request, reply)
     // A body under the minimum rate is cut off: the request's signal then aborts too (with the
     // 408), besides when the client leaves, so the registry stops whichever comes first.
     if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {
@@ -146,7 +188,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2', handler: dispatch })
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
-  registerAdminRoutes(app, registry, options.gc)
+  registerAdminRoutes(app, registry, options.gc, contextOf)
 
   app.setNotFoundHandler(async (_request, reply) => {
     const error = unknownRoute()
@@ -161,6 +203,14 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
       const detail = error.detail as { range?: string } | undefined
       if (detail?.range !== undefined) reply.header('Range', detail.range)
     }
+    if (error.status === 401 && access.policy.enabled && !reply.hasHeader('WWW-Authenticate')) {
+      const state = guarded.get(request)
+      const invalidToken = (error.detail as { invalidToken?: unknown } | undefined)?.invalidToken === true
+      const reason = invalidToken ? 'invalid_token' : state?.ctx?.caller.kind === 'bearer' ? 'insufficient_scope' : undefined
+      reply.header('WWW-Authenticate', bearerChallenge(access.challenge, { scheme: request.protocol, host: request.headers.host }, state?.needs ?? [], reason))
+    }
+    const retryAfter = (error.detail as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds
+    if (error.status === 429 && typeof retryAfter === 'number') reply.header('Retry-After', String(Math.max(1, Math.ceil(retryAfter))))
     // A body the handler did not read is not kept up with: the connection closes after the answer,
     // once what the client still sends was read and dropped (for a short while at most).
     if (!request.raw.complete) {

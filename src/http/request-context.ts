@@ -1,17 +1,40 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ANONYMOUS, type RequestContext } from '../context/request-context.js'
+import type { TLSSocket } from 'node:tls'
+import type { Authenticator, Credentials } from '../auth/parts.js'
+import { ANONYMOUS, type Caller, type RequestContext } from '../context/request-context.js'
 
 /**
  * The context of one request: Fastify's request id (also in its log lines and X-Request-Id), the
- * anonymous caller, and a signal aborted when the connection closes before the response was sent.
+ * caller, and a signal aborted when the connection closes before the response was sent.
  */
-export function requestContext(request: FastifyRequest, reply: FastifyReply): RequestContext {
+export function requestContext(request: FastifyRequest, reply: FastifyReply, caller: Caller = ANONYMOUS): RequestContext {
   const controller = new AbortController()
   reply.raw.once('close', () => {
     // 'close' also follows a response sent in full; only an early close means the client left.
     if (!reply.raw.writableFinished) controller.abort(clientGone())
   })
-  return { caller: ANONYMOUS, signal: controller.signal, requestId: request.id }
+  return { caller, signal: controller.signal, requestId: request.id }
+}
+
+/** The context with the caller the request's credentials name (throws UNAUTHORIZED or TOOMANYREQUESTS for bad ones). */
+export async function authenticatedContext(request: FastifyRequest, reply: FastifyReply, authenticator: Authenticator): Promise<RequestContext> {
+  const caller = await authenticator.authenticate(credentialsOf(request))
+  return requestContext(request, reply, caller)
+}
+
+/** What the request presents: its Authorization header, a verified client certificate's name, its address. */
+export function credentialsOf(request: FastifyRequest): Credentials {
+  const authorization = request.headers.authorization
+  return { authorization, certificateName: clientCertificateName(request), address: request.ip }
+}
+
+/** The common name of a client certificate the TLS layer verified against `http.tls.clientCA` (never of an unverified one). */
+function clientCertificateName(request: FastifyRequest): string | undefined {
+  const socket = request.raw.socket as Partial<TLSSocket>
+  if (socket.encrypted !== true || socket.authorized !== true || socket.getPeerCertificate === undefined) return undefined
+  const name: unknown = socket.getPeerCertificate().subject?.CN
+  const first = Array.isArray(name) ? name[0] : name
+  return typeof first === 'string' && first !== '' ? first : undefined
 }
 
 /** Coded like Node's own aborts, so the error handler answers (to nobody) 400 rather than logging a server error. */

@@ -27,6 +27,11 @@ export interface MetadataStore {
   touchBlobLink(repo: RepoName, digest: Digest, now: number): Promise<boolean>
   /** Records a blob whose bytes are durable and links it into `repo`; ends `uploadId` if given. */
   recordBlob(repo: RepoName, digest: Digest, size: number, uploadId?: string): Promise<BlobRecorded>
+  /**
+   * Repositories the blob is linked into, in name order, after `page.last`: a mount without `from`
+   * links the blob only from one the caller may pull.
+   */
+  listBlobRepositories(digest: Digest, page: PageRequest): Promise<string[]>
   /** Links an already recorded blob into `repo`; undefined when the blob is not recorded (or, with `from`, not linked there). */
   linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<(BlobRecord & BlobRecorded) | undefined>
   /**
@@ -220,4 +225,9 @@ export interface UploadRecord {
   readonly repo: RepoName
   readonly startedAt: number
   readonly updatedAt: number
+  /**
+   * Who started the session (`user:alice`, `robot:ci`, `anonymous`): only they may continue it.
+   * Absent for sessions started before sessions had owners.
+   */
+  readonly owner?: string
 }

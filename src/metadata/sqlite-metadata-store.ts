@@ -8,7 +8,7 @@ import type {
   BlobRecord, BlobRecorded, DanglingRows, DeleteOutcome, DiskUsage, ManifestPut, ManifestRecord, MetadataMaintenance, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
   RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord,
 } from './metadata-store.js'
-import { MANIFEST_COLUMNS, MANIFEST_RECORD_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow } from './sqlite/schema.js'
+import { MANIFEST_COLUMNS, MANIFEST_RECORD_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow, type UploadRow } from './sqlite/schema.js'
 import { ManifestCache } from './manifest-cache.js'
 import type { WriteRequest, WriteResponse } from './sqlite/writer-worker.js'
 import type { SqliteWriter, WriteOperation } from './sqlite/writer.js'
@@ -126,10 +126,11 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
         `SELECT ${MANIFEST_COLUMNS} FROM manifest_contents c JOIN manifests m ON m.digest = c.digest AND m.repo = :repo
          WHERE c.subject = :subject AND c.digest > :last AND (:artifactType IS NULL OR c.artifact_type = :artifactType)
          ORDER BY c.digest LIMIT :limit`),
-      getUpload: db.prepare<[string], { id: string; repo: string; started_at: number; updated_at: number }>(
-        'SELECT id, repo, started_at, updated_at FROM uploads WHERE id = ?'),
-      listUploads: db.prepare<[number], { id: string; repo: string; started_at: number; updated_at: number }>(
-        'SELECT id, repo, started_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
+      getUpload: db.prepare<[string], UploadRow>('SELECT id, repo, started_at, updated_at, owner FROM uploads WHERE id = ?'),
+      listUploads: db.prepare<[number], UploadRow>('SELECT id, repo, started_at, updated_at, owner FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
+      // repository_blobs_by_digest holds (digest, repo): an index range in repo order.
+      listBlobRepositories: db.prepare<[string, string, number], { repo: string }>(
+        'SELECT repo FROM repository_blobs WHERE digest = ? AND repo > ? ORDER BY repo LIMIT ?'),
     }
   }
 
@@ -227,6 +228,10 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
     return this.write('recordBlob', repo, digest, size, uploadId, Date.now())
   }
 
+
+  async listBlobRepositories(digest: Digest, page: PageRequest): Promise<string[]> {
+    return this.stmt.listBlobRepositories.all(digest, page.last ?? '', page.limit).map((row) => row.repo)
+  }
 
   async linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<(BlobRecord & BlobRecorded) | undefined> {
     return this.write('linkBlob', repo, digest, from, Date.now())

@@ -1,3 +1,6 @@
+import type { Caller } from '../access/caller.js'
+import type { AccessPolicy } from '../access/policy.js'
+import { OPEN_POLICY } from '../access/rules-policy.js'
 import type { RequestContext } from '../context/request-context.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { ManifestRecord, MetadataStore } from '../metadata/metadata-store.js'
@@ -41,10 +44,12 @@ export const REFERRERS_PAGE_MAX = 1000
 export class ListingService {
   private readonly metadata: MetadataStore
   private readonly maxPageSize: number
+  private readonly policy: AccessPolicy
 
-  constructor(metadata: MetadataStore, maxPageSize: number) {
+  constructor(metadata: MetadataStore, maxPageSize: number, policy: AccessPolicy = OPEN_POLICY) {
     this.metadata = metadata
     this.maxPageSize = maxPageSize
+    this.policy = policy
   }
 
   async tags(_ctx: RequestContext, repo: RepoName, query: PageQuery): Promise<Page> {
@@ -52,8 +57,28 @@ export class ListingService {
     return this.page(query, (page) => this.metadata.listTags(repo, page))
   }
 
-  async catalog(_ctx: RequestContext, query: PageQuery): Promise<Page> {
-    return this.page(query, (page) => this.metadata.listRepositories(page))
+  /**
+   * The repositories the caller may pull, in pages as full as without access control: rows the
+   * caller may not see are skipped and more are read until the page (and one more, to know whether
+   * another page follows) is filled or the catalog ends.
+   */
+  async catalog(ctx: RequestContext, query: PageQuery): Promise<Page> {
+    if (!this.policy.enabled) return this.page(query, (page) => this.metadata.listRepositories(page))
+    const viewer = catalogViewer(ctx.caller)
+    return this.page(query, async ({ last, limit }) => {
+      const visible: string[] = []
+      const batch = Math.max(limit, CATALOG_SCAN_BATCH)
+      let after = last
+      for (;;) {
+        const rows = await this.metadata.listRepositories({ ...(after !== undefined ? { last: after } : {}), limit: batch })
+        for (const name of rows) {
+          if (this.policy.allows(viewer, { type: 'repository', name }, 'pull')) visible.push(name)
+          if (visible.length === limit) return visible
+        }
+        if (rows.length < batch) return visible
+        after = rows[rows.length - 1]!
+      }
+    })
   }
 
   /** One page of the referrers of `subject`, in digest order, after the digest `last`. */
@@ -74,6 +99,18 @@ export class ListingService {
     const entries = rows.slice(0, size)
     return { entries, next: entries[entries.length - 1]! }
   }
+}
+
+/** Rows read at a time while filling a filtered catalog page. */
+const CATALOG_SCAN_BATCH = 500
+
+/**
+ * Whose rules decide what the catalog shows: for a token Wharf issued, its subject's (a token
+ * names a few repositories, the catalog is about all of them; docker asks for `registry:catalog:*`
+ * alone); otherwise the caller's own.
+ */
+function catalogViewer(caller: Caller): Caller {
+  return caller.kind === 'bearer' && caller.subject !== undefined ? caller.subject : caller
 }
 
 function toDescriptor(row: ManifestRecord): ReferrersIndex['manifests'][number] {

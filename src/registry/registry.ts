@@ -1,3 +1,4 @@
+import type { AccessPolicy } from '../access/policy.js'
 import type { RequestContext } from '../context/request-context.js'
 import { GcAlreadyRunningError, type GarbageCollector, type GcOptions } from '../gc/collector.js'
 import type { DiskUsage, MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
@@ -17,6 +18,8 @@ export interface RegistryParts {
   /** Both parts: the services use the serving part, garbage collection, fsck and disk usage the maintenance part. */
   readonly metadata: MetadataStore & MetadataMaintenance
   readonly store: BlobStore
+  /** Who may do what (the open policy without an `auth` section); the services that filter or choose by it were given it too. */
+  readonly policy: AccessPolicy
 }
 
 /**

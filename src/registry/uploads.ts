@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto'
+import { callerIdentity } from '../access/identity.js'
+import type { AccessPolicy } from '../access/policy.js'
+import { OPEN_POLICY } from '../access/rules-policy.js'
 import { LockKeys, type Coordination } from '../coordination/coordination.js'
 import type { Clock } from '../context/clock.js'
 import type { RequestContext } from '../context/request-context.js'
@@ -49,23 +52,27 @@ export class UploadService {
   private readonly hashStates = new Map<string, HashState>()
   /** The chunk being written to each session, to abort it. */
   private readonly chunksInFlight = new Map<string, AbortController>()
+  /** Decides which repositories a mount may take a blob from. */
+  private readonly policy: AccessPolicy
 
-  constructor(metadata: MetadataStore, store: BlobStore, coordination: Coordination, clock: Clock, events: EventSink) {
+  constructor(metadata: MetadataStore, store: BlobStore, coordination: Coordination, clock: Clock, events: EventSink, policy: AccessPolicy = OPEN_POLICY) {
     this.metadata = metadata
     this.store = store
     this.coordination = coordination
     this.clock = clock
     this.events = events
+    this.policy = policy
   }
 
-  async start(_ctx: RequestContext, repo: RepoName): Promise<UploadSession> {
+  /** A new session, owned by the caller: any other caller is told it does not exist. */
+  async start(ctx: RequestContext, repo: RepoName): Promise<UploadSession> {
     const id = randomUUID()
     // Held while the file exists without its row, so a concurrent purge does not take it for an orphan.
     await this.coordination.lock(LockKeys.upload(id), async () => {
       await this.store.createUpload(id)
       const now = this.clock.now()
       try {
-        await this.metadata.createUpload({ id, repo, startedAt: now, updatedAt: now })
+        await this.metadata.createUpload({ id, repo, startedAt: now, updatedAt: now, owner: callerIdentity(ctx.caller) })
       } catch (err) {
         await this.store.deleteUpload(id)
         throw err
@@ -75,9 +82,21 @@ export class UploadService {
     return { id, repo, size: 0 }
   }
 
-  /** Cross-repository mount: links a blob of `from` (or, without `from`, of the store) into `repo`. */
+  /**
+   * Cross-repository mount: links a blob of `from` into `repo`, if the caller may pull `from`.
+   * Without `from`, only from a repository holding the blob that the caller may pull (knowing a
+   * digest must not be enough to read a blob); with access control off, any recorded blob.
+   * Undefined when there is nothing to mount (the client then uploads, as registry:2 answers).
+   */
   async mount(ctx: RequestContext, repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobDescriptor | undefined> {
-    const linked = await this.coordination.lock(LockKeys.blob(digest), () => this.metadata.linkBlob(repo, digest, from))
+    let source = from
+    if (from !== undefined) {
+      if (!this.policy.allows(ctx.caller, { type: 'repository', name: from }, 'pull')) return undefined
+    } else if (this.policy.enabled) {
+      source = await this.readableHolder(ctx, digest)
+      if (source === undefined) return undefined
+    }
+    const linked = await this.coordination.lock(LockKeys.blob(digest), () => this.metadata.linkBlob(repo, digest, source))
     if (linked === undefined) return undefined
     if (linked.repositoryCreated) this.events.publish(ctx, { type: 'repository.created', repo })
     this.events.publish(ctx, { type: 'blob.mounted', repo, digest, size: linked.size, ...(from !== undefined ? { from } : {}) })
@@ -89,8 +108,8 @@ export class UploadService {
    * not waited for. A client resuming from this size while that chunk still writes gets 416 with
    * the size it left (distribution-spec: resume from the 416's Range).
    */
-  async status(_ctx: RequestContext, repo: RepoName, id: string): Promise<UploadSession> {
-    await this.session(repo, id)
+  async status(ctx: RequestContext, repo: RepoName, id: string): Promise<UploadSession> {
+    await this.session(ctx, repo, id)
     const size = await this.store.uploadSize(id)
     if (size === undefined) throw unknownUpload(id)
     return { id, repo, size }
@@ -98,7 +117,7 @@ export class UploadService {
 
   /** Appends a chunk; `ctx.signal` stops it (a client gone or too slow), what was written stays. */
   async append(ctx: RequestContext, repo: RepoName, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<UploadSession> {
-    await this.session(repo, id)
+    await this.session(ctx, repo, id)
     return this.coordination.lock(LockKeys.upload(id), async () => {
       const size = await this.appendLocked(ctx, id, body, options)
       await this.metadata.touchUpload(id, this.clock.now())
@@ -108,7 +127,7 @@ export class UploadService {
 
   /** Ends a session: appends the optional last chunk, verifies size and digest, stores the blob. */
   async complete(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
-    await this.session(repo, id)
+    await this.session(ctx, repo, id)
     return this.coordination.lock(LockKeys.upload(id), async () => {
       const size = body !== undefined ? await this.appendLocked(ctx, id, body, options) : await this.store.uploadSize(id)
       if (size === undefined) throw unknownUpload(id)
@@ -161,8 +180,8 @@ export class UploadService {
   }
 
   /** Ends the session at once: a chunk in flight is aborted (its client gets 404) and every byte goes. */
-  async cancel(_ctx: RequestContext, repo: RepoName, id: string): Promise<void> {
-    await this.session(repo, id)
+  async cancel(ctx: RequestContext, repo: RepoName, id: string): Promise<void> {
+    await this.session(ctx, repo, id)
     this.chunksInFlight.get(id)?.abort(unknownUpload(id))
     await this.coordination.lock(LockKeys.upload(id), () => this.discard(id))
   }
@@ -214,10 +233,24 @@ export class UploadService {
     await this.store.deleteUpload(id)
   }
 
-  private async session(repo: RepoName, id: string): Promise<void> {
+  private async session(ctx: RequestContext, repo: RepoName, id: string): Promise<void> {
     const upload = await this.metadata.getUpload(id)
-    // A session id is valid only in the repository it was opened in.
+    // A session id is valid only in the repository it was opened in, and only for whoever opened
+    // it (another caller, even one who may push, must not add to or end someone else's upload).
     if (upload === undefined || upload.repo !== repo) throw unknownUpload(id)
+    if (upload.owner !== undefined && ctx.caller.kind !== 'system' && upload.owner !== callerIdentity(ctx.caller)) throw unknownUpload(id)
+  }
+
+  /** A repository holding the blob that the caller may pull, if any. */
+  private async readableHolder(ctx: RequestContext, digest: Digest): Promise<RepoName | undefined> {
+    let last: string | undefined
+    for (;;) {
+      const repos = await this.metadata.listBlobRepositories(digest, { ...(last !== undefined ? { last } : {}), limit: HOLDERS_PAGE })
+      const readable = repos.find((name) => this.policy.allows(ctx.caller, { type: 'repository', name }, 'pull'))
+      if (readable !== undefined) return readable as RepoName
+      if (repos.length < HOLDERS_PAGE) return undefined
+      last = repos[repos.length - 1]
+    }
   }
 
   private async appendLocked(ctx: RequestContext, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<number> {
@@ -267,6 +300,9 @@ export class UploadService {
     return digester.digest()
   }
 }
+
+/** Repositories holding a blob read at a time while looking for one the caller may pull. */
+const HOLDERS_PAGE = 200
 
 function unknownUpload(id: string): RegistryError {
   return new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: id } })

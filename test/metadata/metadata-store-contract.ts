@@ -451,6 +451,29 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     t.same((await store.listReferrers(r, subject, 'even', { limit: 2, last: even[1]! })).map((x) => x.digest), even.slice(2), 'filtered, next page')
   })
 
+  t.test('listBlobRepositories: the repositories a blob is linked into, in name order, paged', async (t) => {
+    const store = await makeStore(t)
+    const digest = await blob(store, repo('c/three'), 9)
+    await store.linkBlob(repo('a/one'), digest)
+    await store.linkBlob(repo('b/two'), digest)
+    await blob(store, repo('d/unrelated'))
+    t.same(await store.listBlobRepositories(digest, { limit: 10 }), ['a/one', 'b/two', 'c/three'])
+    t.same(await store.listBlobRepositories(digest, { limit: 2 }), ['a/one', 'b/two'], 'the first page')
+    t.same(await store.listBlobRepositories(digest, { limit: 2, last: 'b/two' }), ['c/three'], 'after the last of it')
+    t.same(await store.listBlobRepositories(randomDigest(), { limit: 10 }), [], 'an unknown blob is nowhere')
+    t.equal((await store.unlinkBlob(repo('b/two'), digest)).status, 'deleted')
+    t.same(await store.listBlobRepositories(digest, { limit: 10 }), ['a/one', 'c/three'], 'an unlinked repository no longer holds it')
+  })
+
+  t.test('upload sessions keep their owner', async (t) => {
+    const store = await makeStore(t)
+    await store.createUpload({ id: 'owned', repo: repo('up/load'), startedAt: 1, updatedAt: 1, owner: 'user:alice' })
+    await store.createUpload({ id: 'unowned', repo: repo('up/load'), startedAt: 1, updatedAt: 1 })
+    t.equal((await store.getUpload('owned'))?.owner, 'user:alice')
+    t.equal((await store.getUpload('unowned'))?.owner, undefined, 'no owner stays none')
+    t.same((await store.listUploads()).map((u) => [u.id, u.owner]).sort(), [['owned', 'user:alice'], ['unowned', undefined]], 'listed with their owners')
+  })
+
   t.test('upload sessions', async (t) => {
     const store = await makeStore(t)
     const upload = { id: 'abc-123', repo: repo('up/load'), startedAt: 1000, updatedAt: 1000 }

@@ -189,6 +189,23 @@ t.test('migration from schema 2: the annotations column goes, referrers keep the
   t.notOk(columns.includes('annotations'), 'the duplicate column is gone')
 })
 
+t.test('migration from schema 3: upload sessions get an owner column; sessions from before have none and stay', async (t) => {
+  const file = path.join(await tempDir(t), 'metadata.db')
+  const old = new Database(file)
+  for (const migration of MIGRATIONS.slice(0, 3)) old.exec(migration)
+  old.pragma('user_version = 3')
+  old.prepare(`INSERT INTO uploads (id, repo, started_at, updated_at) VALUES ('before', 'old/repo', 1, 2)`).run()
+  old.close()
+  const store = new SqliteMetadataStore(file)
+  t.teardown(() => store.close())
+  t.same(await store.getUpload('before'), { id: 'before', repo: 'old/repo', startedAt: 1, updatedAt: 2 }, 'the old session, without an owner')
+  await store.createUpload({ id: 'after', repo: repo('old/repo'), startedAt: 3, updatedAt: 3, owner: 'robot:ci' })
+  t.equal((await store.getUpload('after'))?.owner, 'robot:ci', 'a new session keeps its owner')
+  const db = new Database(file, { readonly: true })
+  t.teardown(() => db.close())
+  t.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.length, 'every migration applied')
+})
+
 t.test('backpressure: at most maxQueuedWrites are posted to the writer; the rest wait their turn and all succeed', async (t) => {
   const store = new SqliteMetadataStore(path.join(await tempDir(t), 'metadata.db'), { maxQueuedWrites: 4 })
   t.teardown(() => store.close())

@@ -1,25 +1,26 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { RequestContext } from '../../context/request-context.js'
 import { RegistryError, toErrorBody } from '../../errors/registry-error.js'
 import { GcAlreadyRunningError, type GcOptions } from '../../gc/collector.js'
 import type { Registry } from '../../registry/registry.js'
 import { Query } from '../query.js'
-import { requestContext } from '../request-context.js'
 
 export const ADMIN_PREFIX = '/_wharf/v1'
 
 /**
- * Administration endpoints, outside /v2/ so they can sit behind their own access control:
+ * Administration endpoints, outside /v2/; every one needs `registry:admin` (access-table.ts):
  *   POST /_wharf/v1/gc[?dryRun=true]        run a garbage collection now; its report
  *   GET  /_wharf/v1/gc                      whether a collection is running
  *   GET  /_wharf/v1/du[?tags=true]          disk usage: totals, per repository (and per tag), reclaimable bytes
  */
-export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gcOptions: Omit<GcOptions, 'dryRun'>): void {
+export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gcOptions: Omit<GcOptions, 'dryRun'>,
+  contextOf: (request: FastifyRequest, reply: FastifyReply) => RequestContext): void {
   app.post(`${ADMIN_PREFIX}/gc`, async (request, reply) => {
     const dryRun = isTrue(new Query(queryOf(request.raw.url)).one('dryRun'))
     // A large collection can take minutes with nothing sent meanwhile; the idle timeout must not cut it.
     request.raw.socket.setTimeout(0)
     try {
-      return reply.code(200).send(await registry.gc.collect(requestContext(request, reply), { ...gcOptions, dryRun }))
+      return reply.code(200).send(await registry.gc.collect(contextOf(request, reply), { ...gcOptions, dryRun }))
     } catch (err) {
       if (err instanceof GcAlreadyRunningError) {
         const error = new RegistryError('UNAVAILABLE', { message: err.message, status: 409 })
@@ -32,7 +33,7 @@ export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gc
   app.get(`${ADMIN_PREFIX}/du`, async (request, reply) => {
     const perTag = isTrue(new Query(queryOf(request.raw.url)).one('tags'))
     request.raw.socket.setTimeout(0)
-    return reply.send(await registry.diskUsage(requestContext(request, reply), { perTag, gc: gcOptions }))
+    return reply.send(await registry.diskUsage(contextOf(request, reply), { perTag, gc: gcOptions }))
   })
 }
 

@@ -75,6 +75,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE manifest_contents DROP COLUMN annotations;
   `,
+  // owner: who started the upload session (only they may continue it); NULL for older sessions.
+  `
+  ALTER TABLE uploads ADD COLUMN owner TEXT;
+  `,
 ]
 
 /**
@@ -120,8 +124,10 @@ export function toManifestRecord(row: ManifestRow): ManifestRecord {
   }
 }
 
-export function toUploadRecord(row: { id: string; repo: string; started_at: number; updated_at: number }): UploadRecord {
-  return { id: row.id, repo: row.repo as RepoName, startedAt: row.started_at, updatedAt: row.updated_at }
+export interface UploadRow { id: string; repo: string; started_at: number; updated_at: number; owner: string | null }
+
+export function toUploadRecord(row: UploadRow): UploadRecord {
+  return { id: row.id, repo: row.repo as RepoName, startedAt: row.started_at, updatedAt: row.updated_at, ...(row.owner !== null ? { owner: row.owner } : {}) }
 }
 
 const RECORD_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject'

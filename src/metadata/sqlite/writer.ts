@@ -53,7 +53,7 @@ export class SqliteWriter {
         `INSERT INTO tags (repo, tag, digest, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = MAX(excluded.updated_at, tags.updated_at + 1)`),
       deleteTag: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ?'),
-      createUpload: db.prepare<[string, string, number, number]>('INSERT INTO uploads (id, repo, started_at, updated_at) VALUES (?, ?, ?, ?)'),
+      createUpload: db.prepare<[string, string, number, number, string | null]>('INSERT INTO uploads (id, repo, started_at, updated_at, owner) VALUES (?, ?, ?, ?, ?)'),
       touchUpload: db.prepare<[number, string]>('UPDATE uploads SET updated_at = ? WHERE id = ?'),
       deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
       unlinkedBlobSize: db.prepare<[string], { size: number }>(
@@ -126,7 +126,7 @@ export class SqliteWriter {
   }
 
   createUpload(upload: UploadRecord): void {
-    this.stmt.createUpload.run(upload.id, upload.repo, upload.startedAt, upload.updatedAt)
+    this.stmt.createUpload.run(upload.id, upload.repo, upload.startedAt, upload.updatedAt, upload.owner ?? null)
   }
 
   touchUpload(id: string, now: number): void {

@@ -1,0 +1,64 @@
+import type { Need, RepositoryAction } from '../access/scope.js'
+import { parseV2Path, type V2Route } from './v2-path.js'
+
+/** What a request needs before anything of it is read: the one table of who may call what. */
+export interface RouteAccess {
+  /** Every pair must be allowed. */
+  readonly needs: readonly Need[]
+  /**
+   * With access control on, the caller must not be anonymous even though nothing is needed: the
+   * /v2/ base, whose 401 is where clients learn how to log in (as registry:2 answers).
+   */
+  readonly login: boolean
+}
+
+/** The admin API (`/_wharf/`), outside /v2/. */
+export const ADMIN_PATH_PREFIX = '/_wharf/'
+
+const CATALOG: Need = { resource: { type: 'registry', name: 'catalog' }, action: '*' }
+const ADMIN: Need = { resource: { type: 'registry', name: 'admin' }, action: '*' }
+
+function repository(name: string, ...actions: RepositoryAction[]): Need[] {
+  return actions.map((action) => ({ resource: { type: 'repository', name }, action }))
+}
+
+/**
+ * Route → needs. Pushes need pull and push, as registry:2 asks (a client checks what exists before
+ * it uploads); a method an endpoint does not have still needs pull, so that only callers who may
+ * read a repository learn that it answers 405.
+ */
+export function accessOf(route: V2Route, method: string): RouteAccess {
+  const read = method === 'GET' || method === 'HEAD'
+  switch (route.kind) {
+    case 'base':
+      return { needs: [], login: true }
+    case 'catalog':
+      return { needs: [CATALOG], login: false }
+    case 'unknown':
+      return { needs: [], login: false }
+    case 'tags':
+    case 'referrers':
+      return { needs: repository(route.name, 'pull'), login: false }
+    case 'manifest':
+    case 'blob':
+      if (method === 'DELETE') return { needs: repository(route.name, 'delete'), login: false }
+      if (route.kind === 'manifest' && method === 'PUT') return { needs: repository(route.name, 'pull', 'push'), login: false }
+      return { needs: repository(route.name, 'pull'), login: false }
+    case 'uploads':
+      return { needs: repository(route.name, 'pull', 'push'), login: false }
+    case 'upload':
+      // A session's status and cancel change nothing in the repository but still belong to pushing.
+      if (read || method === 'DELETE') return { needs: repository(route.name, 'push'), login: false }
+      return { needs: repository(route.name, 'pull', 'push'), login: false }
+  }
+}
+
+/** What a request to `path` needs; undefined for paths outside /v2/ and the admin API (the token endpoint checks its own credentials). */
+export function accessOfPath(method: string, path: string): (RouteAccess & { readonly route?: V2Route }) | undefined {
+  if (path === '/v2' || path.startsWith('/v2/')) {
+    const route = parseV2Path(path)
+    return { ...accessOf(route, method), route }
+  }
+  if (path.startsWith(ADMIN_PATH_PREFIX)) return { needs: [ADMIN], login: false }
+  return undefined
+}

@@ -1,0 +1,111 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import bcrypt from 'bcryptjs'
+import t from 'tap'
+import type { Caller } from '../../src/access/caller.js'
+import { CredentialAuthenticator, OPEN_AUTHENTICATOR } from '../../src/auth/authenticator.js'
+import type { Credentials, TokenService } from '../../src/auth/parts.js'
+import { RegistryError } from '../../src/errors/registry-error.js'
+import { sha256Hex, TestPasswordFile, TestRobotStore, TestThrottle } from '../auth/test-parts.js'
+
+let dir = ''
+t.before(async () => { dir = await mkdtemp(path.join(tmpdir(), 'wharf-authn-')) })
+t.teardown(() => rm(dir, { recursive: true, force: true }))
+
+const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+const from = (authorization?: string, address = '10.0.0.1', certificateName?: string): Credentials => ({ authorization, certificateName, address })
+
+/** A token service holding issued tokens in memory: `valid-<n>` verifies to the n-th caller given. */
+class MemoryTokens implements TokenService {
+  constructor(private readonly callers: readonly Caller[]) {}
+  async issue(): Promise<never> { throw new Error('not used') }
+  async issueRefresh(): Promise<never> { throw new Error('not used') }
+  async verifyRefresh(): Promise<undefined> { return undefined }
+  async verify(token: string): Promise<Caller> {
+    const caller = this.callers[Number(token.replace(/^valid-/, ''))]
+    if (!token.startsWith('valid-') || caller === undefined) throw new RegistryError('UNAUTHORIZED', { message: 'bad signature' })
+    return caller
+  }
+}
+
+async function setup(options: { now?: () => number; tokens?: TokenService } = {}): Promise<{ authn: CredentialAuthenticator; htpasswd: string; robots: string }> {
+  const htpasswd = path.join(dir, `htpasswd-${Math.random()}`)
+  await writeFile(htpasswd, `alice:${bcrypt.hashSync('wonderland', 4)}\nbob:${bcrypt.hashSync('builder', 4).replace(/^\$2b\$/, '$2y$')}\n`)
+  const robots = path.join(dir, `robots-${Math.random()}.json`)
+  await writeFile(robots, JSON.stringify([{ name: 'ci', secretSha256: sha256Hex('wharf_secret'), scopes: [{ type: 'repository', name: 'team/*', actions: ['pull'] }], expiresAt: null, createdAt: 1 }]))
+  const now = options.now ?? Date.now
+  const authn = new CredentialAuthenticator({
+    passwords: new TestPasswordFile(htpasswd), robots: new TestRobotStore(robots), throttle: new TestThrottle(3, 60, now),
+    now, cacheTtlMs: 1000, ...(options.tokens !== undefined ? { tokens: options.tokens } : {}),
+  })
+  return { authn, htpasswd, robots }
+}
+
+async function outcome(promise: Promise<Caller>): Promise<unknown> {
+  try {
+    return await promise
+  } catch (err) {
+    if (!(err instanceof RegistryError)) throw err
+    return { code: err.code, detail: err.detail }
+  }
+}
+
+t.test('nothing presented is anonymous; a verified client certificate is its user', async (t) => {
+  const { authn } = await setup()
+  t.same(await authn.authenticate(from()), { kind: 'anonymous' })
+  t.same(await authn.authenticate(from('')), { kind: 'anonymous' })
+  t.same(await authn.authenticate(from(undefined, '1.2.3.4', 'carol')), { kind: 'user', name: 'carol', via: 'certificate' })
+  t.same(await OPEN_AUTHENTICATOR.authenticate(from(basic('alice', 'wrong'))), { kind: 'anonymous' }, 'open: credentials are not even looked at')
+})
+
+t.test('Basic: htpasswd users ($2y$ from Apache too) and robots; wrong ones are 401', async (t) => {
+  const { authn } = await setup()
+  t.same(await authn.authenticate(from(basic('alice', 'wonderland'))), { kind: 'user', name: 'alice', via: 'password' })
+  t.same(await authn.authenticate(from(basic('bob', 'builder'))), { kind: 'user', name: 'bob', via: 'password' })
+  t.match(await authn.authenticate(from(basic('ci', 'wharf_secret'))), { kind: 'robot', name: 'ci', scopes: [{ type: 'repository', name: 'team/*' }] })
+  t.match(await outcome(authn.authenticate(from(basic('alice', 'wrong')))), { code: 'UNAUTHORIZED' })
+  t.match(await outcome(authn.authenticate(from(basic('nobody', 'x')))), { code: 'UNAUTHORIZED' })
+  t.match(await outcome(authn.authenticate(from(basic('ci', 'wharf_wrong')))), { code: 'UNAUTHORIZED' })
+  t.match(await outcome(authn.authenticate(from('Basic !!!notbase64'))), { code: 'UNAUTHORIZED' }, 'malformed')
+  t.match(await outcome(authn.authenticate(from('Digest username="alice"'))), { code: 'UNAUTHORIZED' }, 'another scheme')
+})
+
+t.test('failed logins are throttled per address and per user, with the seconds to wait', async (t) => {
+  const { authn } = await setup()
+  for (let i = 0; i < 3; i++) t.match(await outcome(authn.authenticate(from(basic('alice', `guess${i}`), '10.9.9.9'))), { code: 'UNAUTHORIZED' })
+  t.match(await outcome(authn.authenticate(from(basic('alice', 'wonderland'), '10.9.9.9'))), { code: 'TOOMANYREQUESTS', detail: { retryAfterSeconds: Number } }, 'the address is throttled, even with the right password')
+  t.match(await outcome(authn.authenticate(from(basic('alice', 'wonderland'), '10.8.8.8'))), { code: 'TOOMANYREQUESTS' }, 'and so is the user from elsewhere')
+  t.same(await authn.authenticate(from(basic('bob', 'builder'), '10.8.8.8')), { kind: 'user', name: 'bob', via: 'password' }, 'another user from another address is not')
+})
+
+t.test('a successful check is remembered for a short time only', async (t) => {
+  let now = 1_000_000
+  const { authn, htpasswd } = await setup({ now: () => now })
+  t.same(await authn.authenticate(from(basic('alice', 'wonderland'))), { kind: 'user', name: 'alice', via: 'password' })
+  await writeFile(htpasswd, '')
+  t.same(await authn.authenticate(from(basic('alice', 'wonderland'))), { kind: 'user', name: 'alice', via: 'password' }, 'remembered')
+  t.match(await outcome(authn.authenticate(from(basic('alice', 'other')))), { code: 'UNAUTHORIZED' }, 'only for that password')
+  now += 1001
+  t.match(await outcome(authn.authenticate(from(basic('alice', 'wonderland')))), { code: 'UNAUTHORIZED' }, 'checked again after the cache time')
+})
+
+t.test('Bearer: the token service verifies; the subject is resolved again (removed users and revoked robots fail, robots get their current scopes)', async (t) => {
+  const stale = { kind: 'robot' as const, name: 'ci', scopes: [{ type: 'repository', name: 'everything/**', actions: ['*'] }] }
+  const tokens = new MemoryTokens([
+    { kind: 'bearer', subject: { kind: 'user', name: 'alice', via: 'password' }, name: 'user:alice', access: [] },
+    { kind: 'bearer', subject: { kind: 'user', name: 'gone', via: 'password' }, name: 'user:gone', access: [] },
+    { kind: 'bearer', subject: stale, name: 'robot:ci', access: [] },
+    { kind: 'bearer', subject: undefined, name: 'external', access: [] },
+    { kind: 'bearer', subject: { kind: 'robot', name: 'revoked', scopes: [] }, name: 'robot:revoked', access: [] },
+  ])
+  const { authn } = await setup({ tokens })
+  t.match(await authn.authenticate(from('Bearer valid-0')), { kind: 'bearer', subject: { kind: 'user', name: 'alice' } })
+  t.match(await outcome(authn.authenticate(from('Bearer valid-1'))), { code: 'UNAUTHORIZED', detail: { invalidToken: true } }, 'a removed user')
+  t.match(await authn.authenticate(from('Bearer valid-2')), { kind: 'bearer', subject: { kind: 'robot', name: 'ci', scopes: [{ name: 'team/*' }] } }, 'current scopes')
+  t.match(await authn.authenticate(from('Bearer valid-3')), { kind: 'bearer', name: 'external' })
+  t.match(await outcome(authn.authenticate(from('Bearer valid-4'))), { code: 'UNAUTHORIZED', detail: { invalidToken: true } }, 'a revoked robot')
+  t.match(await outcome(authn.authenticate(from('Bearer forged'))), { code: 'UNAUTHORIZED', detail: { invalidToken: true } }, 'what the service refuses')
+  const { authn: without } = await setup()
+  t.match(await outcome(without.authenticate(from('Bearer valid-0'))), { code: 'UNAUTHORIZED', detail: { invalidToken: true } }, 'no token service: no bearer tokens')
+})
