@@ -12,6 +12,7 @@ Commands:
   gc       collect garbage offline (with no server on the storage): --grace, --dry-run, --json
   fsck     verify every blob's digest and size and every metadata reference: --repair, --json
   du       disk usage per repository (--tags: per tag), shared and reclaimable bytes: --json
+  auth     token signing keys: rotate-key, retire-key --keep N | --older-than DURATION, keys
 
 Options of every command:
 ${COMMON}
@@ -81,5 +82,25 @@ ${COMMON}
 Examples:
   wharf fsck --storage /srv/wharf
   wharf fsck --repair --json --storage /srv/wharf
+`,
+  auth: `Usage: wharf auth <action> [options]
+
+The keys Wharf signs its bearer tokens with (ES256), in <auth dir>/keys/ (auth.directory, by
+default <storage>/auth/keys). The first key is made when a server first starts; the newest key
+signs and every key present verifies, so servers sharing the directory accept each other's tokens.
+Safe while servers run: they notice a change within a second.
+
+Actions:
+  rotate-key       add a new key and print its id; servers sign with it about two seconds later,
+                   tokens signed with older keys stay valid until those keys are retired
+  retire-key       remove older keys (never the newest); tokens they signed are refused at once
+    --keep N             keep the newest N keys
+    --older-than DURATION  remove only keys made before this long ago (30s, 10m, 1h, 90d)
+  keys             list the keys: id, creation time, whether it signs
+${COMMON}
+Examples:
+  wharf auth rotate-key --storage /srv/wharf
+  wharf auth retire-key --older-than 1h --storage /srv/wharf   # after the token lifetime has passed
+  wharf auth retire-key --keep 1 --config config.yaml
 `,
 }

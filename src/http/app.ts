@@ -19,6 +19,7 @@ import { registerAdminRoutes } from './routes/admin.js'
 import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
 import { handleManifest } from './routes/manifests.js'
+import { registerTokenRoutes, type TokenRouteDeps } from './routes/token.js'
 import { handleUpload, handleUploadStart } from './routes/uploads.js'
 import { parseV2Path, splitUrl, unknownRoute } from './v2-path.js'
 
@@ -37,6 +38,8 @@ export interface AppOptions {
   /** Manifest bytes read, parsed and stored at once; more wait their turn. Default: 2 × manifestMaxBytes. */
   readonly manifestBytesInFlight?: number
   readonly gc: Omit<GcOptions, 'dryRun'>
+  /** The token endpoint (`/token`), when Wharf issues its own tokens. */
+  readonly tokens?: TokenRouteDeps
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -146,6 +149,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
   registerAdminRoutes(app, registry, options.gc)
+  if (options.tokens !== undefined) registerTokenRoutes(app, options.tokens)
 
   app.setNotFoundHandler(async (_request, reply) => {
     const error = unknownRoute()
