@@ -11,7 +11,8 @@ export function joseFailure(err: unknown): Error {
   if (err instanceof errors.JWTExpired) return invalidToken('expired', err)
   if (err instanceof errors.JWTClaimValidationFailed) return invalidToken(`${err.claim} claim check failed`, err)
   if (err instanceof errors.JOSEError) return invalidToken(err.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' ? 'bad signature' : err.message, err)
-  // Key and algorithm mismatches (a token's alg against our key type) surface as TypeError.
-  if (err instanceof TypeError) return invalidToken('key and algorithm do not match', err)
+  // Key and algorithm mismatches (a token's alg against a key's type or curve) surface as
+  // TypeError or WebCrypto's DOMException.
+  if (err instanceof TypeError || err instanceof DOMException) return invalidToken('key and algorithm do not match', err)
   return err as Error
 }

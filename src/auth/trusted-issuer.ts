@@ -1,6 +1,6 @@
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import { invalidToken, joseFailure } from './token-errors.js'
 
 /**
@@ -64,9 +64,10 @@ export async function loadTrustedIssuer(settings: TrustSettings): Promise<Truste
     issuer: settings.issuer,
     service: settings.service,
     async verify(token, options) {
-      // A PEM file names no key ids: each key is tried (there are few).
-      let failure: Error = invalidToken('bad signature')
-      for (const key of keys) {
+      // A PEM file names no key ids: each key of the token's algorithm is tried (there are few).
+      const alg = algorithmOf(token)
+      let failure: Error = invalidToken(`no key for algorithm ${alg}`)
+      for (const key of keys.filter((k) => suits(k, alg))) {
         try {
           return (await jwtVerify(token, key, { ...options, algorithms: ASYMMETRIC })).payload
         } catch (err) {
@@ -79,8 +80,28 @@ export async function loadTrustedIssuer(settings: TrustSettings): Promise<Truste
   }
 }
 
+const CURVES: Readonly<Record<string, string>> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' }
+
+/** Whether `key` can verify a signature of algorithm `alg`. */
+function suits(key: KeyObject, alg: string): boolean {
+  if (alg in CURVES) return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === CURVES[alg]
+  if (/^RS(256|384|512)$/.test(alg)) return key.asymmetricKeyType === 'rsa'
+  if (/^PS(256|384|512)$/.test(alg)) return key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss'
+  if (alg === 'EdDSA' || alg === 'Ed25519') return key.asymmetricKeyType === 'ed25519'
+  return false
+}
+
+function algorithmOf(token: string): string {
+  try {
+    const alg = decodeProtectedHeader(token).alg
+    return typeof alg === 'string' ? alg : 'none'
+  } catch (err) {
+    throw invalidToken('malformed', err)
+  }
+}
+
 /** Another key may verify what this one did not; a claim failure is the same for every key. */
 function isSignatureOrKeyMismatch(err: unknown): boolean {
   const code = (err as { code?: string }).code
-  return err instanceof TypeError || code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' || code === 'ERR_JOSE_ALG_NOT_ALLOWED' || code === 'ERR_JOSE_NOT_SUPPORTED'
+  return err instanceof TypeError || err instanceof DOMException || code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' || code === 'ERR_JOSE_ALG_NOT_ALLOWED' || code === 'ERR_JOSE_NOT_SUPPORTED'
 }

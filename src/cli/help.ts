@@ -83,7 +83,7 @@ Examples:
   wharf fsck --storage /srv/wharf
   wharf fsck --repair --json --storage /srv/wharf
 `,
-  auth: `Usage: wharf auth <action> [options]
+  auth: `Usage: wharf auth [options] rotate-key | retire-key | keys
 
 The keys Wharf signs its bearer tokens with (ES256), in <auth dir>/keys/ (auth.directory, by
 default <storage>/auth/keys). The first key is made when a server first starts; the newest key
@@ -93,14 +93,20 @@ Safe while servers run: they notice a change within a second.
 Actions:
   rotate-key       add a new key and print its id; servers sign with it about two seconds later,
                    tokens signed with older keys stay valid until those keys are retired
-  retire-key       remove older keys (never the newest); tokens they signed are refused at once
-    --keep N             keep the newest N keys
-    --older-than DURATION  remove only keys made before this long ago (30s, 10m, 1h, 90d)
+  retire-key       remove older keys (never the newest) and print their ids; tokens they signed
+                   are refused at once. Needs --keep, --older-than or both
   keys             list the keys: id, creation time, whether it signs
+
+Options:
+  --keep N         retire-key: keep the newest N keys (default 1)
+  --older-than DURATION
+                   retire-key: remove only keys made longer ago than this (30s, 10m, 1h, 90d);
+                   wait at least the token lifetime (auth.token.expiresSeconds) after a rotation
 ${COMMON}
 Examples:
   wharf auth rotate-key --storage /srv/wharf
-  wharf auth retire-key --older-than 1h --storage /srv/wharf   # after the token lifetime has passed
+  wharf auth retire-key --older-than 1h --storage /srv/wharf
   wharf auth retire-key --keep 1 --config config.yaml
+  wharf auth keys --storage /srv/wharf
 `,
 }
