@@ -103,6 +103,8 @@ t.test('forged, stale and misused tokens are refused at /v2/ with error="invalid
   // The control: the forging helper with the real key and right claims makes a token that works,
   // so each refusal below is for the one thing its case changes.
   await assertAccepted(t, server, await sign(claims(), privateKey, es256), 'a token signed with the real key and right claims')
+  await assertAccepted(t, server, await sign(claims({ nbf: now + 10 }), privateKey, es256), 'valid 10 s from now (within the clock skew)')
+  await assertAccepted(t, server, await sign(claims({ iat: now - 600, nbf: now - 600, exp: now - 10 }), privateKey, es256), 'expired 10 s ago (within the clock skew)')
 
   const refresh = (await tokenFor(t, server, 'service=wharf&offline_token=true', basic('alice', 'alice-pw'))).refresh_token
   t.ok(refresh, 'a refresh token to misuse')
@@ -256,6 +258,8 @@ t.test('GET /token: Basic, anonymous, offline tokens, refusals', async (t) => {
   t.equal(wrongService.status, 400, 'a service this endpoint does not issue for: 400')
   const malformed = await getToken(server, 'service=wharf&scope=nonsense', basic('alice', 'alice-pw'))
   t.equal(malformed.status, 400, 'a malformed scope: 400')
+  const withBearer = await getToken(server, 'service=wharf', `Bearer ${answer.token}`)
+  t.equal(withBearer.status, 401, 'a token is not exchanged for another: the endpoint takes Basic credentials')
 
   for (let i = 0; i < 3; i++) {
     const wrong = await getToken(server, 'service=wharf', basic('alice', 'wrong'))
