@@ -12,6 +12,7 @@ Commands:
   gc       collect garbage offline (with no server on the storage): --grace, --dry-run, --json
   fsck     verify every blob's digest and size and every metadata reference: --repair, --json
   du       disk usage per repository (--tags: per tag), shared and reclaimable bytes: --json
+  auth     token signing keys: rotate-key, retire-key --keep N | --older-than DURATION, keys
 
 Options of every command:
 ${COMMON}
@@ -81,5 +82,31 @@ ${COMMON}
 Examples:
   wharf fsck --storage /srv/wharf
   wharf fsck --repair --json --storage /srv/wharf
+`,
+  auth: `Usage: wharf auth [options] rotate-key | retire-key | keys
+
+The keys Wharf signs its bearer tokens with (ES256), in <auth dir>/keys/ (auth.directory, by
+default <storage>/auth/keys). The first key is made when a server first starts; the newest key
+signs and every key present verifies, so servers sharing the directory accept each other's tokens.
+Safe while servers run: they notice a change within a second.
+
+Actions:
+  rotate-key       add a new key and print its id; servers sign with it about two seconds later,
+                   tokens signed with older keys stay valid until those keys are retired
+  retire-key       remove older keys (never the newest) and print their ids; tokens they signed
+                   are refused at once. Needs --keep, --older-than or both
+  keys             list the keys: id, creation time, whether it signs
+
+Options:
+  --keep N         retire-key: keep the newest N keys (default 1)
+  --older-than DURATION
+                   retire-key: remove only keys made longer ago than this (30s, 10m, 1h, 90d);
+                   wait at least the token lifetime (auth.token.expiresSeconds) after a rotation
+${COMMON}
+Examples:
+  wharf auth rotate-key --storage /srv/wharf
+  wharf auth retire-key --older-than 1h --storage /srv/wharf
+  wharf auth retire-key --keep 1 --config config.yaml
+  wharf auth keys --storage /srv/wharf
 `,
 }

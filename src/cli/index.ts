@@ -4,6 +4,7 @@
 process.env.UV_THREADPOOL_SIZE ??= '16'
 import { ConfigError } from '../config/config.js'
 import { parseArgs, type ParsedArgs } from './args.js'
+import { auth } from './auth.js'
 import { du } from './du.js'
 import { CommandFailure } from './failure.js'
 import { COMMAND_HELP, USAGE } from './help.js'
@@ -11,7 +12,7 @@ import { fsck } from './fsck.js'
 import { gc } from './gc.js'
 import { serve } from './serve.js'
 
-const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck }
+const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck, auth }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv

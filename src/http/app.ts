@@ -28,6 +28,7 @@ import { registerAdminRoutes } from './routes/admin.js'
 import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
 import { handleManifest } from './routes/manifests.js'
+import { registerTokenRoutes, type TokenRouteDeps } from './routes/token.js'
 import { handleUpload, handleUploadStart } from './routes/uploads.js'
 import { parseV2Path, splitUrl, unknownRoute, type V2Route } from './v2-path.js'
 
@@ -46,6 +47,8 @@ export interface AppOptions {
   /** Manifest bytes read, parsed and stored at once; more wait their turn. Default: 2 × manifestMaxBytes. */
   readonly manifestBytesInFlight?: number
   readonly gc: Omit<GcOptions, 'dryRun'>
+  /** The token endpoint (`/token`), when Wharf issues its own tokens. */
+  readonly tokens?: TokenRouteDeps
   /** Who may do what; absent: open, as without an `auth` section (everyone anonymous, everything allowed). */
   readonly access?: AccessControl
 }
@@ -189,6 +192,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
   registerAdminRoutes(app, registry, options.gc, contextOf)
+  if (options.tokens !== undefined) registerTokenRoutes(app, options.tokens)
 
   app.setNotFoundHandler(async (_request, reply) => {
     const error = unknownRoute()

@@ -12,7 +12,7 @@ t.test('general help: wharf, --help, -h and help list the commands', async (t) =
     const run = wharf(...args)
     t.equal(run.status, 0, `wharf ${args.join(' ')} exits 0`)
     t.match(run.stdout, /Usage: wharf <command>/)
-    for (const command of ['serve', 'gc', 'du', 'fsck']) t.match(run.stdout, new RegExp(`^  ${command} `, 'm'))
+    for (const command of ['serve', 'gc', 'du', 'fsck', 'auth']) t.match(run.stdout, new RegExp(`^  ${command} `, 'm'))
     t.match(run.stdout, /wharf <command> --help/, 'and says how to get a command\'s help')
   }
   const bare = wharf()
@@ -26,6 +26,7 @@ const OWN_OPTIONS: Record<string, string[]> = {
   gc: ['--grace', '--dry-run', '--json'],
   du: ['--tags', '--json'],
   fsck: ['--repair', '--json'],
+  auth: ['--keep', '--older-than'],
 }
 const COMMON_OPTIONS = ['--config', '--storage', '--help']
 
