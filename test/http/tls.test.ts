@@ -54,7 +54,7 @@ async function replaceServed(pair: { cert: string; key: string }): Promise<void>
   await rename(`${servedKey}.new`, servedKey)
 }
 
-const configFile = await writeConfig(dir, { log: { level: 'debug' }, http: { tls: { certificate: servedCert, key: servedKey, clientCA: ca.cert } } })
+const configFile = await writeConfig(dir, { log: { level: 'debug' }, http: { maxHeaderBytes: 8192, tls: { certificate: servedCert, key: servedKey, clientCA: ca.cert } } })
 const { wharf } = await startTestServer(t, { extraArgs: ['--config', configFile] })
 const port = Number(new URL(wharf.url).port)
 
@@ -102,6 +102,9 @@ t.test('/v2/ over HTTPS, trusted through the CA, TLS 1.2 at least', async (t) =>
   t.equal(res.status, 200, res.describe())
   t.equal(res.header('docker-distribution-api-version'), 'registry/2.0')
   t.same(res.json(), {})
+  // 10 KB: under Node's default limit (16 KiB), over the configured 8 KiB.
+  const large = await request(wharf.url, '/v2/', { agent: agent(), headers: { 'x-padding': 'a'.repeat(10_000) } })
+  t.equal(large.status, 431, 'http.maxHeaderBytes applies over HTTPS too')
   t.equal(await servedSerial(), first.serial, 'the configured certificate is served')
   const started = logEntries(wharf).find((e) => e.msg === 'TLS certificate loaded')
   t.equal(started?.serial, first.serial, 'the start-up log names the certificate')
