@@ -16,7 +16,7 @@ import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js'
 import { buildApp } from '../../src/http/app.js'
 import { certificateName, loadTlsMaterial } from '../../src/http/tls.js'
 import {
-  RegistryClient, digestOf, issueCertificate, makeCertificateAuthority, pem, request, runCli, startTestServer, tempDir, uniqueRepo, waitFor,
+  RegistryClient, digestOf, issueCertificate, issueIntermediate, makeCertificateAuthority, pem, request, runCli, startTestServer, tempDir, uniqueRepo, waitFor,
   writeConfig, type WharfProcess,
 } from '../support/index.js'
 
@@ -180,12 +180,15 @@ t.test('client certificates: one the client CA signed names the caller, any othe
   t.equal((await get(agent())).status, 200, 'a client without a certificate is served too')
 })
 
-t.test('certificateName and the scheme, in process: what the request context gets', async (t) => {
+/** Wharf built in this process with these TLS files, plus a route answering certificateName and the scheme. */
+async function startInProcess(t: Test, files: { certificate: string; key: string; clientCA?: string }, reloadIntervalMs?: number): Promise<string> {
   const storage = await tempDir('tls-inprocess')
   const base: Config = { ...DEFAULT_CONFIG, storage: { path: storage }, log: { level: 'silent', requests: false } }
   const composed = await compose(base)
-  const material = await loadTlsMaterial({ certificate: first.cert, key: first.key, clientCA: ca.cert })
-  const app = buildApp(composed.registry, { ...appOptionsFrom(base, composed.components.logger), tls: material })
+  const material = await loadTlsMaterial(files)
+  const app = buildApp(composed.registry, {
+    ...appOptionsFrom(base, composed.components.logger), tls: material, ...(reloadIntervalMs !== undefined ? { tlsReloadIntervalMs: reloadIntervalMs } : {}),
+  })
   app.get('/whoami', async (request) => ({ name: certificateName(request) ?? null, protocol: request.protocol }))
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(async () => {
@@ -193,11 +196,47 @@ t.test('certificateName and the scheme, in process: what the request context get
     await composed.close()
     await rm(storage, { recursive: true, force: true })
   })
-  const url = `https://127.0.0.1:${(app.server.address() as { port: number }).port}`
-  const whoami = async (options: https.AgentOptions): Promise<unknown> => (await request(url, '/whoami', { agent: agent(options) })).json()
-  t.same(await whoami({ cert: await pem(alice.cert), key: await pem(alice.key) }), { name: 'alice', protocol: 'https' })
-  t.same(await whoami({ cert: await pem(mallory.cert), key: await pem(mallory.key) }), { name: null, protocol: 'https' }, 'another CA\'s certificate: nobody')
-  t.same(await whoami({}), { name: null, protocol: 'https' }, 'no certificate: nobody')
+  return `https://127.0.0.1:${(app.server.address() as { port: number }).port}`
+}
+
+async function whoami(url: string, options: https.AgentOptions): Promise<unknown> {
+  return (await request(url, '/whoami', { agent: agent(options) })).json()
+}
+
+const aliceCertificate = { cert: await pem(alice.cert), key: await pem(alice.key) }
+const malloryCertificate = { cert: await pem(mallory.cert), key: await pem(mallory.key) }
+
+t.test('certificateName and the scheme, in process: what the request context gets', async (t) => {
+  const url = await startInProcess(t, { certificate: first.cert, key: first.key, clientCA: ca.cert })
+  t.same(await whoami(url, aliceCertificate), { name: 'alice', protocol: 'https' })
+  t.same(await whoami(url, malloryCertificate), { name: null, protocol: 'https' }, 'another CA\'s certificate: nobody')
+  t.same(await whoami(url, {}), { name: null, protocol: 'https' }, 'no certificate: nobody')
+})
+
+t.test('a changed client CA file applies to new connections', async (t) => {
+  const clientCA = path.join(await mkdirIn('client-ca-reload'), 'clients.pem')
+  await copyFile(ca.cert, clientCA)
+  const url = await startInProcess(t, { certificate: first.cert, key: first.key, clientCA }, 100)
+  t.same(await whoami(url, malloryCertificate), { name: null, protocol: 'https' })
+  await writeFile(`${clientCA}.new`, `${caPem}${await pem(otherCa.cert)}`)
+  await rename(`${clientCA}.new`, clientCA)
+  await waitFor('mallory\'s CA to be trusted', async () => ((await whoami(url, malloryCertificate)) as { name: unknown }).name === 'mallory', 10_000, 100)
+  t.same(await whoami(url, aliceCertificate), { name: 'alice', protocol: 'https' }, 'the first CA still counts')
+})
+
+t.test('a certificate file with its chain: clients that trust only the root are served the intermediate', async (t) => {
+  const chainDir = await mkdirIn('chain')
+  const root = await makeCertificateAuthority(chainDir, 'Chain Root CA', 'root')
+  const intermediate = await issueIntermediate(root, 'Chain Intermediate CA', 'intermediate')
+  const leaf = await issueCertificate(intermediate, { kind: 'server', name: '127.0.0.1', file: 'leaf', ips: ['127.0.0.1'] })
+  const fullchain = path.join(chainDir, 'fullchain.pem')
+  await writeFile(fullchain, `${await pem(leaf.cert)}${await pem(intermediate.cert)}`)
+  const rootPem = await pem(root.cert)
+  const url = await startInProcess(t, { certificate: fullchain, key: leaf.key })
+  const res = await request(url, '/v2/', { agent: agent({ ca: rootPem }) })
+  t.equal(res.status, 200)
+  const leafOnly = await startInProcess(t, { certificate: leaf.cert, key: leaf.key })
+  await t.rejects(request(leafOnly, '/v2/', { agent: agent({ ca: rootPem }) }), /issuer|verify|certificate/i, 'without the intermediate in the file, the chain is incomplete')
 })
 
 // Last of the tests on the shared server: they change its certificate.
