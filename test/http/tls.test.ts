@@ -16,7 +16,7 @@ import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js'
 import { buildApp } from '../../src/http/app.js'
 import { certificateName, loadTlsMaterial } from '../../src/http/tls.js'
 import {
-  RegistryClient, digestOf, issueCertificate, issueIntermediate, makeCertificateAuthority, pem, request, runCli, startTestServer, tempDir, uniqueRepo, waitFor,
+  RegistryClient, digestOf, sleep, issueCertificate, issueIntermediate, makeCertificateAuthority, pem, request, runCli, startTestServer, tempDir, uniqueRepo, waitFor,
   writeConfig, type WharfProcess,
 } from '../support/index.js'
 
@@ -47,10 +47,12 @@ const servedKey = path.join(served, 'tls.key')
 await copyFile(first.cert, servedCert)
 await copyFile(first.key, servedKey)
 
+/** As a renewal does: the certificate renamed into place, then (half a second later, a slow tool) its key. */
 async function replaceServed(pair: { cert: string; key: string }): Promise<void> {
   await copyFile(pair.cert, `${servedCert}.new`)
   await copyFile(pair.key, `${servedKey}.new`)
   await rename(`${servedCert}.new`, servedCert)
+  await sleep(500)
   await rename(`${servedKey}.new`, servedKey)
 }
 
@@ -265,7 +267,7 @@ t.test('replaced files: new connections get the new certificate, open ones keep 
   t.match(JSON.stringify(warning), /does not match/, `the warning says why: ${JSON.stringify(warning)}`)
   t.equal(await servedSerial(), second.serial, 'the served certificate stays')
   t.equal((await get(agent())).status, 200, 'new connections are served')
-  await new Promise((resolve) => setTimeout(resolve, 2500))
+  await sleep(2500)
   t.equal(logEntries(wharf).filter((e) => e.level === 40).length, 1, 'the broken pair is reported once, not on every look')
 
   // Its key arrives: the pair is whole and served.
