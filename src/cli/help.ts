@@ -35,6 +35,7 @@ Logs are readable lines on a terminal and JSON lines otherwise (files, pipes, lo
 Examples:
   wharf serve --host 0.0.0.0 --port 5000 --storage /srv/wharf
   WHARF_LOG_LEVEL=debug wharf serve --config config.yaml
+  WHARF_HTTP_TLS_CERTIFICATE=fullchain.pem WHARF_HTTP_TLS_KEY=privkey.pem wharf serve --port 443   # HTTPS
 `,
   gc: `Usage: wharf gc [options]
 

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from '../config/config.js'
 import { systemContext } from '../context/request-context.js'
 import { buildApp } from '../http/app.js'
+import { describeCertificate, loadTlsMaterial, TlsFilesError, type TlsMaterial } from '../http/tls.js'
 import { appOptionsFrom, compose, gcOptionsFrom, type ComposeOptions, type Wharf } from './composition.js'
 import { checkOptions, stringOption, type ParsedArgs } from './args.js'
 import { CommandFailure } from './failure.js'
@@ -48,9 +49,21 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
   let app: ReturnType<typeof buildApp> | undefined
   let purgeTimer: NodeJS.Timeout | undefined
   let gcTimer: NodeJS.Timeout | undefined
+  let tls: TlsMaterial | undefined
   try {
+    // Before anything is opened: a certificate that cannot be served stops the start at once.
+    if (config.http.tls !== null) {
+      tls = await loadTlsMaterial(config.http.tls).catch((err: unknown) => {
+        throw err instanceof TlsFilesError ? new CommandFailure(`cannot serve HTTPS: ${err.message}`) : err
+      })
+    }
     wharf = await compose(config, {}, composeOptions)
     const { registry, components: { logger } } = wharf
+    if (tls !== undefined) {
+      const certificate = describeCertificate(tls.leaf)
+      if (Date.parse(certificate.notAfter!) <= Date.now()) logger.warn(certificate, 'the TLS certificate has expired; clients will refuse it')
+      else logger.info({ ...certificate, clientCertificates: tls.ca !== undefined }, 'TLS certificate loaded')
+    }
     const gcOptions = gcOptionsFrom(config)
     const purgeUploads = async (): Promise<void> => {
       const purged = await registry.uploads.purge(systemContext('purge'), Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })
@@ -68,7 +81,7 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
       }, config.gc.intervalSeconds * 1000)
       gcTimer.unref()
     }
-    app = buildApp(registry, appOptionsFrom(config, logger, await wharf.accessControl()))
+    app = buildApp(registry, { ...appOptionsFrom(config, logger, await wharf.accessControl()), ...(tls !== undefined ? { tls } : {}) })
     await app.listen({ host: config.http.host, port: config.http.port })
       .catch((err: unknown) => { throw listenFailure(err, config.http.host, config.http.port) })
   } catch (err) {
@@ -89,7 +102,7 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
   // Whether anyone may do anything is the first thing an operator must see.
   if (config.auth === null) logger.info('access control: open (no auth section)')
   else logger.info({ htpasswd: config.auth.htpasswd, anonymous: config.auth.anonymous.length > 0 }, `access control: users from ${config.auth.htpasswd}`)
-  logger.info({ url: `http://${host}:${port}`, storage: config.storage.path }, 'wharf listening')
+  logger.info({ url: `${tls !== undefined ? 'https' : 'http'}://${host}:${port}`, storage: config.storage.path }, 'wharf listening')
 
   return new Promise<number>((resolve) => {
     let stopping = false

@@ -23,6 +23,7 @@ import { bearerChallenge, type ChallengeSettings } from './auth-challenge.js'
 import { hasBody } from './request-body.js'
 import { lingerAfterAnswer } from './lingering-close.js'
 import { UploadLimiter } from './upload-limiter.js'
+import { httpsServerOptions, logClientCertificate, watchTlsFiles, type SecureContextTarget, type TlsMaterial } from './tls.js'
 import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
 import { handleBlob } from './routes/blobs.js'
@@ -49,6 +50,13 @@ export interface AppOptions {
   readonly gc: Omit<GcOptions, 'dryRun'>
   /** The token endpoint (`/token`), when Wharf issues its own tokens. */
   readonly tokens?: TokenRouteDeps
+  /**
+   * HTTPS with these files (loaded and checked by loadTlsMaterial), reloaded when they change;
+   * absent: plain HTTP. Requests then have `request.protocol === 'https'` (challenge realms).
+   */
+  readonly tls?: TlsMaterial
+  /** How often the TLS files are looked at for a change; default TLS_RELOAD_INTERVAL_MS. */
+  readonly tlsReloadIntervalMs?: number
   /** Who may do what; absent: open, as without an `auth` section (everyone anonymous, everything allowed). */
   readonly access?: AccessControl
 }
@@ -93,7 +101,9 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     connectionTimeout: options.idleTimeoutMs,
     keepAliveTimeout: 75_000,
     // Node checks header and request timeouts on this interval (30 s by default): check every second.
-    http: { maxHeaderSize: options.maxHeaderBytes, connectionsCheckingInterval: 1000 },
+    ...(options.tls === undefined
+      ? { http: { maxHeaderSize: options.maxHeaderBytes, connectionsCheckingInterval: 1000 } }
+      : { https: { ...httpsServerOptions(options.tls), maxHeaderSize: options.maxHeaderBytes, connectionsCheckingInterval: 1000 } }),
     routerOptions: { maxParamLength: 4096, ignoreTrailingSlash: false },
     // Unique across restarts and processes (Fastify's default counts from 1): logs of several nodes can be merged.
     genReqId: () => randomUUID(),
@@ -110,6 +120,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.addContentTypeParser('*', (_request, _payload, done) => done(null))
 
   app.server.headersTimeout = options.headersTimeoutMs
+  if (options.tls !== undefined) serveTls(app, options.tls, options.logger, options.tlsReloadIntervalMs)
 
   // Node leaves a connection open while a response is stuck behind a client that stopped reading
   // (its own timeout only ends idle keep-alive connections): an explicit idle timer per connection.
@@ -225,6 +236,21 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   })
 
   return app
+}
+
+/** Reloads the TLS files when they change; logs handshakes that fail and client certificates (debug). */
+function serveTls(app: FastifyInstance, material: TlsMaterial, logger: Logger, reloadIntervalMs: number | undefined): void {
+  const log = logger.child({ component: 'tls' })
+  const watcher = watchTlsFiles(app.server as unknown as SecureContextTarget, material, log, reloadIntervalMs)
+  app.addHook('onClose', async () => watcher.close())
+  // Plain HTTP to the HTTPS port, an untrusting client, a scanner: the connection is closed.
+  app.server.on('tlsClientError', (err: Error, socket: Duplex) => {
+    log.debug({ code: (err as { code?: string }).code, remoteAddress: (socket as Socket).remoteAddress }, 'TLS handshake failed')
+  })
+  if (material.ca !== undefined) {
+    const logged = new WeakSet<object>()
+    app.addHook('onRequest', async (request) => logClientCertificate(request, logged))
+  }
 }
 
 /**

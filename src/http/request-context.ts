@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { TLSSocket } from 'node:tls'
+import { certificateName } from './tls.js'
 import type { Authenticator, Credentials } from '../auth/parts.js'
 import { ANONYMOUS, type Caller, type RequestContext } from '../context/request-context.js'
 
@@ -25,16 +25,7 @@ export async function authenticatedContext(request: FastifyRequest, reply: Fasti
 /** What the request presents: its Authorization header, a verified client certificate's name, its address. */
 export function credentialsOf(request: FastifyRequest): Credentials {
   const authorization = request.headers.authorization
-  return { authorization, certificateName: clientCertificateName(request), address: request.ip }
-}
-
-/** The common name of a client certificate the TLS layer verified against `http.tls.clientCA` (never of an unverified one). */
-function clientCertificateName(request: FastifyRequest): string | undefined {
-  const socket = request.raw.socket as Partial<TLSSocket>
-  if (socket.encrypted !== true || socket.authorized !== true || socket.getPeerCertificate === undefined) return undefined
-  const name: unknown = socket.getPeerCertificate().subject?.CN
-  const first = Array.isArray(name) ? name[0] : name
-  return typeof first === 'string' && first !== '' ? first : undefined
+  return { authorization, certificateName: certificateName(request), address: request.ip }
 }
 
 /** Coded like Node's own aborts, so the error handler answers (to nobody) 400 rather than logging a server error. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http'
+import https from 'node:https'
 import { Readable } from 'node:stream'
 import type { Algorithm } from './content.js'
 
@@ -52,6 +53,8 @@ export interface RequestOptions {
   readonly hashBody?: Algorithm
   /** Fails the request when no complete response arrived in time (no limit when absent). */
   readonly timeoutMs?: number
+  /** The agent to connect through (used even with `fresh`): an https.Agent with the CA (and a client certificate) for an https:// base. */
+  readonly agent?: http.Agent
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
@@ -97,13 +100,13 @@ function hasHeader(headers: OutgoingHttpHeaders, name: string): boolean {
 }
 
 /** The host, port and verbatim path of a request: `path` is sent as written unless it is an absolute URL (a Location). */
-function target(base: string, path: string): { host: string; port: string; path: string; url: string } {
+function target(base: string, path: string): { host: string; port: string; path: string; url: string; secure: boolean } {
   if (/^https?:\/\//i.test(path)) {
     const url = new URL(path)
-    return { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, url: path }
+    return { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, url: path, secure: url.protocol === 'https:' }
   }
   const url = new URL(base)
-  return { host: url.hostname, port: url.port, path, url: `${url.origin}${path}` }
+  return { host: url.hostname, port: url.port, path, url: `${url.origin}${path}`, secure: url.protocol === 'https:' }
 }
 
 /** One HTTP exchange against `base` (e.g. http://127.0.0.1:1234) with `path` sent verbatim (or an absolute URL). */
@@ -119,9 +122,9 @@ export function request(base: string, path: string, options: RequestOptions = {}
   }
   return new Promise<HttpResponse>((resolve, reject) => {
     let responded = false
-    const req = http.request({
+    const req = (to.secure ? https : http).request({
       host: to.host, port: to.port, method, path: to.path, headers,
-      agent: options.fresh ? false : agent,
+      agent: options.agent ?? (options.fresh ? false : to.secure ? undefined : agent),
     }, (res) => {
       responded = true
       const chunks: Buffer[] = []

@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeaders } from 'node:http'
+import type { Agent, OutgoingHttpHeaders } from 'node:http'
 import {
   ACCEPT_ALL_MANIFESTS, allBlobs, allManifests, configBlob, descriptor, digestOf, isManifestMediaType, makeBlob, MediaTypes, ociManifest,
   type Blob, type Content, type Descriptor, type Manifest,
@@ -18,11 +18,13 @@ export class RegistryClient {
   /** One line per 5xx answer: request, status and the start of the body. */
   readonly serverErrorResponses: string[] = []
   private readonly timeoutMs: number | undefined
+  private readonly agent: Agent | undefined
 
-  /** `timeoutMs`: the default limit on every request (none when absent). */
-  constructor(base: string, options: { timeoutMs?: number } = {}) {
+  /** `timeoutMs`: the default limit on every request (none when absent); `agent`: for HTTPS, one that trusts the server. */
+  constructor(base: string, options: { timeoutMs?: number; agent?: Agent } = {}) {
     this.base = base.replace(/\/+$/, '')
     this.timeoutMs = options.timeoutMs
+    this.agent = options.agent
   }
 
   /** A path or a Location header (relative or absolute) as an absolute URL. */
@@ -32,7 +34,11 @@ export class RegistryClient {
 
   /** One request; `path` is sent verbatim, or is an absolute URL (a Location the server gave). */
   async request(path: string, options: RequestOptions = {}): Promise<HttpResponse> {
-    const res = await request(this.base, path, this.timeoutMs !== undefined && options.timeoutMs === undefined ? { ...options, timeoutMs: this.timeoutMs } : options)
+    const res = await request(this.base, path, {
+      ...options,
+      ...(this.timeoutMs !== undefined && options.timeoutMs === undefined ? { timeoutMs: this.timeoutMs } : {}),
+      ...(this.agent !== undefined && options.agent === undefined ? { agent: this.agent } : {}),
+    })
     this.statuses.set(res.status, (this.statuses.get(res.status) ?? 0) + 1)
     if (res.status >= 500) this.serverErrorResponses.push(`${res.method} ${path} → ${res.status} ${res.text().slice(0, 300)}`)
     return res
