@@ -27,4 +27,8 @@ export const CLIENT_DIFFERENCES: readonly ClientDifference[] = [
     file: 'oras', key: 'repo tags --last v1', wharf: ['v2', 'v3'], reference: ['a0', 'sha256-<subject>', 'v1', 'v2', 'v3'],
     why: 'Listing Tags: with last, the answer holds the tags "beginning non-inclusively with <tagname>" in lexical order; the reference ignores last (and n), so oras prints every tag.',
   },
+  {
+    file: 'crane', key: 'delete of an image an index lists', wharf: { exit: 1, denied: true, after: 200 }, reference: { exit: 0, denied: false, after: 404 },
+    why: 'A design choice, shared with zot and GitLab\'s registry (README, "Deletes"): Wharf refuses (409 DENIED, nothing changed) the delete of a manifest that an index of the same repository references, so no stored index points at nothing; crane reports the error. The reference deletes it and leaves the index dangling.',
+  },
 ]
