@@ -230,4 +230,4 @@ if (reference) {
     bothRan = true
   })
 }
-await compareRuns(t, 'buildx', onTarget, onReference, () => bothRan)
+await compareRuns(t, 'buildx', needs, onTarget, onReference, () => bothRan)

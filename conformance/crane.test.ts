@@ -144,4 +144,4 @@ if (reference) {
     bothRan = true
   })
 }
-await compareRuns(t, 'crane', onTarget, onReference, () => bothRan)
+await compareRuns(t, 'crane', needs, onTarget, onReference, () => bothRan)

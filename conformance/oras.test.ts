@@ -196,4 +196,4 @@ if (reference) {
     bothRan = true
   })
 }
-await compareRuns(t, 'oras', onTarget, onReference, () => bothRan)
+await compareRuns(t, 'oras', needs, onTarget, onReference, () => bothRan)

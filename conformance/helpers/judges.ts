@@ -4,7 +4,7 @@
 // The two runs must observe the same, except for the differences listed in client-differences.ts.
 import { isDeepStrictEqual } from 'node:util'
 import { CLIENT_DIFFERENCES, type ClientDifference } from '../client-differences.js'
-import { missingRequirements, scenario, type Tap } from './env.js'
+import { missingRequirements, scenario, type Requirements, type Tap } from './env.js'
 import { startReferenceTarget, startTarget, type RegistryTarget } from './target.js'
 
 /** What one run observed, by key ("scenario: what"). */
@@ -35,8 +35,9 @@ export interface ObservedDifference { readonly key: string; readonly wharf: unkn
  * the reference must agree, or be listed in client-differences.ts (and every listed difference of
  * this file must still be observed).
  */
-export async function compareRuns(t: Tap, file: string, onTarget: Observations, onReference: Observations, ran: () => boolean): Promise<unknown> {
-  return scenario(t, `${file}: the target and the reference registry observed the same, except for the listed differences`, { tools: ['registry'], timeout: 10_000 }, async (t) => {
+export async function compareRuns(t: Tap, file: string, needs: Requirements, onTarget: Observations, onReference: Observations, ran: () => boolean): Promise<unknown> {
+  const requirements = { ...needs, tools: [...needs.tools ?? [], 'registry' as const] }
+  return scenario(t, `${file}: the target and the reference registry observed the same, except for the listed differences`, { ...requirements, timeout: 10_000 }, async (t) => {
     if (!ran()) { t.fail('the scenario set did not run against both registries'); return }
     const observed: ObservedDifference[] = []
     for (const key of new Set([...onTarget.values.keys(), ...onReference.values.keys()])) {
