@@ -10,6 +10,7 @@ import path from 'node:path'
 import t from 'tap'
 import { assertPulls, layerFiles } from './helpers/checks.js'
 import { createBuildx, startBuildkitd, type Buildkitd, type Buildx } from './helpers/buildkitd.js'
+import { startDockerd } from './helpers/daemons.js'
 import { missingRequirements, scenario, uniqueSuffix, type Requirements, type Tap } from './helpers/env.js'
 import { multiPlatform, newSalt } from './helpers/fixtures.js'
 import { compareRuns, Observations, startJudgedRegistries } from './helpers/judges.js'
@@ -19,7 +20,7 @@ import { MediaTypes, RegistryClient, type PulledTree } from '../test/support/ind
 
 const runId = uniqueSuffix()
 const salt = newSalt()
-const needs: Requirements = { tools: ['buildkitd', 'buildctl', 'dockerBuildx', 'docker', 'runc', 'qemuAarch64', 'busybox', 'busyboxArm64'], root: true }
+const needs: Requirements = { tools: ['buildkitd', 'buildctl', 'dockerBuildx', 'docker', 'dockerd', 'containerd', 'runc', 'qemuAarch64', 'busybox', 'busyboxArm64'], root: true }
 const repo = (name: string): string => `conformance/buildx-${runId}/${name}`
 const PLATFORMS = ['linux/amd64', 'linux/arm64']
 const { target, reference } = await startJudgedRegistries(t)
@@ -141,6 +142,26 @@ async function buildxScenarios(t: Tap, target: RegistryTarget, obs: Observations
     const raw = await b.docker(['buildx', 'imagetools', 'inspect', '--raw', ref('app', 'v1')], { timeoutMs: 60_000 })
     t.same(JSON.parse(raw.stdout), indexOf(pulled), 'imagetools inspect --raw shows the index as served')
     obs.record('multi-platform: imagetools inspect lists', index.manifests.map((m) => inspect.stdout.includes(m.digest) ? platformOf(m) : 'missing').sort())
+  })
+
+  await t.test('a private dockerd pulls each platform of the index and runs the amd64 image', { timeout: 240_000 }, async (t) => {
+    const pulled = await reg.pullVerified(repo('app'), 'v1')
+    const children = new Map(indexOf(pulled).manifests.map((m) => [m.platform!.architecture, m.digest]))
+    const dockerd = await startDockerd([target.address])
+    t.teardown(() => dockerd.stop())
+    const seen: Record<string, unknown> = {}
+    for (const arch of ['arm64', 'amd64']) {
+      await dockerd.docker(['pull', '--platform', `linux/${arch}`, ref('app', 'v1')])
+      const [inspect] = JSON.parse((await dockerd.docker(['image', 'inspect', ref('app', 'v1')])).stdout) as Array<{ Architecture: string; RepoDigests: string[] }>
+      t.equal(inspect?.Architecture, arch, `pull --platform linux/${arch} pulled the ${arch} image`)
+      t.ok(inspect?.RepoDigests.includes(`${target.address}/${repo('app')}@${pulled.digest}`), 'RepoDigests names the index digest')
+      seen[arch] = inspect?.Architecture
+      if (arch === 'arm64') await dockerd.docker(['rmi', ref('app', 'v1')])
+    }
+    const ran = await dockerd.docker(['run', '--rm', '--network', 'none', ref('app', 'v1'), 'cat', '/etc/wharf-built', '/etc/wharf-copied'])
+    t.equal(ran.stdout, `built for linux/amd64 on linux/amd64\ncopied ${salt}\n`, 'docker run of the amd64 image prints what RUN and COPY wrote')
+    t.ok(children.has('amd64') && children.has('arm64'), 'both platforms were in the index')
+    obs.record('dockerd: pulled and ran', { ...seen, ran: ran.stdout.split('\n')[0] })
   })
 
   await t.test('build --provenance=mode=max --push: attestation manifests in the index, imagetools shows the provenance', { timeout: 240_000 }, async (t) => {
