@@ -217,7 +217,8 @@ async function buildxScenarios(t: Tap, target: RegistryTarget, obs: Observations
       await daemon.buildctl(['prune', '--all'], { timeoutMs: 60_000 })
       const out = await build(fresh, ['--platform', 'linux/amd64', '--cache-from', `type=registry,ref=${cacheRef(format)}`])
       const log = out.stderr + out.stdout
-      const steps = [...log.matchAll(/^#(\d+) \[\d+\/\d+\] (RUN|COPY) .*$/gm)]
+      // plain progress names a step on its first line ("#6 [2/4] RUN …") and may repeat it when output interleaves.
+      const steps = [...new Map([...log.matchAll(/^#(\d+) \[\d+\/\d+\] (RUN|COPY) .*$/gm)].map((m) => [m[1], m])).values()]
       t.equal(steps.length, 3, `${format.name}: the build ran the two RUN steps and the COPY`)
       for (const [line, id] of steps) t.match(log, new RegExp(`^#${id} CACHED$`, 'm'), `${format.name}: ${line.replace(/^#\d+ /, '')} CACHED`)
       obs.record(`cache-from ${format.name}: steps CACHED`, steps.map(([line, id]) => `${/\[\d+\/\d+\] \w+/.exec(line)![0]} ${new RegExp(`^#${id} CACHED$`, 'm').test(log)}`).sort())
