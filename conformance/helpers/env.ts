@@ -2,12 +2,19 @@
 // place that decides whether a scenario whose prerequisites are missing skips or fails.
 import { accessSync, constants } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
 export type Tap = Test
 
 /** CI sets CI=true; there a missing client is a failure, never a skip. */
 export const isCI = process.env.CI === 'true'
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+/** The shared directory beside the project (CI clones the project with ../shared beside it); WHARF_SHARED_DIR overrides it. */
+export const sharedDir = process.env.WHARF_SHARED_DIR ?? path.join(projectRoot, '..', 'shared')
+/** A tool of <shared>/bin (BuildKit, buildx, oras, crane; see its README.md). */
+const sharedBin = (name: string): string => path.join(sharedDir, 'bin', name)
 
 /** Binaries the scenarios drive. Paths are resolved on PATH unless absolute. */
 export const Tools = {
@@ -24,6 +31,14 @@ export const Tools = {
   busybox: process.env.WHARF_BUSYBOX_AMD64 ?? '/bin/busybox',
   // extracted from Debian's busybox-static:arm64 (see conformance/README.md)
   busyboxArm64: process.env.WHARF_BUSYBOX_ARM64 ?? '/opt/busybox-arm64/bin/busybox',
+  runc: 'runc',
+  // extracted from Debian's qemu-user-static by .ci/run; buildkitd runs it as buildkit-qemu-aarch64
+  qemuAarch64: process.env.WHARF_QEMU_AARCH64 ?? '/opt/qemu-aarch64/qemu-aarch64-static',
+  buildkitd: sharedBin('buildkitd'),
+  buildctl: sharedBin('buildctl'),
+  dockerBuildx: sharedBin('docker-buildx'),
+  oras: sharedBin('oras'),
+  crane: sharedBin('crane'),
 } as const
 
 export type ToolName = keyof typeof Tools
