@@ -9,6 +9,12 @@ import { fsyncDir } from '../storage/fs-blob-store.js'
  * that another process (the CLI, an editor) changed them.
  */
 
+/** Where problems with these files are reported (the server's pino logger fits). */
+export interface FileLogger {
+  error(fields: object, message: string): void
+  info(fields: object, message: string): void
+}
+
 /** What identifies one version of a file; a different signature means the file changed. */
 export function signatureOf(stats: { ino: number; size: number; mtimeMs: number; ctimeMs: number } | undefined): string {
   return stats === undefined ? 'missing' : `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`

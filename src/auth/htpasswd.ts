@@ -1,7 +1,6 @@
 import bcrypt from 'bcryptjs'
-import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../context/clock.js'
-import { editFile, readWithSignature, WatchedFile } from './auth-files.js'
+import { editFile, readWithSignature, WatchedFile, type FileLogger } from './auth-files.js'
 import type { PasswordFile } from './parts.js'
 
 /**
@@ -102,7 +101,7 @@ export function parseHtpasswd(text: string): ParsedHtpasswd {
 export interface HtpasswdFileOptions {
   readonly clock?: Clock
   /** Problems in the file are logged when it is read, at start-up and after each change. */
-  readonly logger?: Pick<Logger, 'error' | 'warn' | 'info'>
+  readonly logger?: FileLogger
   /** The file is looked at (a `stat`) at most this often; default 1000. */
   readonly checkIntervalMs?: number
 }

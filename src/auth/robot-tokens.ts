@@ -1,9 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import path from 'node:path'
-import type { Logger } from 'pino'
 import { formatScope, parseScope, type Grant } from '../access/scope.js'
 import { systemClock, type Clock } from '../context/clock.js'
-import { editFile, readWithSignature, WatchedFile } from './auth-files.js'
+import { editFile, readWithSignature, WatchedFile, type FileLogger } from './auth-files.js'
 import type { Robot, RobotTokenStore } from './parts.js'
 
 /**
@@ -119,7 +118,7 @@ function serialise(robots: ReadonlyMap<string, RobotEntry>): string {
 export interface RobotTokenFileOptions {
   readonly clock?: Clock
   /** A robots.json that cannot be read or parsed is logged; until it is fixed no robot logs in. */
-  readonly logger?: Pick<Logger, 'error'>
+  readonly logger?: FileLogger
   /** The file is looked at (a `stat`) at most this often; default 1000. */
   readonly checkIntervalMs?: number
 }
