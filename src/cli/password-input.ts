@@ -21,9 +21,10 @@ let typedAhead = ''
 export async function promptHidden(question: string): Promise<string> {
   const input = process.stdin
   if (input.isTTY !== true) throw new CommandFailure('no terminal to ask for the password on: give it on standard input with --password-stdin')
-  process.stderr.write(question)
+  // Echo off before the prompt shows, so nothing typed after it appears is echoed.
   input.setRawMode(true)
   input.setEncoding('utf8')
+  process.stderr.write(question)
   return new Promise<string>((resolve, reject) => {
     let value = ''
     const finish = (error?: CommandFailure): void => {
