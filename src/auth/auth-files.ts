@@ -46,7 +46,11 @@ export async function replaceFile(file: string, text: string, options: { newFile
   })
   const mode = existing !== undefined ? existing.mode & 0o7777 : options.newFileMode
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
-  const handle = await open(temp, 'wx', mode)
+  const handle = await open(temp, 'wx', mode).catch((err: NodeJS.ErrnoException) => {
+    // The error names the temp file; say which file could not be changed, and why a directory matters.
+    err.message = `cannot write ${file}: a new version is written beside it and renamed over it, so ${dir} must be writable (${err.message})`
+    throw err
+  })
   try {
     await handle.writeFile(text)
     // The umask may have narrowed the mode given to open; the file's own mode is what is kept.

@@ -4,7 +4,7 @@ import { RobotTokenError, RobotTokenFile, type RobotListing } from '../auth/robo
 import { authDirectoryOf } from '../config/auth-config.js'
 import { ConfigError, type Config } from '../config/config.js'
 import { stringOption, stringOptions, type ParsedArgs } from './args.js'
-import { CommandFailure } from './failure.js'
+import { CommandFailure, oneLineFailure } from './failure.js'
 import { parseDurationSeconds } from './gc.js'
 import { configFromArgs } from './serve.js'
 
@@ -100,6 +100,6 @@ export async function token(args: ParsedArgs): Promise<number> {
     }
   } catch (err) {
     if (err instanceof RobotTokenError) throw new CommandFailure(err.message)
-    throw err
+    throw oneLineFailure(err)
   }
 }

@@ -3,7 +3,7 @@ import { RobotTokenFile } from '../auth/robot-tokens.js'
 import { authDirectoryOf } from '../config/auth-config.js'
 import { ConfigError, type Config } from '../config/config.js'
 import { stringOption, type ParsedArgs } from './args.js'
-import { CommandFailure } from './failure.js'
+import { CommandFailure, oneLineFailure } from './failure.js'
 import { newPassword } from './password-input.js'
 import { configFromArgs } from './serve.js'
 
@@ -87,6 +87,6 @@ export async function user(args: ParsedArgs): Promise<number> {
     }
   } catch (err) {
     if (err instanceof HtpasswdEditError) throw new CommandFailure(err.message)
-    throw err
+    throw oneLineFailure(err)
   }
 }

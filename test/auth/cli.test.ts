@@ -66,6 +66,9 @@ t.test('user add, passwd, rm and list with --password-stdin', async (t) => {
   oneLineFailure(t, await wharf(['user', 'rm', 'bob', '--htpasswd', file]), 1, /no user "bob"/)
   t.match((await wharf(['user', 'list', '--htpasswd', file])).stdout, /^alice\nold {2}\(cannot log in/, 'bob is gone, the others stay')
   oneLineFailure(t, await wharf(['user', 'list', '--htpasswd', path.join(dir, 'nothing-here')]), 1, /no htpasswd file at/)
+  // File-system errors are one line too, not a stack.
+  oneLineFailure(t, await wharf(['user', 'list', '--htpasswd', dir]), 1, /EISDIR/)
+  oneLineFailure(t, await wharf(['user', 'add', 'zed', '--htpasswd', path.join(file, 'below-a-file'), '--password-stdin'], { input: 'pw\n' }), 1, /ENOTDIR|EEXIST/)
 })
 
 t.test('a password as an argument is refused and nothing is written', async (t) => {
