@@ -153,17 +153,19 @@ export class WatchedFile<T> {
 
   private async refresh(): Promise<T> {
     this.checkedAt = this.clock.now()
-    const signature = await currentSignature(this.file)
-    if (this.value !== undefined && signature === this.signature) return this.value
     try {
+      const signature = await currentSignature(this.file)
+      if (this.value !== undefined && signature === this.signature) return this.value
       const read = await readWithSignature(this.file)
       this.value = this.parse(read.text)
       this.signature = read.signature
     } catch (err) {
-      // Unreadable (permissions, I/O): nothing from it is trusted until it can be read again.
+      // Unreadable (permissions, I/O): nothing from it is trusted until it can be read again,
+      // which is tried at every interval; the same error is reported once.
+      const unreadable = `unreadable:${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
+      if (this.value !== undefined && this.signature === unreadable) return this.value
       this.value = this.parse(undefined, err as Error)
-      // Read again once it changes (a chmod changes its ctime), not every interval.
-      this.signature = signature
+      this.signature = unreadable
     }
     return this.value
   }

@@ -1,7 +1,7 @@
 // The htpasswd file: compatible both ways with Apache's `htpasswd -B` (Debian apache2-utils),
 // bcrypt only, read again when it changes, atomic edits that keep other lines and the file's mode.
 import { spawnSync } from 'node:child_process'
-import { chmod, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import type { FileLogger } from '../../src/auth/auth-files.js'
@@ -154,6 +154,44 @@ t.test('the file is read again when it changes, looked at no more than once a se
   await setHtpasswdPassword(file, 'alice', 'third', { cost: 4 })
   clock.advance(1000)
   t.equal(await passwords.verify('alice', 'third'), true, 'back again')
+})
+
+t.test('an unreadable file: nobody logs in, reported once, read again once it can be', async (t) => {
+  const file = newFile()
+  await setHtpasswdPassword(file, 'alice', 'pw', { cost: 4 })
+  const clock = fakeClock()
+  const { logger, errors } = recordingLogger()
+  const passwords = await HtpasswdFile.open(file, { clock, logger })
+  t.equal(await passwords.verify('alice', 'pw'), true)
+  // Root reads any file whatever its mode; a directory in its place cannot be read by anyone.
+  await rm(file)
+  await mkdir(file)
+  for (let i = 0; i < 3; i++) {
+    clock.advance(1000)
+    t.equal(await passwords.verify('alice', 'pw'), false, `unreadable: refused (check ${i + 1})`)
+  }
+  t.equal(errors.length, 1, 'one error for as long as it stays so')
+  t.match(errors[0]?.[1], /cannot read the htpasswd file: no user can log in/)
+  t.match(errors[0]?.[0], { file, err: { code: 'EISDIR' } })
+  await rm(file, { recursive: true })
+  await setHtpasswdPassword(file, 'alice', 'pw', { cost: 4 })
+  clock.advance(1000)
+  t.equal(await passwords.verify('alice', 'pw'), true, 'readable again: alice logs in')
+})
+
+t.test('a path that cannot even be looked at (its directory became a file): refused, not an exception', async (t) => {
+  const parent = newFile()
+  const file = path.join(parent, 'htpasswd')
+  await setHtpasswdPassword(file, 'alice', 'pw', { cost: 4 })
+  const clock = fakeClock()
+  const { logger, errors } = recordingLogger()
+  const passwords = await HtpasswdFile.open(file, { clock, logger })
+  await rm(parent, { recursive: true })
+  await writeFile(parent, 'not a directory')
+  clock.advance(1000)
+  t.equal(await passwords.verify('alice', 'pw'), false, 'refused')
+  t.equal(await passwords.has('alice'), false)
+  t.match(errors, [[{ err: { code: 'ENOTDIR' } }, /cannot read the htpasswd file/]])
 })
 
 t.test('a missing file at start-up is an error naming it', async (t) => {
