@@ -63,7 +63,8 @@ export async function replaceFile(file: string, text: string, options: { newFile
   }
   await handle.close()
   try {
-    if (options.expectedSignature !== undefined && signatureOf(existing) !== options.expectedSignature) {
+    // Looked at again just before the rename: the window for an unlocked writer is that short.
+    if (options.expectedSignature !== undefined && await currentSignature(file) !== options.expectedSignature) {
       throw new ConcurrentChangeError(file)
     }
     await rename(temp, file)
@@ -80,23 +81,67 @@ export class ConcurrentChangeError extends Error {
   }
 }
 
+/** A lock file older than this was left by a process that died while editing. */
+const STALE_LOCK_MS = 30_000
+const LOCK_WAIT_MS = 10_000
+
 /**
- * Read, change, replace; again (a few times) when another process replaced the file in between.
- * `change` gets the file's text (undefined when it does not exist) and returns the new text, or
- * undefined to write nothing.
+ * Runs `edit` holding `.<name>.lock` beside the file (created exclusively; removed after), so that
+ * two commands editing at once take turns instead of one undoing the other.
  */
-export async function editFile<T>(file: string, newFileMode: number, change: (text: string | undefined) => { text: string | undefined; result: T }): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const { text, signature } = await readWithSignature(file)
-    const outcome = change(text)
-    if (outcome.text === undefined) return outcome.result
+async function withEditLock<T>(file: string, edit: () => Promise<T>): Promise<T> {
+  const dir = path.dirname(file)
+  const lock = path.join(dir, `.${path.basename(file)}.lock`)
+  const deadline = Date.now() + LOCK_WAIT_MS
+  for (;;) {
     try {
-      await replaceFile(file, outcome.text, { newFileMode, expectedSignature: signature })
-      return outcome.result
+      const handle = await open(lock, 'wx', 0o600)
+      await handle.writeFile(`pid ${process.pid}\n`).finally(() => handle.close())
+      break
     } catch (err) {
-      if (!(err instanceof ConcurrentChangeError) || attempt >= 5) throw err
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') { await mkdir(dir, { recursive: true, mode: 0o700 }); continue }
+      if (code !== 'EEXIST') throw err
+      const held = await stat(lock).catch(() => undefined)
+      if (held !== undefined && Date.now() - held.mtimeMs > STALE_LOCK_MS) { await rm(lock, { force: true }); continue }
+      if (Date.now() > deadline) {
+        throw Object.assign(new Error(`${file} is being edited by another process (${lock} exists; remove it if no wharf command is running)`), { code: 'EBUSY' })
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40))
     }
   }
+  try {
+    return await edit()
+  } finally {
+    await rm(lock, { force: true })
+  }
+}
+
+/**
+ * Read, change, replace, holding the file's edit lock; again (a few times) when something that
+ * does not take the lock (an editor, Apache's htpasswd) replaced the file in between. `change`
+ * gets the file's text (undefined when it does not exist) and returns the new text, or undefined
+ * to write nothing.
+ */
+export async function editFile<T>(file: string, newFileMode: number, change: (text: string | undefined) => { text: string | undefined; result: T }): Promise<T> {
+  // No directory yet: nothing to remove, and nothing is created for an edit that writes nothing.
+  if (await currentSignature(path.dirname(file)) === 'missing') {
+    const outcome = change(undefined)
+    if (outcome.text === undefined) return outcome.result
+  }
+  return withEditLock(file, async () => {
+    for (let attempt = 1; ; attempt++) {
+      const { text, signature } = await readWithSignature(file)
+      const outcome = change(text)
+      if (outcome.text === undefined) return outcome.result
+      try {
+        await replaceFile(file, outcome.text, { newFileMode, expectedSignature: signature })
+        return outcome.result
+      } catch (err) {
+        if (!(err instanceof ConcurrentChangeError) || attempt >= 5) throw err
+      }
+    }
+  })
 }
 
 /** The file's text and the signature of the version read (undefined text: no such file). */

@@ -225,5 +225,15 @@ t.test('edits keep comments, other lines and the file\'s mode; new files are 060
   const fresh = newFile()
   await setHtpasswdPassword(fresh, 'alice', 'pw', { cost: 4 })
   t.equal((await stat(fresh)).mode & 0o777, 0o600, 'a new file is readable by its owner only')
-  t.same((await readdir(dir)).filter((name) => name.endsWith('.tmp')), [], 'no temp files left behind')
+  t.same((await readdir(dir)).filter((name) => name.endsWith('.tmp') || name.endsWith('.lock')), [], 'no temp or lock files left behind')
+})
+
+t.test('edits at the same time: none is lost (each writes over the version it read, else reads again)', async (t) => {
+  const file = newFile()
+  const names = Array.from({ length: 8 }, (_, i) => `user${i}`)
+  await Promise.all(names.map((name) => setHtpasswdPassword(file, name, `${name}-pw`, { cost: 4 })))
+  const passwords = await HtpasswdFile.open(file)
+  for (const name of names) t.equal(await passwords.verify(name, `${name}-pw`), true, `${name} is there`)
+  await Promise.all(names.slice(0, 4).map((name) => removeHtpasswdUser(file, name)))
+  t.same(parseHtpasswd(await readFile(file, 'utf8')).users.map((u) => u.name).sort(), names.slice(4), 'and every removal happened')
 })

@@ -133,3 +133,13 @@ t.test('no file yet: no robots, and nothing is created by reading', async (t) =>
   t.equal(await robots.revoke('ci'), false)
   await t.rejects(stat(dir), { code: 'ENOENT' }, 'the directory was not created')
 })
+
+t.test('robots created and revoked at the same time: none is lost', async (t) => {
+  const dir = newDir()
+  const names = Array.from({ length: 8 }, (_, i) => `robot${i}`)
+  const created = await Promise.all(names.map((name) => RobotTokenFile.inDirectory(dir).create(name, ['repository:a:pull'], null)))
+  const robots = RobotTokenFile.inDirectory(dir)
+  for (const [i, { secret }] of created.entries()) t.equal((await robots.verify(names[i]!, secret))?.name, names[i], `${names[i]} verifies`)
+  await Promise.all(names.slice(0, 4).map((name) => RobotTokenFile.inDirectory(dir).revoke(name)))
+  t.same((await robots.list()).map((r) => r.name), names.slice(4))
+})
