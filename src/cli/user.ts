@@ -77,6 +77,10 @@ export async function user(args: ParsedArgs): Promise<number> {
           process.stdout.write(`${JSON.stringify(parsed.users.map(({ name, line, hashKind, accepted }) => ({ name, line, hashKind, canLogIn: accepted })), null, 2)}\n`)
           return 0
         }
+        // Lines that are not users (malformed, a name again) are said on stderr; refused hashes below.
+        for (const problem of parsed.problems.filter((p) => !parsed.users.some((u) => u.line === p.line))) {
+          process.stderr.write(`warning: ${file} line ${problem.line}: ${problem.message}\n`)
+        }
         for (const entry of parsed.users) {
           process.stdout.write(entry.accepted ? `${entry.name}\n` : `${entry.name}  (cannot log in: ${entry.hashKind} hash on line ${entry.line}; set a bcrypt password with "wharf user passwd ${entry.name}")\n`)
         }

@@ -53,6 +53,13 @@ t.test('user add, passwd, rm and list with --password-stdin', async (t) => {
   const list = await wharf(['user', 'list', '--htpasswd', file])
   t.equal(list.code, 0, list.stderr)
   t.equal(list.stdout, 'alice\nbob\nold  (cannot log in: MD5 (apr1) hash on line 3; set a bcrypt password with "wharf user passwd old")\n')
+  t.equal(list.stderr, '', 'no warnings for a file without other problems')
+  const withDuplicate = newPath('htpasswd')
+  await writeFile(withDuplicate, `${await readFile(file, 'utf8')}alice:$apr1$3BjKNJlX$X.Q5ew0erBXFlub.qlMta1\ngarbage\n`)
+  const warned = await wharf(['user', 'list', '--htpasswd', withDuplicate])
+  t.equal(warned.code, 0)
+  t.equal(warned.stderr, `warning: ${withDuplicate} line 4: user "alice" appears again (first on line 1); this line is ignored\n` +
+    `warning: ${withDuplicate} line 5: not a "user:hash" line; ignored\n`, 'other problems of the file are warned about')
   const json = await wharf(['user', 'list', '--json', '--htpasswd', file])
   t.same(JSON.parse(json.stdout), [
     { name: 'alice', line: 1, hashKind: 'bcrypt', canLogIn: true },
