@@ -17,8 +17,11 @@ export async function passwordFromStdin(): Promise<string> {
 /** Characters typed ahead of the end of a line, kept for the next prompt. */
 let typedAhead = ''
 
-/** Asks on the terminal with echo off; Ctrl-C or Ctrl-D ends the command with nothing changed. */
-export async function promptHidden(question: string): Promise<string> {
+/**
+ * Asks on the terminal with echo off; Ctrl-C or Ctrl-D ends the command with nothing changed.
+ * With `more`, echo stays off for the next prompt (nothing typed between the two is echoed).
+ */
+export async function promptHidden(question: string, more = false): Promise<string> {
   const input = process.stdin
   if (input.isTTY !== true) throw new CommandFailure('no terminal to ask for the password on: give it on standard input with --password-stdin')
   // Echo off before the prompt shows, so nothing typed after it appears is echoed.
@@ -29,7 +32,7 @@ export async function promptHidden(question: string): Promise<string> {
     let value = ''
     const finish = (error?: CommandFailure): void => {
       input.off('data', onData)
-      input.setRawMode(false)
+      if (!more || error !== undefined) input.setRawMode(false)
       input.pause()
       process.stderr.write('\n')
       if (error !== undefined) reject(error)
@@ -63,7 +66,7 @@ export async function promptHidden(question: string): Promise<string> {
 /** A new password: from standard input, or asked twice on the terminal (the two must match). */
 export async function newPassword(fromStdin: boolean, user: string): Promise<string> {
   if (fromStdin) return passwordFromStdin()
-  const first = await promptHidden(`New password for ${user}: `)
+  const first = await promptHidden(`New password for ${user}: `, true)
   const second = await promptHidden('Again: ')
   if (first !== second) throw new CommandFailure('the passwords do not match; nothing changed')
   return first
