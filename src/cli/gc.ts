@@ -8,10 +8,10 @@ import { lockStorage } from './storage-lock.js'
 
 const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }
 
-/** "90", "30s", "10m", "1h", "2d" → seconds. */
-export function parseDurationSeconds(text: string): number {
+/** "90", "30s", "10m", "1h", "2d" → seconds; `option` names the flag in the error. */
+export function parseDurationSeconds(text: string, option = 'grace'): number {
   const match = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(text.trim())
-  if (match === null) throw new ConfigError(`--grace: "${text}" is not a duration (seconds, or a number with s, m, h or d: 30s, 10m, 1h)`)
+  if (match === null) throw new ConfigError(`--${option}: "${text}" is not a duration (seconds, or a number with s, m, h or d: 30s, 10m, 1h)`)
   return Number(match[1]) * DURATION_UNITS[match[2]!]!
 }
 

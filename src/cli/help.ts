@@ -12,6 +12,8 @@ Commands:
   gc       collect garbage offline (with no server on the storage): --grace, --dry-run, --json
   fsck     verify every blob's digest and size and every metadata reference: --repair, --json
   du       disk usage per repository (--tags: per tag), shared and reclaimable bytes: --json
+  user     users of the htpasswd file: add, passwd, rm, list
+  token    robot tokens for CI: create, list, revoke
   auth     token signing keys: rotate-key, retire-key --keep N | --older-than DURATION, keys
 
 Options of every command:
@@ -109,5 +111,58 @@ Examples:
   wharf auth retire-key --older-than 1h --storage /srv/wharf
   wharf auth retire-key --keep 1 --config config.yaml
   wharf auth keys --storage /srv/wharf
+`,
+  user: `Usage: wharf user add|passwd|rm NAME [options]
+       wharf user list [options]
+
+Manages the users of the htpasswd file (Apache's format, bcrypt entries: files made by
+"htpasswd -B" work as they are). A running server sees changes within a second.
+The password is read from standard input (--password-stdin) or asked twice on the terminal
+without echo; never from the command line, where ps and shell history would keep it.
+
+Actions:
+  add NAME         add a user (refused if NAME exists)
+  passwd NAME      change a user's password
+  rm NAME          remove a user (tokens issued to NAME stop working too)
+  list             the users; those whose hash is not bcrypt are marked: they cannot log in
+
+Options:
+  --htpasswd PATH  the htpasswd file (default: auth.htpasswd of --config); env WHARF_AUTH_HTPASSWD
+  --password-stdin read the password from standard input (one trailing newline is dropped)
+  --json           list: print the users as JSON
+${COMMON}
+Examples:
+  wharf user add alice --htpasswd /etc/wharf/htpasswd
+  printf '%s' "$PASSWORD" | wharf user add ci-bot --password-stdin --config config.yaml
+  wharf user passwd alice --config config.yaml
+  wharf user rm alice --config config.yaml
+  wharf user list --json --config config.yaml
+`,
+  token: `Usage: wharf token create --name NAME --scope SCOPE [--scope SCOPE ...] [options]
+       wharf token list [options]
+       wharf token revoke NAME [options]
+
+Robot tokens, for CI and other machines: a name, scopes and a secret. The secret is printed once,
+alone on standard output, and only its hash is kept (in <auth dir>/robots.json; auth.directory,
+default <storage>/auth). Log in with the robot's name as user and the secret as password. A running
+server sees a revocation within a second.
+
+Actions:
+  create           a new robot token; prints its secret once
+  list             name, creation, expiry and scopes of each token (never secrets)
+  revoke NAME      remove a token: its secret stops working
+
+Options:
+  --name NAME      create: the robot's name (letters, digits, . _ -)
+  --scope SCOPE    create: what it may do, repeatable: repository:GLOB:ACTIONS (pull, push, delete
+                   or *; GLOB as in retention: team/*, public/**), registry:catalog:*, registry:admin:*
+  --expires WHEN   create: a duration (30d, 12h) or a date (2027-01-31); default never
+  --json           create, list: print JSON
+${COMMON}
+Examples:
+  wharf token create --name ci --scope 'repository:team/*:pull,push' --expires 30d --config config.yaml
+  wharf token create --name mirror --scope 'repository:**:pull' --scope 'registry:catalog:*' --storage /srv/wharf
+  wharf token list --storage /srv/wharf
+  wharf token revoke ci --storage /srv/wharf
 `,
 }

@@ -11,8 +11,10 @@ import { COMMAND_HELP, USAGE } from './help.js'
 import { fsck } from './fsck.js'
 import { gc } from './gc.js'
 import { serve } from './serve.js'
+import { token } from './token.js'
+import { user } from './user.js'
 
-const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck, auth }
+const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck, user, token, auth }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -26,7 +28,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2
   }
   if (command === 'help' || rest.includes('--help') || rest.includes('-h')) { process.stdout.write(COMMAND_HELP[name]!); return 0 }
-  return run(parseArgs(rest, ['json', 'dry-run', 'tags', 'repair']))
+  // `--password` is a flag here only so that `wharf user` can refuse it, whatever follows it.
+  return run(parseArgs(rest, ['json', 'dry-run', 'tags', 'repair', 'password-stdin', 'password']))
 }
 
 main(process.argv.slice(2)).then((code) => {

@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { AccessRule, AccessRules, AnonymousRule } from '../access/policy.js'
 import type { Action, RepositoryAction } from '../access/scope.js'
 
@@ -191,4 +192,9 @@ export function parseAuth(value: unknown, env: Readonly<Record<string, string | 
 function list(value: unknown, where: string, fail: Fail): unknown[] {
   if (!Array.isArray(value)) fail(`${where} must be a list`)
   return value as unknown[]
+}
+
+/** Where robot tokens and signing keys live: `auth.directory`, by default `<storage>/auth`. */
+export function authDirectoryOf(config: { readonly auth: AuthConfig | null; readonly storage: { readonly path: string } }): string {
+  return config.auth?.directory ?? path.join(config.storage.path, 'auth')
 }

@@ -181,6 +181,8 @@ export interface CliOptions {
   readonly env?: Readonly<Record<string, string>>
   /** A program the CLI runs under, e.g. IN_PID_NAMESPACE. */
   readonly prefix?: readonly string[]
+  /** Written to the CLI's standard input, which is then closed (else it has none). */
+  readonly input?: string
 }
 
 /** A `wharf` child process started by spawnWharf, its output collected as it comes. */
@@ -202,7 +204,9 @@ export interface SpawnedWharf {
 export function spawnWharf(args: readonly string[], options: CliOptions = {}): SpawnedWharf {
   const argv = [...(options.prefix ?? []), process.execPath, WHARF_CLI, ...args]
   const started = Date.now()
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: [options.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  // A CLI that exits before reading its input must not fail the test with EPIPE.
+  if (options.input !== undefined) child.stdin!.on('error', () => undefined).end(options.input)
   let stdout = ''
   let stderr = ''
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
@@ -231,7 +235,7 @@ export function spawnWharf(args: readonly string[], options: CliOptions = {}): S
  * rejects on the exit code). With `timeoutMs` it is killed (code null) if it runs longer.
  */
 export async function runCli(args: readonly string[], env: Readonly<Record<string, string>> = {}, options: Omit<CliOptions, 'env'> & { readonly timeoutMs?: number } = {}): Promise<CliResult> {
-  const run = spawnWharf(args, { env, ...(options.prefix !== undefined ? { prefix: options.prefix } : {}) })
+  const run = spawnWharf(args, { env, ...(options.prefix !== undefined ? { prefix: options.prefix } : {}), ...(options.input !== undefined ? { input: options.input } : {}) })
   const timer = options.timeoutMs !== undefined ? setTimeout(() => run.child.kill('SIGKILL'), options.timeoutMs) : undefined
   try {
     return await run.finished
