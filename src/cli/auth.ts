@@ -1,18 +1,14 @@
 import path from 'node:path'
+import { authDirectoryOf } from '../config/auth-config.js'
 import { ConfigError, type Config } from '../config/config.js'
 import { addSigningKey, readSigningKeys, retireSigningKeys } from '../auth/signing-keys.js'
 import { stringOption, type ParsedArgs } from './args.js'
 import { parseDurationSeconds } from './gc.js'
 import { configFromArgs } from './serve.js'
 
-/** Robot tokens and signing keys: `auth.directory`, by default `<storage>/auth`. */
-export function authDirectory(config: Config): string {
-  return config.auth?.directory ?? path.join(config.storage.path, 'auth')
-}
-
 /** The token signing keys: `<auth dir>/keys/`. */
 export function keysDirectory(config: Config): string {
-  return path.join(authDirectory(config), 'keys')
+  return path.join(authDirectoryOf(config), 'keys')
 }
 
 /**

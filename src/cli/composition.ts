@@ -12,6 +12,7 @@ import { challengeSettingsFrom } from '../http/auth-challenge.js'
 import { OPEN_POLICY, RulesPolicy } from '../access/rules-policy.js'
 import { CredentialAuthenticator, OPEN_AUTHENTICATOR } from '../auth/authenticator.js'
 import { defaultAuthParts, type AuthParts, type AuthPartsFactory } from './auth-parts.js'
+import { authDirectoryOf } from '../config/auth-config.js'
 import type { AccessPolicy } from '../access/policy.js'
 import { createLogger } from '../logging.js'
 import type { MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
@@ -126,7 +127,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     const components: Components = { logger, clock, coordination, events, blobStore, metadata }
     let access: Promise<{ control: AccessControl; parts?: AuthParts }> | undefined
     const accessControl = (): Promise<AccessControl> => {
-      access ??= buildAccessControl(config, policy, options.authParts ?? defaultAuthParts)
+      access ??= buildAccessControl(config, policy, options.authParts ?? defaultAuthParts, logger)
       return access.then((built) => built.control)
     }
     const close = async (): Promise<void> => {
@@ -145,20 +146,16 @@ export async function compose(config: Config, overrides: Overrides = {}, options
   }
 }
 
-/** The default auth directory: beside the data it protects. */
-export function authDirectory(config: Config): string {
-  return config.auth?.directory ?? path.join(config.storage.path, 'auth')
-}
-
 /** The open access control without `auth`; else `policy` (the rules of `auth`) and an authenticator over the parts `authParts` builds. */
-async function buildAccessControl(config: Config, policy: AccessPolicy, authParts: AuthPartsFactory): Promise<{ control: AccessControl; parts?: AuthParts }> {
+async function buildAccessControl(config: Config, policy: AccessPolicy, authParts: AuthPartsFactory, logger: Logger): Promise<{ control: AccessControl; parts?: AuthParts }> {
   const auth = config.auth
   if (auth === null) return { control: { policy, authenticator: OPEN_AUTHENTICATOR, challenge: { service: 'wharf' } } }
-  const parts = await authParts(auth, authDirectory(config))
+  const parts = await authParts(auth, authDirectoryOf(config), logger)
   const authenticator = new CredentialAuthenticator({
     passwords: parts.passwordFile, robots: parts.robots, throttle: parts.throttle, ...(parts.tokens !== undefined ? { tokens: parts.tokens } : {}),
   })
-  return { control: { policy, authenticator, challenge: challengeSettingsFrom(auth) }, parts }
+  const tokens = parts.tokens !== undefined ? { tokens: parts.tokens, service: auth.token.service } : undefined
+  return { control: { policy, authenticator, challenge: challengeSettingsFrom(auth), ...(tokens !== undefined ? { tokens } : {}) }, parts }
 }
 
 /** Collection options from the configuration (dryRun is the caller's). */

@@ -8,7 +8,7 @@ import type { AccessPolicy } from '../access/policy.js'
 import { OPEN_POLICY } from '../access/rules-policy.js'
 import type { Need } from '../access/scope.js'
 import { OPEN_AUTHENTICATOR } from '../auth/authenticator.js'
-import type { Authenticator } from '../auth/parts.js'
+import type { Authenticator, TokenService } from '../auth/parts.js'
 import type { RequestContext } from '../context/request-context.js'
 import { RegistryError, isRegistryError, toErrorBody } from '../errors/registry-error.js'
 import type { Registry } from '../registry/registry.js'
@@ -17,7 +17,7 @@ import { Query } from './query.js'
 import { guardBodyRate, type MinimumRate } from './body-rate.js'
 import { ByteBudget } from './byte-budget.js'
 import { sendJson } from './json-reply.js'
-import { authenticatedContext, requestContext, withSignal } from './request-context.js'
+import { authenticatedContext, credentialsOf, requestContext, withSignal } from './request-context.js'
 import { accessOfPath } from './access-table.js'
 import { bearerChallenge, type ChallengeSettings } from './auth-challenge.js'
 import { hasBody } from './request-body.js'
@@ -29,7 +29,7 @@ import { registerAdminRoutes } from './routes/admin.js'
 import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
 import { handleManifest } from './routes/manifests.js'
-import { registerTokenRoutes, type TokenRouteDeps } from './routes/token.js'
+import { registerTokenRoutes } from './routes/token.js'
 import { handleUpload, handleUploadStart } from './routes/uploads.js'
 import { parseV2Path, splitUrl, unknownRoute, type V2Route } from './v2-path.js'
 
@@ -48,8 +48,6 @@ export interface AppOptions {
   /** Manifest bytes read, parsed and stored at once; more wait their turn. Default: 2 × manifestMaxBytes. */
   readonly manifestBytesInFlight?: number
   readonly gc: Omit<GcOptions, 'dryRun'>
-  /** The token endpoint (`/token`), when Wharf issues its own tokens. */
-  readonly tokens?: TokenRouteDeps
   /**
    * HTTPS with these files (loaded and checked by loadTlsMaterial), reloaded when they change;
    * absent: plain HTTP. Requests then have `request.protocol === 'https'` (challenge realms).
@@ -66,6 +64,8 @@ export interface AccessControl {
   readonly authenticator: Authenticator
   /** Where a 401's challenge sends clients for a token. */
   readonly challenge: ChallengeSettings
+  /** Wharf's own token endpoint (`/token`): the service that issues and verifies, and the `service` (aud) it issues for. */
+  readonly tokens?: { readonly tokens: TokenService; readonly service: string }
 }
 
 const OPEN_ACCESS: AccessControl = { policy: OPEN_POLICY, authenticator: OPEN_AUTHENTICATOR, challenge: { service: 'wharf' } }
@@ -203,7 +203,9 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
   registerAdminRoutes(app, registry, options.gc, contextOf)
-  if (options.tokens !== undefined) registerTokenRoutes(app, options.tokens)
+  if (access.tokens !== undefined) {
+    registerTokenRoutes(app, { authenticator: access.authenticator, policy: access.policy, ...access.tokens, credentials: credentialsOf })
+  }
 
   app.setNotFoundHandler(async (_request, reply) => {
     const error = unknownRoute()

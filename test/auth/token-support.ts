@@ -158,7 +158,7 @@ export async function startTokenServer(t: Test, options: TokenServerOptions = {}
   const policy = new TestPolicy(options.users ?? {}, options.anonymous ?? [])
   const authenticator = new TestAuthenticator(passwords, robots, tokens, options.failures)
   const wharf = await compose(config, { logger: () => logger })
-  const app = buildApp(wharf.registry, { ...appOptionsFrom(config, logger), tokens: { authenticator, tokens, policy, service: SERVICE } })
+  const app = buildApp(wharf.registry, { ...appOptionsFrom(config, logger), access: { authenticator, policy, challenge: { service: SERVICE }, tokens: { tokens, service: SERVICE } } })
   let url = ''
   app.addHook('onRequest', async (request, reply) => {
     const pathname = (request.raw.url ?? '/').split('?')[0]!
