@@ -2,12 +2,17 @@
 // place that decides whether a scenario whose prerequisites are missing skips or fails.
 import { accessSync, constants } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
 export type Tap = Test
 
 /** CI sets CI=true; there a missing client is a failure, never a skip. */
 export const isCI = process.env.CI === 'true'
+
+/** `../shared` beside the project root (CI clones it there); WHARF_SHARED_DIR overrides it. */
+export const sharedDir = process.env.WHARF_SHARED_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..', '..', 'shared')
+const sharedBin = (name: string): string => path.join(sharedDir, 'bin', name)
 
 /** Binaries the scenarios drive. Paths are resolved on PATH unless absolute. */
 export const Tools = {
@@ -24,6 +29,15 @@ export const Tools = {
   busybox: process.env.WHARF_BUSYBOX_AMD64 ?? '/bin/busybox',
   // extracted from Debian's busybox-static:arm64 (see conformance/README.md)
   busyboxArm64: process.env.WHARF_BUSYBOX_ARM64 ?? '/opt/busybox-arm64/bin/busybox',
+  // Debian apache2-utils and openssl: the login scenarios' htpasswd file and test CA.
+  htpasswd: 'htpasswd',
+  openssl: 'openssl',
+  // Built from upstream sources into ../shared/bin (see its README).
+  crane: sharedBin('crane'),
+  oras: sharedBin('oras'),
+  buildctl: sharedBin('buildctl'),
+  buildkitd: sharedBin('buildkitd'),
+  runc: 'runc',
 } as const
 
 export type ToolName = keyof typeof Tools
