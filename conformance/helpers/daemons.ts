@@ -106,3 +106,42 @@ export async function startContainerd(): Promise<ContainerdDaemon> {
   }
   return { address, ctr, output: () => daemon.output(), stop }
 }
+
+export interface BuildkitDaemon {
+  readonly address: string
+  /** Runs buildctl against this buildkitd; `env` carries the client's DOCKER_CONFIG (credentials). */
+  buildctl(args: readonly string[], options?: RunOptions): Promise<RunResult>
+  output(): string
+  stop(): Promise<void>
+}
+
+/**
+ * A private buildkitd (OCI worker, native snapshotter, no containerd worker) with its own root,
+ * socket and buildkitd.toml; `registryConfig` is the toml's `[registry."HOST:PORT"]` sections
+ * (`http = true`, `ca = [...]`). Stopped by PID in teardown.
+ */
+export async function startBuildkitd(registryConfig: string): Promise<BuildkitDaemon> {
+  const dir = await tempDir('buildkitd')
+  const socket = path.join(dir.path, 'buildkitd.sock')
+  const config = path.join(dir.path, 'buildkitd.toml')
+  await writeFile(config, registryConfig)
+  const daemon = startDaemon('buildkitd', toolPath('buildkitd'), [
+    '--root', path.join(dir.path, 'root'), '--addr', `unix://${socket}`, '--config', config,
+    '--oci-worker=true', '--oci-worker-snapshotter=native', '--containerd-worker=false',
+  ])
+  const address = `unix://${socket}`
+  const buildctlPath = toolPath('buildctl')
+  const buildctl = (args: readonly string[], options: RunOptions = {}): Promise<RunResult> =>
+    run(buildctlPath, ['--addr', address, ...args], { timeoutMs: 180_000, ...options })
+  const stop = async (): Promise<void> => { await daemon.stop(15_000); await dir.remove() }
+  try {
+    await waitFor('buildkitd', async () => {
+      if (daemon.child.exitCode !== null) throw new Error(`buildkitd exited:\n${daemon.output().slice(-3000)}`)
+      return (await buildctl(['debug', 'workers'], { allowFailure: true, timeoutMs: 5000 })).code === 0
+    }, 60_000, 250)
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { address, buildctl, output: () => daemon.output(), stop }
+}

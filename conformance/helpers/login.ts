@@ -11,7 +11,7 @@ export type Transport = 'http' | 'https'
 export const TRANSPORTS: readonly Transport[] = ['http', 'https']
 
 /** What a client prints when a registry refused its credentials or its rights. */
-export const AUTH_ERROR = /unauthori[sz]ed|authentication required|denied|forbidden|\b401\b|\b403\b/i
+export const AUTH_ERROR = /unauthori[sz]ed|authentication required|invalid username\/password|denied|forbidden|\b401\b|\b403\b/i
 
 /** The robot of the CI scenarios: `wharf token create --name ci --scope 'repository:team/*:pull,push'`. */
 export const CI_ROBOT: RobotRequest = { name: 'ci', scope: 'repository:team/*:pull,push' }
