@@ -24,8 +24,11 @@ interface Clients {
   podman: Tool
   skopeo: Tool
   buildah: Tool
-  /** --cert-dir DIR over HTTPS, nothing over HTTP (registries.conf marks the registry insecure). */
-  certFlags(flag: string): string[]
+  /**
+   * How to reach the registry: over HTTPS `--<side>cert-dir DIR` (the test CA; verification stays
+   * on), over HTTP `--<side>tls-verify=false`. `side` is `src-` or `dest-` for skopeo copy.
+   */
+  certFlags(side?: '' | 'src-' | 'dest-'): string[]
   work: string
 }
 
@@ -42,7 +45,7 @@ async function clients(t: Tap, registry: AuthRegistry): Promise<Clients> {
     podman,
     skopeo: tool('skopeo', ['--policy', env.policy]),
     buildah: tool('buildah', env.storageFlags),
-    certFlags: (flag) => (certs !== undefined ? [flag, certs] : []),
+    certFlags: (side = '') => (certs !== undefined ? [`--${side}cert-dir`, certs] : [`--${side}tls-verify=false`]),
     work: env.dir,
   }
 }
@@ -59,21 +62,21 @@ for (const transport of TRANSPORTS) {
     await writeFile(archive, dockerArchive(busyboxImage('amd64', 'docker', salt), ['localhost/wharf-conformance/login:amd64']))
     await c.podman(['load', '-i', archive])
 
-    const wrong = await c.podman(['login', ...c.certFlags('--cert-dir'), '-u', alice.user, '--password-stdin', registry.address], { input: 'not-the-password', allowFailure: true })
+    const wrong = await c.podman(['login', ...c.certFlags(), '-u', alice.user, '--password-stdin', registry.address], { input: 'not-the-password', allowFailure: true })
     t.not(wrong.code, 0, 'podman login with a wrong password fails')
     t.match(wrong.stderr, AUTH_ERROR, 'as unauthorized')
-    const login = await c.podman(['login', ...c.certFlags('--cert-dir'), '-u', alice.user, '--password-stdin', registry.address], { input: alice.password })
+    const login = await c.podman(['login', ...c.certFlags(), '-u', alice.user, '--password-stdin', registry.address], { input: alice.password })
     t.match(login.stdout, /Login Succeeded/, 'podman login -u alice --password-stdin succeeds')
 
     await c.podman(['tag', 'localhost/wharf-conformance/login:amd64', ref])
     const digestFile = path.join(c.work, 'digest')
-    await c.podman(['push', ...c.certFlags('--cert-dir'), '--digestfile', digestFile, ref])
+    await c.podman(['push', ...c.certFlags(), '--digestfile', digestFile, ref])
     const digest = (await readFile(digestFile, 'utf8')).trim()
     await assertLanded(t, registry, alice, repo, 'v1', digest)
     await assertAnonymousRefused(t, registry, repo, 'v1')
 
     await c.podman(['rmi', ref, 'localhost/wharf-conformance/login:amd64'])
-    await c.podman(['pull', ...c.certFlags('--cert-dir'), ref])
+    await c.podman(['pull', ...c.certFlags(), ref])
     const [inspect] = JSON.parse((await c.podman(['image', 'inspect', ref])).stdout) as Array<{ Digest: string }>
     t.equal(inspect?.Digest, digest, 'podman pull (logged in) got the pushed digest')
     await c.podman(['logout', registry.address])
@@ -87,23 +90,23 @@ for (const transport of TRANSPORTS) {
     const archive = path.join(c.work, 'image.tar')
     await writeFile(archive, ociArchive([{ name: 'image', content: image }]))
 
-    const denied = await c.skopeo(['copy', ...c.certFlags('--dest-cert-dir'), '--dest-creds', creds(bob), `oci-archive:${archive}:image`, ref], { allowFailure: true })
+    const denied = await c.skopeo(['copy', ...c.certFlags('dest-'), '--dest-creds', creds(bob), `oci-archive:${archive}:image`, ref], { allowFailure: true })
     t.not(denied.code, 0, 'skopeo copy --dest-creds bob (pull only) cannot push')
     t.match(denied.stderr, AUTH_ERROR, 'with an auth error')
-    await c.skopeo(['copy', ...c.certFlags('--dest-cert-dir'), '--dest-creds', creds(alice), `oci-archive:${archive}:image`, ref])
+    await c.skopeo(['copy', ...c.certFlags('dest-'), '--dest-creds', creds(alice), `oci-archive:${archive}:image`, ref])
     await assertLanded(t, registry, alice, repo, 'v1', image.manifest.digest)
 
-    const inspected = JSON.parse((await c.skopeo(['inspect', ...c.certFlags('--cert-dir'), '--creds', creds(bob), ref])).stdout) as { Digest: string }
+    const inspected = JSON.parse((await c.skopeo(['inspect', ...c.certFlags(), '--creds', creds(bob), ref])).stdout) as { Digest: string }
     t.equal(inspected.Digest, image.manifest.digest, 'skopeo inspect --creds bob shows the pushed digest')
-    const wrong = await c.skopeo(['inspect', ...c.certFlags('--cert-dir'), '--creds', `${bob.user}:wrong-password`, ref], { allowFailure: true })
+    const wrong = await c.skopeo(['inspect', ...c.certFlags(), '--creds', `${bob.user}:wrong-password`, ref], { allowFailure: true })
     t.not(wrong.code, 0, 'skopeo inspect with a wrong password fails')
     t.match(wrong.stderr, /unauthorized/i, `and says unauthorized (${wrong.stderr.trim().split('\n').pop()})`)
 
     const dir = path.join(c.work, 'copied')
-    await c.skopeo(['copy', ...c.certFlags('--src-cert-dir'), '--src-creds', creds(bob), ref, `dir:${dir}`])
+    await c.skopeo(['copy', ...c.certFlags('src-'), '--src-creds', creds(bob), ref, `dir:${dir}`])
     t.ok((await readFile(path.join(dir, 'manifest.json'))).equals(image.manifest.body), 'skopeo copy --src-creds bob to dir: brings the manifest byte for byte')
 
-    const pulled = await c.buildah(['pull', ...c.certFlags('--cert-dir'), '--creds', creds(bob), ref.slice('docker://'.length)])
+    const pulled = await c.buildah(['pull', ...c.certFlags(), '--creds', creds(bob), ref.slice('docker://'.length)])
     t.match(pulled.stdout, image.config.digest.slice(7), 'buildah pull --creds bob prints the image id (the config digest)')
   })
 }
@@ -115,13 +118,13 @@ await loginScenario(t, 'skopeo with a robot token (wharf token create)', 'http',
   const ref = `docker://${registry.address}/${repo}:ci`
   const archive = path.join(c.work, 'image.tar')
   await writeFile(archive, ociArchive([{ name: 'image', content: image }]))
-  await c.skopeo(['copy', '--dest-creds', creds(ci), `oci-archive:${archive}:image`, ref])
+  await c.skopeo(['copy', ...c.certFlags('dest-'), '--dest-creds', creds(ci), `oci-archive:${archive}:image`, ref])
   t.equal(await digestOfTag(registry, registry.users.alice, repo, 'ci'), image.manifest.digest, 'skopeo copy --dest-creds ci:SECRET pushed the image')
-  const inspected = JSON.parse((await c.skopeo(['inspect', '--creds', creds(ci), ref])).stdout) as { Digest: string }
+  const inspected = JSON.parse((await c.skopeo(['inspect', ...c.certFlags(), '--creds', creds(ci), ref])).stdout) as { Digest: string }
   t.equal(inspected.Digest, image.manifest.digest, 'skopeo inspect --creds ci:SECRET reads it')
-  const outside = await c.skopeo(['copy', '--dest-creds', creds(ci), `oci-archive:${archive}:image`, `docker://${registry.address}/public/skopeo-robot-${runId}:ci`], { allowFailure: true })
+  const outside = await c.skopeo(['copy', ...c.certFlags('dest-'), '--dest-creds', creds(ci), `oci-archive:${archive}:image`, `docker://${registry.address}/public/skopeo-robot-${runId}:ci`], { allowFailure: true })
   t.not(outside.code, 0, 'the robot cannot push outside repository:team/*')
   t.match(outside.stderr, AUTH_ERROR, 'with an auth error')
-  const wrong = await c.skopeo(['inspect', '--creds', `${ci.user}:wharf_${'A'.repeat(43)}`, ref], { allowFailure: true })
+  const wrong = await c.skopeo(['inspect', ...c.certFlags(), '--creds', `${ci.user}:wharf_${'A'.repeat(43)}`, ref], { allowFailure: true })
   t.match(wrong.stderr, /unauthorized/i, 'a wrong robot secret is unauthorized')
 })

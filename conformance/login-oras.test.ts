@@ -17,12 +17,14 @@ const salt = newSalt()
 const ARTIFACT_TYPE = 'application/vnd.wharf.login-test.v1'
 const SIGNATURE_TYPE = 'application/vnd.wharf.login-test.signature.v1'
 
-type Oras = (args: readonly string[], options?: { input?: string; allowFailure?: boolean }) => Promise<RunResult>
+/** `withoutTransport`: for `oras logout`, which only edits the credentials file and takes no --plain-http/--ca-file. */
+type Oras = (args: readonly string[], options?: { input?: string; allowFailure?: boolean; withoutTransport?: boolean }) => Promise<RunResult>
 
 function orasFor(registry: AuthRegistry): Oras {
   const transport = registry.caFile !== undefined ? ['--ca-file', registry.caFile] : ['--plain-http']
   const config = path.join(registry.dir, 'oras-auth.json')
-  return (args, options = {}) => run(toolPath('oras'), [...args, '--registry-config', config, ...transport], { cwd: registry.dir, timeoutMs: 120_000, ...options })
+  return (args, { withoutTransport = false, ...options } = {}) =>
+    run(toolPath('oras'), [...args, '--registry-config', config, ...(withoutTransport ? [] : transport)], { cwd: registry.dir, timeoutMs: 120_000, ...options })
 }
 
 const printedDigest = (out: RunResult): string | undefined => /Digest: (sha256:[0-9a-f]{64})/.exec(out.stdout)?.[1]
@@ -59,7 +61,7 @@ for (const transport of TRANSPORTS) {
     const discovered = JSON.parse((await oras(['discover', '--format', 'json', ref])).stdout) as { manifests?: Array<{ digest: string; artifactType?: string }> }
     t.same((discovered.manifests ?? []).map((m) => [m.digest, m.artifactType]), [[attached, SIGNATURE_TYPE]], 'oras discover (logged in) shows it')
 
-    await oras(['logout', registry.address])
+    await oras(['logout', registry.address], { withoutTransport: true })
     const after = await oras(['discover', '--format', 'json', ref], { allowFailure: true })
     t.not(after.code, 0, 'after oras logout, discover of a team artifact is refused')
   })
