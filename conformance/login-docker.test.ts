@@ -6,7 +6,7 @@
 //
 // dockerd always treats 127.0.0.0/8 as an insecure registry (it cannot be switched off), so over
 // HTTPS it talks TLS but does not insist on the CA; the CA file is still laid out as users do.
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { startDockerd, type DockerDaemon } from './helpers/daemons.js'
@@ -44,9 +44,13 @@ if (missingRequirements(needs) === undefined) void docker().catch(() => undefine
 async function trustCa(t: Tap, registry: AuthRegistry): Promise<void> {
   if (!registry.tls) return
   const dir = path.join('/etc/docker/certs.d', registry.address)
-  await mkdir(path.dirname(dir), { recursive: true })
+  // The first directory mkdir made (undefined when certs.d existed): removed again if left empty.
+  const created = await mkdir(path.dirname(dir), { recursive: true })
   await caDir(registry, dir)
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  t.teardown(async () => {
+    await rm(dir, { recursive: true, force: true })
+    if (created !== undefined) await rmdir(created).catch(() => undefined)
+  })
 }
 
 function pushedDigest(output: string): string | undefined {
