@@ -8,9 +8,9 @@ import t from 'tap'
 import { isDeepStrictEqual } from 'node:util'
 import { compare, observe, type Difference, type Observation } from './differential.js'
 import { AUTH_DIFFERENCES, type KnownDifference } from './differences.js'
-import { basic, startAuthRegistry, type Login } from './helpers/auth-registry.js'
+import { basic, CredentialedClient, startAuthRegistry, type Login } from './helpers/auth-registry.js'
 import { scenario, toolPath, uniqueSuffix } from './helpers/env.js'
-import { type HttpResponse, RegistryClient, startReferenceRegistry } from '../test/support/index.js'
+import { type HttpResponse, type RegistryClient, startReferenceRegistry } from '../test/support/index.js'
 
 /** `Bearer realm="…",service="…"` → `Bearer realm,service`: the scheme and its parameter names, in order. */
 export function challengeShape(value: string | undefined): string | undefined {
@@ -59,7 +59,7 @@ await scenario(t, 'the 401 flow: the reference with htpasswd and Wharf with the 
       const headers = step.login ? { authorization: basic(step.login(users)) } : {}
       const answers: Observation[] = []
       for (const base of [wharf.url, reference.url]) {
-        const reg = new RegistryClient(base, { timeoutMs: 10_000, headers })
+        const reg = new CredentialedClient(base, { timeoutMs: 10_000, headers })
         const res = await reg.get(step.path)
         if (base === wharf.url) wharfChallenges[step.id] = res.header('www-authenticate')
         answers.push(observeWithChallenge(reg, res))

@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { layerFiles } from './helpers/checks.js'
-import { startBuildkitd } from './helpers/daemons.js'
+import { startBuildkitdWith } from './helpers/daemons.js'
 import { uniqueSuffix } from './helpers/env.js'
 import { busyboxImage, newSalt } from './helpers/fixtures.js'
 import { basic, type AuthRegistry, type Login } from './helpers/auth-registry.js'
@@ -41,7 +41,7 @@ for (const transport of TRANSPORTS) {
       const baseRepo = `team/buildkit-${runId}/base`
       const appRepo = `team/buildkit-${runId}/app`
       await registry.client(alice).pushContent(baseRepo, 'v1', base)
-      const daemon = await startBuildkitd(registryToml(registry))
+      const daemon = await startBuildkitdWith(registryToml(registry))
       t.teardown(() => daemon.stop())
 
       const context = path.join(registry.dir, 'context')

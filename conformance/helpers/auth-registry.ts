@@ -4,9 +4,13 @@
 // and optionally HTTPS with a certificate for 127.0.0.1 signed by a CA the test makes with the
 // openssl CLI. Everything lives in one temp directory removed at stop.
 import { randomBytes } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import type { OutgoingHttpHeaders } from 'node:http'
+import https from 'node:https'
 import path from 'node:path'
-import { RegistryClient, runCli, startWharf, writeConfig, type WharfProcess } from '../../test/support/index.js'
+import {
+  issueCertificate, makeCertificateAuthority, pem, RegistryClient, runCli, startWharf, writeConfig,
+  type HttpResponse, type RequestOptions, type WharfProcess,
+} from '../../test/support/index.js'
 import { run, tempDir } from './proc.js'
 
 export type UserName = 'alice' | 'bob'
@@ -33,37 +37,6 @@ export const RULES = {
   anonymous: [{ repositories: 'public/**', actions: ['pull'] }],
 } as const
 
-export interface Certificates {
-  /** The test CA's certificate (PEM): what clients are told to trust. */
-  readonly ca: string
-  /** The server certificate (PEM) for IP 127.0.0.1 and DNS localhost, signed by the CA. */
-  readonly certificate: string
-  readonly key: string
-}
-
-/**
- * A CA and a server certificate for 127.0.0.1 (P-256, valid two days), made with the openssl CLI
- * the way an administrator would: the server certificate has the subjectAltName Go clients need.
- */
-export async function makeCertificates(dir: string): Promise<Certificates> {
-  const file = (name: string): string => path.join(dir, name)
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  await run('openssl', ['req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.crt'), '-days', '2',
-    '-subj', '/CN=Wharf conformance test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { timeoutMs: 30_000 })
-  await run('openssl', ['req', ...ec, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1'], { timeoutMs: 30_000 })
-  await writeFile(file('server.ext'), [
-    'basicConstraints = CA:FALSE',
-    'keyUsage = critical, digitalSignature, keyEncipherment',
-    'extendedKeyUsage = serverAuth',
-    'subjectAltName = IP:127.0.0.1, DNS:localhost',
-    '',
-  ].join('\n'))
-  await run('openssl', ['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial',
-    '-out', file('server.crt'), '-days', '2', '-extfile', file('server.ext')], { timeoutMs: 30_000 })
-  return { ca: file('ca.crt'), certificate: file('server.crt'), key: file('server.key') }
-}
-
 /** An htpasswd file with bcrypt entries, made by Debian's `htpasswd -B -C 5` (what registry:2 users have). */
 export async function writeHtpasswd(file: string, users: readonly Login[]): Promise<void> {
   for (const [i, { user, password }] of users.entries()) {
@@ -74,6 +47,20 @@ export async function writeHtpasswd(file: string, users: readonly Login[]): Prom
 /** `Authorization: Basic …` for a login. */
 export function basic(login: Login): string {
   return `Basic ${Buffer.from(`${login.user}:${login.password}`).toString('base64')}`
+}
+
+/** The test registry client with headers sent on every request (Basic credentials). */
+export class CredentialedClient extends RegistryClient {
+  private readonly defaultHeaders: OutgoingHttpHeaders
+  constructor(base: string, options: ConstructorParameters<typeof RegistryClient>[1] & { headers?: OutgoingHttpHeaders }) {
+    const { headers, ...rest } = options ?? {}
+    super(base, rest)
+    this.defaultHeaders = headers ?? {}
+  }
+
+  override request(path: string, options: RequestOptions = {}): Promise<HttpResponse> {
+    return super.request(path, { ...options, headers: { ...this.defaultHeaders, ...options.headers } })
+  }
 }
 
 export interface RobotRequest {
@@ -124,12 +111,14 @@ export async function startAuthRegistry(options: AuthRegistryOptions): Promise<A
     }
     const htpasswd = path.join(dir.path, 'htpasswd')
     await writeHtpasswd(htpasswd, [users.alice, users.bob])
-    const certificates = options.tls ? await makeCertificates(dir.path) : undefined
+    // A CA and a server certificate for 127.0.0.1 made with the openssl CLI, as an administrator would.
+    const ca = options.tls ? await makeCertificateAuthority(dir.path, 'Wharf login test CA', 'ca') : undefined
+    const server = ca ? await issueCertificate(ca, { kind: 'server', name: '127.0.0.1', file: 'server', ips: ['127.0.0.1'], dns: ['localhost'] }) : undefined
     const storage = path.join(dir.path, 'storage')
     const configFile = await writeConfig(dir.path, {
       storage: { path: storage },
       auth: { htpasswd, ...RULES },
-      ...(certificates ? { http: { tls: { certificate: certificates.certificate, key: certificates.key } } } : {}),
+      ...(server ? { http: { tls: { certificate: server.cert, key: server.key } } } : {}),
     })
     const robots: Record<string, Login> = {}
     for (const robot of options.robots ?? []) {
@@ -143,17 +132,17 @@ export async function startAuthRegistry(options: AuthRegistryOptions): Promise<A
     const wharf = await startWharf({ storage, extraArgs: ['--config', configFile] })
     const address = wharf.address
     const url = `${options.tls ? 'https' : 'http'}://${address}`
-    const ca = certificates ? await readFile(certificates.ca) : undefined
+    const agent = ca ? new https.Agent({ keepAlive: true, ca: await pem(ca.cert) }) : undefined
     return {
-      url, address, tls: options.tls, caFile: certificates?.ca, users, robots, htpasswd, configFile, wharf,
-      dir: path.join(dir.path),
-      client: (login) => new RegistryClient(url, {
+      url, address, tls: options.tls, caFile: ca?.cert, users, robots, htpasswd, configFile, wharf, dir: dir.path,
+      client: (login) => new CredentialedClient(url, {
         timeoutMs: 60_000,
         ...(login ? { headers: { authorization: basic(login) } } : {}),
-        ...(ca ? { ca } : {}),
+        ...(agent ? { agent } : {}),
       }),
       logs: () => wharf.logs.slice(-200).join('\n'),
       async stop() {
+        agent?.destroy()
         await wharf.stop()
         await dir.remove()
       },

@@ -116,11 +116,12 @@ export interface BuildkitDaemon {
 }
 
 /**
- * A private buildkitd (OCI worker, native snapshotter, no containerd worker) with its own root,
- * socket and buildkitd.toml; `registryConfig` is the toml's `[registry."HOST:PORT"]` sections
- * (`http = true`, `ca = [...]`). Stopped by PID in teardown.
+ * A private buildkitd (OCI worker, native snapshotter, no containerd worker, no emulator: one
+ * platform) with its own root, socket and buildkitd.toml whose `[registry."HOST:PORT"]` sections
+ * are `registryConfig` as given (`http = true`, or `ca = [...]` for a registry on HTTPS).
+ * helpers/buildkitd.ts (issue 10) has the multi-platform daemon with emulation and plain HTTP.
  */
-export async function startBuildkitd(registryConfig: string): Promise<BuildkitDaemon> {
+export async function startBuildkitdWith(registryConfig: string): Promise<BuildkitDaemon> {
   const dir = await tempDir('buildkitd')
   const socket = path.join(dir.path, 'buildkitd.sock')
   const config = path.join(dir.path, 'buildkitd.toml')

@@ -10,8 +10,10 @@ export type Tap = Test
 /** CI sets CI=true; there a missing client is a failure, never a skip. */
 export const isCI = process.env.CI === 'true'
 
-/** `../shared` beside the project root (CI clones it there); WHARF_SHARED_DIR overrides it. */
-export const sharedDir = process.env.WHARF_SHARED_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..', '..', 'shared')
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+/** The shared directory beside the project (CI clones the project with ../shared beside it); WHARF_SHARED_DIR overrides it. */
+export const sharedDir = process.env.WHARF_SHARED_DIR ?? path.join(projectRoot, '..', 'shared')
+/** A tool of <shared>/bin (BuildKit, buildx, oras, crane; see its README.md). */
 const sharedBin = (name: string): string => path.join(sharedDir, 'bin', name)
 
 /** Binaries the scenarios drive. Paths are resolved on PATH unless absolute. */
@@ -21,6 +23,9 @@ export const Tools = {
   podman: 'podman',
   umoci: 'umoci',
   dockerd: 'dockerd',
+  // Debian apache2-utils and openssl: the login scenarios' htpasswd file and test CA.
+  htpasswd: 'htpasswd',
+  openssl: 'openssl',
   // Debian's docker.io CLI, matching dockerd 20.10 (a newer CLI may sit earlier on PATH).
   docker: '/usr/bin/docker',
   containerd: 'containerd',
@@ -29,15 +34,14 @@ export const Tools = {
   busybox: process.env.WHARF_BUSYBOX_AMD64 ?? '/bin/busybox',
   // extracted from Debian's busybox-static:arm64 (see conformance/README.md)
   busyboxArm64: process.env.WHARF_BUSYBOX_ARM64 ?? '/opt/busybox-arm64/bin/busybox',
-  // Debian apache2-utils and openssl: the login scenarios' htpasswd file and test CA.
-  htpasswd: 'htpasswd',
-  openssl: 'openssl',
-  // Built from upstream sources into ../shared/bin (see its README).
-  crane: sharedBin('crane'),
-  oras: sharedBin('oras'),
-  buildctl: sharedBin('buildctl'),
-  buildkitd: sharedBin('buildkitd'),
   runc: 'runc',
+  // extracted from Debian's qemu-user-static by .ci/run; buildkitd runs it as buildkit-qemu-aarch64
+  qemuAarch64: process.env.WHARF_QEMU_AARCH64 ?? '/opt/qemu-aarch64/qemu-aarch64-static',
+  buildkitd: sharedBin('buildkitd'),
+  buildctl: sharedBin('buildctl'),
+  dockerBuildx: sharedBin('docker-buildx'),
+  oras: sharedBin('oras'),
+  crane: sharedBin('crane'),
 } as const
 
 export type ToolName = keyof typeof Tools

@@ -53,12 +53,11 @@ export interface RequestOptions {
   readonly hashBody?: Algorithm
   /** Fails the request when no complete response arrived in time (no limit when absent). */
   readonly timeoutMs?: number
-  /** For an https:// base: the CA certificate(s) (PEM) to trust instead of the system's. */
-  readonly ca?: string | Buffer
+  /** The agent to connect through: an https.Agent with the CA (and a client certificate) for an https:// base. */
+  readonly agent?: http.Agent
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
-const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 })
 
 function makeResponse(method: string, url: string, res: http.IncomingMessage, body: Buffer, extra: { bodyDigest?: string; bodyLength: number }): HttpResponse {
   const rawHeaders = res.rawHeaders
@@ -101,13 +100,13 @@ function hasHeader(headers: OutgoingHttpHeaders, name: string): boolean {
 }
 
 /** The host, port and verbatim path of a request: `path` is sent as written unless it is an absolute URL (a Location). */
-function target(base: string, path: string): { tls: boolean; host: string; port: string; path: string; url: string } {
+function target(base: string, path: string): { host: string; port: string; path: string; url: string; secure: boolean } {
   if (/^https?:\/\//i.test(path)) {
     const url = new URL(path)
-    return { tls: url.protocol === 'https:', host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, url: path }
+    return { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, url: path, secure: url.protocol === 'https:' }
   }
   const url = new URL(base)
-  return { tls: url.protocol === 'https:', host: url.hostname, port: url.port, path, url: `${url.origin}${path}` }
+  return { host: url.hostname, port: url.port, path, url: `${url.origin}${path}`, secure: url.protocol === 'https:' }
 }
 
 /** One HTTP exchange against `base` (e.g. http://127.0.0.1:1234) with `path` sent verbatim (or an absolute URL). */
@@ -123,10 +122,9 @@ export function request(base: string, path: string, options: RequestOptions = {}
   }
   return new Promise<HttpResponse>((resolve, reject) => {
     let responded = false
-    const req = (to.tls ? https : http).request({
+    const req = (to.secure ? https : http).request({
       host: to.host, port: to.port, method, path: to.path, headers,
-      agent: options.fresh ? false : to.tls ? tlsAgent : agent,
-      ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      agent: options.agent ?? (options.fresh ? false : to.secure ? undefined : agent),
     }, (res) => {
       responded = true
       const chunks: Buffer[] = []

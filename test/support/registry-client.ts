@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeaders } from 'node:http'
+import type { Agent, OutgoingHttpHeaders } from 'node:http'
 import {
   ACCEPT_ALL_MANIFESTS, allBlobs, allManifests, configBlob, descriptor, digestOf, isManifestMediaType, makeBlob, MediaTypes, ociManifest,
   type Blob, type Content, type Descriptor, type Manifest,
@@ -18,18 +18,13 @@ export class RegistryClient {
   /** One line per 5xx answer: request, status and the start of the body. */
   readonly serverErrorResponses: string[] = []
   private readonly timeoutMs: number | undefined
-  private readonly headers: OutgoingHttpHeaders
-  private readonly ca: string | Buffer | undefined
+  private readonly agent: Agent | undefined
 
-  /**
-   * `timeoutMs`: the default limit on every request (none when absent); `headers`: sent with every
-   * request (e.g. Authorization); `ca`: the CA certificate to trust for an https:// base.
-   */
-  constructor(base: string, options: { timeoutMs?: number; headers?: OutgoingHttpHeaders; ca?: string | Buffer } = {}) {
+  /** `timeoutMs`: the default limit on every request (none when absent); `agent`: for HTTPS, one that trusts the server. */
+  constructor(base: string, options: { timeoutMs?: number; agent?: Agent } = {}) {
     this.base = base.replace(/\/+$/, '')
     this.timeoutMs = options.timeoutMs
-    this.headers = options.headers ?? {}
-    this.ca = options.ca
+    this.agent = options.agent
   }
 
   /** A path or a Location header (relative or absolute) as an absolute URL. */
@@ -39,12 +34,10 @@ export class RegistryClient {
 
   /** One request; `path` is sent verbatim, or is an absolute URL (a Location the server gave). */
   async request(path: string, options: RequestOptions = {}): Promise<HttpResponse> {
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs
     const res = await request(this.base, path, {
-      ...(this.ca !== undefined ? { ca: this.ca } : {}),
       ...options,
-      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-      headers: { ...this.headers, ...options.headers },
+      ...(this.timeoutMs !== undefined && options.timeoutMs === undefined ? { timeoutMs: this.timeoutMs } : {}),
+      ...(this.agent !== undefined && options.agent === undefined ? { agent: this.agent } : {}),
     })
     this.statuses.set(res.status, (this.statuses.get(res.status) ?? 0) + 1)
     if (res.status >= 500) this.serverErrorResponses.push(`${res.method} ${path} → ${res.status} ${res.text().slice(0, 300)}`)
