@@ -26,10 +26,14 @@ async function dockerConfig(registry: AuthRegistry, name: string, login?: Login)
   return dir
 }
 
+/**
+ * Over HTTPS `http = false` must be said: BuildKit speaks plain HTTP to loopback registries unless
+ * told otherwise, and the CA is the test's.
+ */
 function registryToml(registry: AuthRegistry): string {
   return [
     `[registry."${registry.address}"]`,
-    registry.caFile !== undefined ? `  ca = ["${registry.caFile}"]` : '  http = true',
+    ...(registry.caFile !== undefined ? ['  http = false', `  ca = ["${registry.caFile}"]`] : ['  http = true']),
     '',
   ].join('\n')
 }
