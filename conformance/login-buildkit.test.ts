@@ -1,6 +1,6 @@
 // BuildKit (buildkitd + buildctl v0.24, private daemon) against a Wharf with access control, over
 // plain HTTP (`[registry."HOST:PORT"] http = true`) and over HTTPS trusting the test CA
-// (`ca = [...]`): a Dockerfile FROM a busybox image in team/** is built and pushed with the
+// (`ca = [...]` for buildkitd, SSL_CERT_FILE for buildctl, which fetches the tokens): a Dockerfile FROM a busybox image in team/** is built and pushed with the
 // credentials buildctl finds in its DOCKER_CONFIG (config.json `auths`, as `docker login` writes
 // it); without credentials the build cannot even pull its base.
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -56,7 +56,8 @@ for (const transport of TRANSPORTS) {
       const build = (config: string, allowFailure = false): ReturnType<typeof daemon.buildctl> => daemon.buildctl([
         'build', '--frontend', 'dockerfile.v0', '--local', `context=${context}`, '--local', `dockerfile=${context}`,
         '--output', `type=image,name=${registry.address}/${appRepo}:v1,push=true`, '--metadata-file', metadata,
-      ], { env: { DOCKER_CONFIG: config }, allowFailure })
+        // buildctl itself fetches the tokens (BuildKit's session auth provider), so it must trust the CA too.
+      ], { env: { DOCKER_CONFIG: config, ...(registry.caFile !== undefined ? { SSL_CERT_FILE: registry.caFile } : {}) }, allowFailure })
 
       const anonymous = await build(await dockerConfig(registry, 'docker-anonymous'), true)
       t.not(anonymous.code, 0, 'without credentials the build fails')
