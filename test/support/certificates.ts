@@ -47,12 +47,18 @@ export async function makeCertificateAuthority(dir: string, name: string, file =
   return { name, dir, cert, key, serial }
 }
 
+/** An intermediate CA `name` signed by `ca` (files `<file>.crt` and `<file>.key` in the same directory). */
+export async function issueIntermediate(ca: CertificateAuthority, name: string, file: string): Promise<CertificateAuthority> {
+  const pair = await issueCertificate(ca, { kind: 'ca', name, file })
+  return { ...pair, name, dir: ca.dir }
+}
+
 /**
  * A certificate signed by `ca`: for a server (`kind: 'server'`, subjectAltName the given IP
- * addresses and DNS names) or a client (`kind: 'client'`, common name `name`).
+ * addresses and DNS names), a client (`kind: 'client'`, common name `name`) or a CA (issueIntermediate).
  */
 export async function issueCertificate(ca: CertificateAuthority, options: {
-  readonly kind: 'server' | 'client'
+  readonly kind: 'server' | 'client' | 'ca'
   readonly name: string
   readonly file: string
   readonly ips?: readonly string[]
@@ -65,9 +71,9 @@ export async function issueCertificate(ca: CertificateAuthority, options: {
   const serial = newSerial()
   const altNames = [...(options.ips ?? []).map((ip) => `IP:${ip}`), ...(options.dns ?? []).map((name) => `DNS:${name}`)]
   await writeFile(extensions, [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature',
-    `extendedKeyUsage=${options.kind === 'server' ? 'serverAuth' : 'clientAuth'}`,
+    ...(options.kind === 'ca'
+      ? ['basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign']
+      : ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', `extendedKeyUsage=${options.kind === 'server' ? 'serverAuth' : 'clientAuth'}`]),
     ...(altNames.length > 0 ? [`subjectAltName=${altNames.join(',')}`] : []),
     '',
   ].join('\n'))

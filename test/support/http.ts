@@ -53,7 +53,7 @@ export interface RequestOptions {
   readonly hashBody?: Algorithm
   /** Fails the request when no complete response arrived in time (no limit when absent). */
   readonly timeoutMs?: number
-  /** The agent to connect through: an https.Agent with the CA (and a client certificate) for an https:// base. */
+  /** The agent to connect through (used even with `fresh`): an https.Agent with the CA (and a client certificate) for an https:// base. */
   readonly agent?: http.Agent
 }
 
