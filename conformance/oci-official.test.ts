@@ -10,6 +10,12 @@
 // OCI_DELETE_MANIFEST_BEFORE_BLOBS=1: the teardown deletes manifests before the blobs they
 // reference, the order a registry that protects referenced blobs needs.
 //
+// A second run logs in (OCI_USERNAME/OCI_PASSWORD: alice of helpers/auth-registry.ts, who may
+// push, pull and delete team/**) to a Wharf with access control. The suite's client gets a token
+// scoped to the repository it pushes to, without pull on the `from` of its mount, so that mount is
+// not done (202, a normal upload, as registry:2 with token auth answers); the suite then runs its
+// "nonexistent blob" mount check and skips the two that follow a 201.
+//
 // The binary is <project root>/../shared/bin/oci-conformance.test (CI clones the project with
 // ../shared beside it); WHARF_SHARED_DIR overrides the shared directory.
 import { existsSync } from 'node:fs'
@@ -20,6 +26,7 @@ import t from 'tap'
 import { isCI, uniqueSuffix, type Tap } from './helpers/env.js'
 import { run, tempDir } from './helpers/proc.js'
 import { startWharfTarget } from './helpers/target.js'
+import { startAuthRegistry } from './helpers/auth-registry.js'
 
 /** The number of specs of the suite at the commit bin/README.md names. */
 const SUITE_SPECS = 79
@@ -30,6 +37,15 @@ const EXPECTED_SKIPS: ReadonlyMap<string, string> = new Map([
   ['OCI Distribution Conformance Tests Content Discovery Setup Populate registry with test tags (no push)', 'the alternative to pushing test tags (push enabled)'],
   ['OCI Distribution Conformance Tests Push Cross-Repository Blob Mount Cross-mounting of nonexistent blob should yield session id', 'runs only when the mount with `from` before it answered 202; Wharf mounted the blob (201)'],
   ['OCI Distribution Conformance Tests Push Cross-Repository Blob Mount Cross-mounting without from, and automatic content discovery disabled should return a 202', 'OCI_AUTOMATIC_CROSSMOUNT=1'],
+])
+
+const CROSSMOUNT = 'OCI Distribution Conformance Tests Push Cross-Repository Blob Mount'
+
+/** Logged in through the token flow: the mount with `from` answers 202 (the token has no pull on `from`), so the suite takes its other branch. */
+const EXPECTED_SKIPS_LOGGED_IN: ReadonlyMap<string, string> = new Map([
+  ...[...EXPECTED_SKIPS].filter(([name]) => !name.startsWith(`${CROSSMOUNT} Cross-mounting of nonexistent blob`)),
+  [`${CROSSMOUNT} GET request to test digest within cross-mount namespace should return 200`, 'runs only when the mount with `from` answered 201; the token the suite asked for has no pull on `from`, so Wharf answered 202 (as registry:2 does)'],
+  [`${CROSSMOUNT} Cross-mounting without from, and automatic content discovery enabled should return a 201`, 'runs only after a 201 mount with `from` (see above)'],
 ])
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -64,12 +80,20 @@ export function parseJunit(xml: string): SpecResult[] {
   return specs
 }
 
-async function runSuite(t: Tap): Promise<void> {
-  const wharf = await startWharfTarget()
-  t.teardown(() => wharf.stop())
+interface SuiteTarget {
+  readonly url: string
+  logs(): string
+  /** OCI_USERNAME, OCI_PASSWORD when the registry needs a login. */
+  readonly env: Readonly<Record<string, string>>
+  readonly namespace: string
+  readonly expectedSkips: ReadonlyMap<string, string>
+}
+
+async function runSuite(t: Tap, wharf: SuiteTarget): Promise<void> {
   const scratch = await tempDir('oci-official')
   t.teardown(() => scratch.remove())
-  const namespace = `conformance/official-${uniqueSuffix()}`
+  const namespace = wharf.namespace
+  const EXPECTED_SKIPS = wharf.expectedSkips
   const result = await run(suiteBinary, ['-test.timeout', '10m', '-ginkgo.no-color', '-ginkgo.v'], {
     cwd: scratch.path,
     timeoutMs: 11 * 60_000,
@@ -86,6 +110,7 @@ async function runSuite(t: Tap): Promise<void> {
       OCI_DELETE_MANIFEST_BEFORE_BLOBS: '1',
       OCI_REPORT_DIR: scratch.path,
       OCI_DEBUG: '0',
+      ...wharf.env,
     },
   })
   const report = path.join(scratch.path, 'junit.xml')
@@ -112,5 +137,18 @@ if (!existsSync(suiteBinary)) {
   if (isCI) await t.test('the official OCI conformance suite', async (t) => { t.fail(`${reason} (CI=true: it must be present)`) })
   else await t.test('the official OCI conformance suite', { skip: reason }, async () => {})
 } else {
-  await t.test('the official OCI conformance suite passes against Wharf (OCI_AUTOMATIC_CROSSMOUNT=1)', { timeout: 12 * 60_000 }, (t) => runSuite(t))
+  await t.test('the official OCI conformance suite passes against Wharf (OCI_AUTOMATIC_CROSSMOUNT=1)', { timeout: 12 * 60_000 }, async (t) => {
+    const wharf = await startWharfTarget()
+    t.teardown(() => wharf.stop())
+    await runSuite(t, { url: wharf.url, logs: () => wharf.logs(), env: {}, namespace: `conformance/official-${uniqueSuffix()}`, expectedSkips: EXPECTED_SKIPS })
+  })
+  await t.test('the official OCI conformance suite passes logged in to Wharf with access control (OCI_USERNAME, token flow)', { timeout: 12 * 60_000 }, async (t) => {
+    const wharf = await startAuthRegistry({ tls: false })
+    t.teardown(() => wharf.stop())
+    const { alice } = wharf.users
+    await runSuite(t, {
+      url: wharf.url, logs: () => wharf.logs(), env: { OCI_USERNAME: alice.user, OCI_PASSWORD: alice.password },
+      namespace: `team/official-${uniqueSuffix()}`, expectedSkips: EXPECTED_SKIPS_LOGGED_IN,
+    })
+  })
 }
