@@ -76,6 +76,13 @@ await scenario(t, 'the 401 flow: the reference with htpasswd and Wharf with the 
     t.match(wharfChallenges['auth-base-anonymous'] ?? '', new RegExp(`^Bearer realm="${wharf.url}/token",service="wharf"`),
       "Wharf's challenge names its token endpoint (default realm: scheme and Host of the request + /token) and service")
 
+    // registry:2 names the source of a mount in its challenge (pull on `from`), so that a client
+    // which asks for exactly the challenge's scope (the OCI conformance suite's) gets a token that can mount.
+    const mount = await wharf.client().request(`/v2/${repo}/blobs/uploads/?mount=sha256:${'a'.repeat(64)}&from=team/source`, { method: 'POST' })
+    t.equal(mount.status, 401, 'an anonymous mount is refused with 401')
+    t.match(mount.header('www-authenticate') ?? '', new RegExp(`scope="repository:${repo.replace(/[/.]/g, '\\$&')}:pull,push repository:team/source:pull"`),
+      "and its challenge names the target's pull,push and the source's pull, as registry:2's does")
+
     const listed = (d: Difference): KnownDifference | undefined => AUTH_DIFFERENCES.find((k) =>
       (k.step === d.step || k.step === '*') && k.field === d.field && isDeepStrictEqual(k.wharf, d.wharf) && isDeepStrictEqual(k.reference, d.reference))
     const used = new Set(observed.map(listed))
