@@ -22,9 +22,8 @@
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { isCI, uniqueSuffix, type Tap } from './helpers/env.js'
+import { isCI, sharedDir, uniqueSuffix, type Tap } from './helpers/env.js'
 import { run, tempDir } from './helpers/proc.js'
 import { startWharfTarget } from './helpers/target.js'
 import { startAuthRegistry } from './helpers/auth-registry.js'
@@ -40,8 +39,6 @@ const EXPECTED_SKIPS: ReadonlyMap<string, string> = new Map([
   ['OCI Distribution Conformance Tests Push Cross-Repository Blob Mount Cross-mounting without from, and automatic content discovery disabled should return a 202', 'OCI_AUTOMATIC_CROSSMOUNT=1'],
 ])
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const sharedDir = process.env.WHARF_SHARED_DIR ?? path.join(projectRoot, '..', 'shared')
 const suiteBinary = path.join(sharedDir, 'bin', 'oci-conformance.test')
 
 interface SpecResult {
