@@ -88,6 +88,8 @@ export interface AuthRegistry {
   /** A raw-HTTP client sending these credentials as Basic on every request (anonymous without), trusting the CA. */
   client(login?: Login): RegistryClient
   logs(): string
+  /** How clients reached the token endpoint so far (from the request log): GET (Basic) and POST (OAuth2 form). */
+  tokenRequests(): { readonly get: number; readonly post: number }
   stop(): Promise<void>
 }
 
@@ -117,6 +119,8 @@ export async function startAuthRegistry(options: AuthRegistryOptions): Promise<A
     const storage = path.join(dir.path, 'storage')
     const configFile = await writeConfig(dir.path, {
       storage: { path: storage },
+      // Requests are logged (credentials never are) so that a scenario can say how its client logged in.
+      log: { level: 'info', requests: true },
       auth: { htpasswd, ...RULES },
       ...(server ? { http: { tls: { certificate: server.cert, key: server.key } } } : {}),
     })
@@ -141,6 +145,20 @@ export async function startAuthRegistry(options: AuthRegistryOptions): Promise<A
         ...(agent ? { agent } : {}),
       }),
       logs: () => wharf.logs.slice(-200).join('\n'),
+      tokenRequests: () => {
+        let get = 0
+        let post = 0
+        for (const line of wharf.logs) {
+          if (!line.includes('"/token')) continue
+          try {
+            const entry = JSON.parse(line) as { req?: { method?: string; url?: string } }
+            if (!entry.req?.url?.startsWith('/token')) continue
+            if (entry.req.method === 'GET') get++
+            else if (entry.req.method === 'POST') post++
+          } catch { /* not a JSON line */ }
+        }
+        return { get, post }
+      },
       async stop() {
         agent?.destroy()
         await wharf.stop()

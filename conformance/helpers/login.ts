@@ -36,6 +36,8 @@ export function loginScenario(t: Tap, name: string, transport: Transport, option
     t.teardown(() => registry.stop())
     try {
       await fn(t, registry)
+      const { get, post } = registry.tokenRequests()
+      t.comment(`${name} over ${transport}: token endpoint asked ${get} times by GET (Basic), ${post} times by POST (OAuth2 form)`)
     } catch (error) {
       t.comment(`server log (end):\n${registry.logs().slice(-4000)}`)
       throw error
