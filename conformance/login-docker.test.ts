@@ -6,7 +6,7 @@
 //
 // dockerd always treats 127.0.0.0/8 as an insecure registry (it cannot be switched off), so over
 // HTTPS it talks TLS but does not insist on the CA; the CA file is still laid out as users do.
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { startDockerd, type DockerDaemon } from './helpers/daemons.js'
@@ -53,6 +53,12 @@ async function trustCa(t: Tap, registry: AuthRegistry): Promise<void> {
   })
 }
 
+/** What `docker login` stored for the registry in the CLI's config.json. */
+async function storedLogin(d: DockerDaemon, address: string): Promise<{ auth?: string; identitytoken?: string } | undefined> {
+  const config = JSON.parse(await readFile(path.join(d.cliConfig, 'config.json'), 'utf8')) as { auths?: Record<string, { auth?: string; identitytoken?: string }> }
+  return config.auths?.[address]
+}
+
 function pushedDigest(output: string): string | undefined {
   return /digest: (sha256:[0-9a-f]{64}) size: \d+/.exec(output)?.[1]
 }
@@ -68,6 +74,9 @@ for (const transport of TRANSPORTS) {
 
     const login = await d.docker(['login', '-u', alice.user, '--password-stdin', registry.address], { input: alice.password })
     t.match(login.stdout, /Login Succeeded/, 'docker login -u alice --password-stdin succeeds')
+    const stored = await storedLogin(d, registry.address)
+    t.ok(stored?.identitytoken, 'docker login stored a refresh token (identitytoken: the token endpoint answered offline_token=true)')
+    t.notOk(stored?.auth, 'and not the password')
 
     const pushed: Record<string, string | undefined> = {}
     for (const repo of [team, pub]) {
@@ -84,6 +93,7 @@ for (const transport of TRANSPORTS) {
     t.match(pulled.stdout, pushed[team]!, 'docker pull (logged in) reports the pushed digest')
 
     await d.docker(['logout', registry.address])
+    t.equal(await storedLogin(d, registry.address), undefined, 'docker logout removed it')
     await d.docker(['rmi', ref(team)])
     const refused = await d.docker(['pull', ref(team)], { allowFailure: true })
     t.not(refused.code, 0, 'after docker logout, pulling a team image fails')

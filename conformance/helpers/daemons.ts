@@ -9,6 +9,8 @@ import { run, startDaemon, tempDir, type RunOptions, type RunResult } from './pr
 
 export interface DockerDaemon {
   readonly socket: string
+  /** The docker CLI's private DOCKER_CONFIG directory (config.json: what `docker login` stored). */
+  readonly cliConfig: string
   /** Runs the docker CLI against this daemon with a private DOCKER_CONFIG. */
   docker(args: readonly string[], options?: RunOptions): Promise<RunResult>
   output(): string
@@ -55,6 +57,7 @@ export async function startDockerd(insecureRegistries: readonly string[]): Promi
   const docker = toolPath('docker')
   return {
     socket,
+    cliConfig,
     docker: (args, options = {}) => run(docker, ['-H', `unix://${socket}`, ...args], {
       timeoutMs: 120_000, ...options, env: { DOCKER_CONFIG: cliConfig, DOCKER_CLI_EXPERIMENTAL: 'enabled', ...options.env },
     }),
