@@ -557,3 +557,30 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     "clause": "Listing Tags (lexical order) and Deleting tags / Deleting Manifests: Wharf removed only the deleted tag; the list is sorted and includes the ?tag= tags the reference ignores."
   },
 ]
+
+const CHALLENGE_CLAUSE = 'Not in the distribution-spec (it leaves authentication to the registry, "Error Codes" only defines UNAUTHORIZED). registry:2 in htpasswd mode challenges with Basic; Wharf challenges with Bearer and a token endpoint (the Docker token protocol, what registry:2 does in its `auth.token` mode and what Docker Hub, GitLab and Harbor do), because short-lived scoped tokens, refresh tokens (`docker login` stores one instead of the password) and offline verification by several nodes need it. Every client tested (docker, podman, skopeo, buildah, crane, oras, containerd, BuildKit) answers a Bearer challenge by asking the token endpoint with the same Basic credentials, and Basic sent directly still works on every route (step auth-base-basic). Parameter values are not compared: the realm names each server.'
+
+/**
+ * Differences in the 401 flow (differential-auth.test.ts): the reference in htpasswd mode vs
+ * Wharf with the same htpasswd file. `header:www-authenticate` is reduced to the scheme and the
+ * names of its parameters.
+ */
+export const AUTH_DIFFERENCES: readonly KnownDifference[] = [
+  {
+    step: '*',
+    field: 'header:content-type',
+    wharf: 'application/json',
+    reference: 'application/json; charset=utf-8',
+    clause: 'As the main set\'s step "*": Wharf sends application/json without parameters (RFC 8259 §11 defines none).',
+  },
+  { step: 'auth-base-anonymous', field: 'header:www-authenticate', wharf: 'Bearer realm,service', reference: 'Basic realm', clause: CHALLENGE_CLAUSE },
+  { step: 'auth-base-wrong-password', field: 'header:www-authenticate', wharf: 'Bearer realm,service', reference: 'Basic realm', clause: CHALLENGE_CLAUSE },
+  { step: 'auth-base-unknown-user', field: 'header:www-authenticate', wharf: 'Bearer realm,service', reference: 'Basic realm', clause: CHALLENGE_CLAUSE },
+  {
+    step: 'auth-manifest-anonymous',
+    field: 'header:www-authenticate',
+    wharf: 'Bearer realm,service,scope',
+    reference: 'Basic realm',
+    clause: `${CHALLENGE_CLAUSE} Wharf's challenge also names the scope the request needs (repository:<name>:pull), so that a client asks for exactly that.`,
+  },
+]

@@ -3,22 +3,10 @@
 // headers and bodies must agree, except for the differences listed in differences.ts.
 import t from 'tap'
 import { isDeepStrictEqual } from 'node:util'
-import { fixture, runSteps, steps, type Observation } from './differential.js'
+import { compare, fixture, runSteps, steps, type Difference } from './differential.js'
 import { KNOWN_DIFFERENCES, type KnownDifference } from './differences.js'
 import { scenario } from './helpers/env.js'
 import { startReferenceTarget, startWharfTarget } from './helpers/target.js'
-
-interface Difference { readonly step: string; readonly field: string; readonly wharf: unknown; readonly reference: unknown }
-
-export function compare(step: string, wharf: Observation, reference: Observation): Difference[] {
-  const out: Difference[] = []
-  if (wharf.status !== reference.status) out.push({ step, field: 'status', wharf: wharf.status, reference: reference.status })
-  for (const name of new Set([...Object.keys(wharf.headers), ...Object.keys(reference.headers)])) {
-    if (wharf.headers[name] !== reference.headers[name]) out.push({ step, field: `header:${name}`, wharf: wharf.headers[name], reference: reference.headers[name] })
-  }
-  if (!isDeepStrictEqual(wharf.body, reference.body)) out.push({ step, field: 'body', wharf: wharf.body, reference: reference.body })
-  return out
-}
 
 await scenario(t, 'Wharf and the reference registry answer the scenario set alike, except for the listed differences', { tools: ['registry'], timeout: 120_000 }, async (t) => {
   const reference = await startReferenceTarget()

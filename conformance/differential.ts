@@ -1,6 +1,7 @@
 // The raw-HTTP scenario set of the differential mode: one fixed sequence of requests, run against
 // two registries, each answer reduced to what must agree (status, key headers, body).
 import { createHash } from 'node:crypto'
+import { isDeepStrictEqual } from 'node:util'
 import { type Blob, descriptor, digestOf, errorCodes, type HttpResponse, jsonBytes, makeBlob, type Manifest, manifestOf, MediaTypes, RegistryClient, withQuery } from '../test/support/index.js'
 
 /** What is compared of one answer. */
@@ -40,6 +41,20 @@ export function observe(reg: RegistryClient, res: HttpResponse): Observation {
     try { body = JSON.parse(res.text()) } catch { body = { unparsable: digestOf(res.body) } }
   } else body = { sha256: digestOf(res.body), length: res.body.length }
   return { status: res.status, headers, body }
+}
+
+/** One field in which two observations of a step disagree. */
+export interface Difference { readonly step: string; readonly field: string; readonly wharf: unknown; readonly reference: unknown }
+
+/** Where Wharf's and the reference's observations of a step differ: status, each compared header, body. */
+export function compare(step: string, wharf: Observation, reference: Observation): Difference[] {
+  const out: Difference[] = []
+  if (wharf.status !== reference.status) out.push({ step, field: 'status', wharf: wharf.status, reference: reference.status })
+  for (const name of new Set([...Object.keys(wharf.headers), ...Object.keys(reference.headers)])) {
+    if (wharf.headers[name] !== reference.headers[name]) out.push({ step, field: `header:${name}`, wharf: wharf.headers[name], reference: reference.headers[name] })
+  }
+  if (!isDeepStrictEqual(wharf.body, reference.body)) out.push({ step, field: 'body', wharf: wharf.body, reference: reference.body })
+  return out
 }
 
 export interface Step {

@@ -10,6 +10,13 @@
 // OCI_DELETE_MANIFEST_BEFORE_BLOBS=1: the teardown deletes manifests before the blobs they
 // reference, the order a registry that protects referenced blobs needs.
 //
+// A second run logs in (OCI_USERNAME/OCI_PASSWORD: alice of helpers/auth-registry.ts, who may
+// push, pull and delete team/**) to a Wharf with access control. The suite's client follows the
+// Bearer challenge and asks the token endpoint for exactly the challenge's scope, so every spec
+// passing here means every route names the scope it needs, including `repository:<from>:pull` for
+// a mount with `from` (registry:2's challenge names it; without it the token cannot mount and the
+// suite's cross-mount specs take their 202 branch). Same specs, same skips as the open run.
+//
 // The binary is <project root>/../shared/bin/oci-conformance.test (CI clones the project with
 // ../shared beside it); WHARF_SHARED_DIR overrides the shared directory.
 import { existsSync } from 'node:fs'
@@ -19,6 +26,7 @@ import t from 'tap'
 import { isCI, sharedDir, uniqueSuffix, type Tap } from './helpers/env.js'
 import { run, tempDir } from './helpers/proc.js'
 import { startWharfTarget } from './helpers/target.js'
+import { startAuthRegistry } from './helpers/auth-registry.js'
 
 /** The number of specs of the suite at the commit bin/README.md names. */
 const SUITE_SPECS = 79
@@ -61,12 +69,20 @@ export function parseJunit(xml: string): SpecResult[] {
   return specs
 }
 
-async function runSuite(t: Tap): Promise<void> {
-  const wharf = await startWharfTarget()
-  t.teardown(() => wharf.stop())
+interface SuiteTarget {
+  readonly url: string
+  logs(): string
+  /** OCI_USERNAME, OCI_PASSWORD when the registry needs a login. */
+  readonly env: Readonly<Record<string, string>>
+  readonly namespace: string
+  readonly expectedSkips: ReadonlyMap<string, string>
+}
+
+async function runSuite(t: Tap, wharf: SuiteTarget): Promise<void> {
   const scratch = await tempDir('oci-official')
   t.teardown(() => scratch.remove())
-  const namespace = `conformance/official-${uniqueSuffix()}`
+  const namespace = wharf.namespace
+  const EXPECTED_SKIPS = wharf.expectedSkips
   const result = await run(suiteBinary, ['-test.timeout', '10m', '-ginkgo.no-color', '-ginkgo.v'], {
     cwd: scratch.path,
     timeoutMs: 11 * 60_000,
@@ -83,6 +99,7 @@ async function runSuite(t: Tap): Promise<void> {
       OCI_DELETE_MANIFEST_BEFORE_BLOBS: '1',
       OCI_REPORT_DIR: scratch.path,
       OCI_DEBUG: '0',
+      ...wharf.env,
     },
   })
   const report = path.join(scratch.path, 'junit.xml')
@@ -109,5 +126,18 @@ if (!existsSync(suiteBinary)) {
   if (isCI) await t.test('the official OCI conformance suite', async (t) => { t.fail(`${reason} (CI=true: it must be present)`) })
   else await t.test('the official OCI conformance suite', { skip: reason }, async () => {})
 } else {
-  await t.test('the official OCI conformance suite passes against Wharf (OCI_AUTOMATIC_CROSSMOUNT=1)', { timeout: 12 * 60_000 }, (t) => runSuite(t))
+  await t.test('the official OCI conformance suite passes against Wharf (OCI_AUTOMATIC_CROSSMOUNT=1)', { timeout: 12 * 60_000 }, async (t) => {
+    const wharf = await startWharfTarget()
+    t.teardown(() => wharf.stop())
+    await runSuite(t, { url: wharf.url, logs: () => wharf.logs(), env: {}, namespace: `conformance/official-${uniqueSuffix()}`, expectedSkips: EXPECTED_SKIPS })
+  })
+  await t.test('the official OCI conformance suite passes logged in to Wharf with access control (OCI_USERNAME, token flow)', { timeout: 12 * 60_000 }, async (t) => {
+    const wharf = await startAuthRegistry({ tls: false })
+    t.teardown(() => wharf.stop())
+    const { alice } = wharf.users
+    await runSuite(t, {
+      url: wharf.url, logs: () => wharf.logs(), env: { OCI_USERNAME: alice.user, OCI_PASSWORD: alice.password },
+      namespace: `team/official-${uniqueSuffix()}`, expectedSkips: EXPECTED_SKIPS,
+    })
+  })
 }

@@ -9,6 +9,8 @@ import { run, startDaemon, tempDir, type RunOptions, type RunResult } from './pr
 
 export interface DockerDaemon {
   readonly socket: string
+  /** The docker CLI's private DOCKER_CONFIG directory (config.json: what `docker login` stored). */
+  readonly cliConfig: string
   /** Runs the docker CLI against this daemon with a private DOCKER_CONFIG. */
   docker(args: readonly string[], options?: RunOptions): Promise<RunResult>
   output(): string
@@ -55,6 +57,7 @@ export async function startDockerd(insecureRegistries: readonly string[]): Promi
   const docker = toolPath('docker')
   return {
     socket,
+    cliConfig,
     docker: (args, options = {}) => run(docker, ['-H', `unix://${socket}`, ...args], {
       timeoutMs: 120_000, ...options, env: { DOCKER_CONFIG: cliConfig, DOCKER_CLI_EXPERIMENTAL: 'enabled', ...options.env },
     }),
@@ -105,4 +108,44 @@ export async function startContainerd(): Promise<ContainerdDaemon> {
     throw error
   }
   return { address, ctr, output: () => daemon.output(), stop }
+}
+
+export interface BuildkitDaemon {
+  readonly address: string
+  /** Runs buildctl against this buildkitd; `env` carries the client's DOCKER_CONFIG (credentials). */
+  buildctl(args: readonly string[], options?: RunOptions): Promise<RunResult>
+  output(): string
+  stop(): Promise<void>
+}
+
+/**
+ * A private buildkitd (OCI worker, native snapshotter, no containerd worker, no emulator: one
+ * platform) with its own root, socket and buildkitd.toml whose `[registry."HOST:PORT"]` sections
+ * are `registryConfig` as given (`http = true`, or `ca = [...]` for a registry on HTTPS).
+ * helpers/buildkitd.ts (issue 10) has the multi-platform daemon with emulation and plain HTTP.
+ */
+export async function startBuildkitdWith(registryConfig: string): Promise<BuildkitDaemon> {
+  const dir = await tempDir('buildkitd')
+  const socket = path.join(dir.path, 'buildkitd.sock')
+  const config = path.join(dir.path, 'buildkitd.toml')
+  await writeFile(config, registryConfig)
+  const daemon = startDaemon('buildkitd', toolPath('buildkitd'), [
+    '--root', path.join(dir.path, 'root'), '--addr', `unix://${socket}`, '--config', config,
+    '--oci-worker=true', '--oci-worker-snapshotter=native', '--containerd-worker=false',
+  ])
+  const address = `unix://${socket}`
+  const buildctlPath = toolPath('buildctl')
+  const buildctl = (args: readonly string[], options: RunOptions = {}): Promise<RunResult> =>
+    run(buildctlPath, ['--addr', address, ...args], { timeoutMs: 180_000, ...options })
+  const stop = async (): Promise<void> => { await daemon.stop(15_000); await dir.remove() }
+  try {
+    await waitFor('buildkitd', async () => {
+      if (daemon.child.exitCode !== null) throw new Error(`buildkitd exited:\n${daemon.output().slice(-3000)}`)
+      return (await buildctl(['debug', 'workers'], { allowFailure: true, timeoutMs: 5000 })).code === 0
+    }, 60_000, 250)
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { address, buildctl, output: () => daemon.output(), stop }
 }

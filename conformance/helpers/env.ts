@@ -23,6 +23,9 @@ export const Tools = {
   podman: 'podman',
   umoci: 'umoci',
   dockerd: 'dockerd',
+  // Debian apache2-utils and openssl: the login scenarios' htpasswd file and test CA.
+  htpasswd: 'htpasswd',
+  openssl: 'openssl',
   // Debian's docker.io CLI, matching dockerd 20.10 (a newer CLI may sit earlier on PATH).
   docker: '/usr/bin/docker',
   containerd: 'containerd',

@@ -42,7 +42,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts the registry binary `binary`; retries on another port when the one picked was taken meanwhile. */
-export async function startReferenceRegistry(options: { binary: string; keepStorage?: boolean }): Promise<ReferenceRegistry> {
+export async function startReferenceRegistry(options: { binary: string; keepStorage?: boolean; htpasswd?: string }): Promise<ReferenceRegistry> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-reference-'))
   const storage = path.join(dir, 'data')
   const logFile = path.join(dir, 'server.log')
@@ -65,6 +65,8 @@ export async function startReferenceRegistry(options: { binary: string; keepStor
       'http:',
       `  addr: 127.0.0.1:${port}`,
       '  secret: wharf-reference',
+      // registry:2's htpasswd mode: Basic challenges, every user who logs in may do everything.
+      ...(options.htpasswd !== undefined ? ['auth:', '  htpasswd:', '    realm: wharf-reference', `    path: ${options.htpasswd}`] : []),
       '',
     ].join('\n'))
     const fd = openSync(logFile, 'a')
@@ -93,7 +95,7 @@ export async function startReferenceRegistry(options: { binary: string; keepStor
     try {
       await Promise.race([spawnError, waitFor(`reference registry on ${url}`, async () => {
         if (!alive()) throw new Error(`exited: ${logs()}`)
-        return (await request(url, '/v2/', { timeoutMs: 2000, fresh: true })).status === 200
+        return (await request(url, '/v2/', { timeoutMs: 2000, fresh: true })).status === (options.htpasswd !== undefined ? 401 : 200)
       }, 15_000)])
       return {
         url, address: `127.0.0.1:${port}`, pid: pid!, storage, logFile, logs, alive,
