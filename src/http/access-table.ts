@@ -10,6 +10,12 @@ export interface RouteAccess {
    * /v2/ base, whose 401 is where clients learn how to log in (as registry:2 answers).
    */
   readonly login: boolean
+  /**
+   * What a 401's challenge asks a token for besides the needs: pull on a mount's `from`, which is
+   * not required (without it the mount becomes an upload) but lets a client that asks for exactly
+   * the challenge's scope mount, as registry:2's challenges do.
+   */
+  readonly alsoAsks?: readonly Need[]
 }
 
 /** The admin API (`/_wharf/`), outside /v2/. */
@@ -54,10 +60,13 @@ export function accessOf(route: V2Route, method: string): RouteAccess {
 }
 
 /** What a request to `path` needs; undefined for paths outside /v2/ and the admin API (the token endpoint checks its own credentials). */
-export function accessOfPath(method: string, path: string): (RouteAccess & { readonly route?: V2Route }) | undefined {
+export function accessOfPath(method: string, path: string, query: string): (RouteAccess & { readonly route?: V2Route }) | undefined {
   if (path === '/v2' || path.startsWith('/v2/')) {
     const route = parseV2Path(path)
-    return { ...accessOf(route, method), route }
+    const access = accessOf(route, method)
+    const from = route.kind === 'uploads' && method === 'POST' ? new URLSearchParams(query).get('from') : null
+    if (from !== null && from !== '' && new URLSearchParams(query).has('mount')) return { ...access, alsoAsks: repository(from, 'pull'), route }
+    return { ...access, route }
   }
   if (path.startsWith(ADMIN_PATH_PREFIX)) return { needs: [ADMIN], login: false }
   return undefined

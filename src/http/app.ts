@@ -73,6 +73,8 @@ const OPEN_ACCESS: AccessControl = { policy: OPEN_POLICY, authenticator: OPEN_AU
 /** What the access check learnt about a request, for its handler and for a refusal's challenge. */
 interface Guarded {
   readonly needs: readonly Need[]
+  /** What a 401's challenge names: the needs and what the route also asks for. */
+  readonly scope: readonly Need[]
   readonly route?: V2Route
   ctx?: RequestContext
 }
@@ -148,9 +150,10 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   const access = options.access ?? OPEN_ACCESS
   const guarded = new WeakMap<FastifyRequest, Guarded>()
   app.addHook('onRequest', async (request, reply) => {
-    const needed = accessOfPath(request.method, splitUrl(request.raw.url ?? '/').path)
+    const { path, query } = splitUrl(request.raw.url ?? '/')
+    const needed = accessOfPath(request.method, path, query)
     if (needed === undefined) return
-    const state: Guarded = { needs: needed.needs, ...(needed.route !== undefined ? { route: needed.route } : {}) }
+    const state: Guarded = { needs: needed.needs, scope: [...needed.needs, ...needed.alsoAsks ?? []], ...(needed.route !== undefined ? { route: needed.route } : {}) }
     guarded.set(request, state)
     const ctx = await authenticatedContext(request, reply, access.authenticator)
     state.ctx = ctx
@@ -224,7 +227,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
       const state = guarded.get(request)
       const invalidToken = (error.detail as { invalidToken?: unknown } | undefined)?.invalidToken === true
       const reason = invalidToken ? 'invalid_token' : state?.ctx?.caller.kind === 'bearer' ? 'insufficient_scope' : undefined
-      reply.header('WWW-Authenticate', bearerChallenge(access.challenge, { scheme: request.protocol, host: request.headers.host }, state?.needs ?? [], reason))
+      reply.header('WWW-Authenticate', bearerChallenge(access.challenge, { scheme: request.protocol, host: request.headers.host }, state?.scope ?? [], reason))
     }
     const retryAfter = (error.detail as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds
     if (error.status === 429 && typeof retryAfter === 'number') reply.header('Retry-After', String(Math.max(1, Math.ceil(retryAfter))))

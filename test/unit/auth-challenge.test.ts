@@ -28,10 +28,13 @@ t.test('the challenge: realm from the Host header by default, service, scope of 
 
 t.test('the access table', async (t) => {
   const name = 'team/app' as RepoName
-  const actions = (method: string, path: string): string => {
-    const access = accessOfPath(method, path)
+  const actions = (method: string, url: string): string => {
+    const [path, query] = url.split('?') as [string, string | undefined]
+    const access = accessOfPath(method, path, query ?? '')
     if (access === undefined) return 'not guarded'
-    return `${access.login ? 'login ' : ''}${access.needs.map((n) => `${n.resource.type}:${n.resource.name}:${n.action}`).join(' ')}`.trim()
+    const words = (needs: readonly Need[]): string => needs.map((n) => `${n.resource.type}:${n.resource.name}:${n.action}`).join(' ')
+    const also = access.alsoAsks !== undefined ? ` (challenge also: ${words(access.alsoAsks)})` : ''
+    return `${access.login ? 'login ' : ''}${words(access.needs)}${also}`.trim()
   }
   const table: Array<[string, string, string]> = [
     ['GET', '/v2/', 'login'],
@@ -44,6 +47,8 @@ t.test('the access table', async (t) => {
     ['GET', '/v2/team/app/blobs/sha256:abc', 'repository:team/app:pull'],
     ['DELETE', '/v2/team/app/blobs/sha256:abc', 'repository:team/app:delete'],
     ['POST', '/v2/team/app/blobs/uploads/', 'repository:team/app:pull repository:team/app:push'],
+    ['POST', '/v2/team/app/blobs/uploads/?mount=sha256:abc&from=other/repo', 'repository:team/app:pull repository:team/app:push (challenge also: repository:other/repo:pull)'],
+    ['POST', '/v2/team/app/blobs/uploads/?mount=sha256:abc', 'repository:team/app:pull repository:team/app:push'],
     ['PATCH', '/v2/team/app/blobs/uploads/id', 'repository:team/app:pull repository:team/app:push'],
     ['PUT', '/v2/team/app/blobs/uploads/id', 'repository:team/app:pull repository:team/app:push'],
     ['GET', '/v2/team/app/blobs/uploads/id', 'repository:team/app:push'],
