@@ -67,16 +67,20 @@ export class CredentialAuthenticator implements Authenticator {
     if (colon <= 0 || colon > MAX_USERNAME) throw new RegistryError('UNAUTHORIZED', { message: 'malformed Basic credentials' })
     const user = decoded.slice(0, colon)
     const password = decoded.slice(colon + 1)
-    const key = createHmac('sha256', this.cacheKey).update(user).update('\0').update(password).digest('base64')
-    const cached = this.cache.get(key)
-    if (cached !== undefined && cached.expiresAt > this.now()) return cached.caller
-    if (cached !== undefined) this.cache.delete(key)
-
-    // A remembered success proves the password; only new checks are throttled.
+    // The throttle comes before the remembered successes: else a guesser stopped by it would still
+    // learn which guess is right while the owner's login is remembered.
     const retryAfterSeconds = this.parts.throttle.retryAfterSeconds(address, user)
     if (retryAfterSeconds !== undefined) {
       throw new RegistryError('TOOMANYREQUESTS', { message: 'too many failed logins: try again later', detail: { retryAfterSeconds } })
     }
+    const key = createHmac('sha256', this.cacheKey).update(user).update('\0').update(password).digest('base64')
+    const cached = this.cache.get(key)
+    if (cached !== undefined && cached.expiresAt > this.now()) {
+      // Remembered, unless the user was removed or the robot revoked since (a cheap look-up, no bcrypt).
+      const current = await this.current(cached.caller)
+      if (current !== undefined) return current
+    }
+    if (cached !== undefined) this.cache.delete(key)
     const caller = await this.check(user, password)
     if (caller === undefined) {
       this.parts.throttle.failed(address, user)
