@@ -12,7 +12,7 @@ import bcrypt from 'bcryptjs'
 import { SignJWT, type JWTPayload } from 'jose'
 import type { Test } from 'tap'
 import { readSigningKeys } from '../../src/auth/signing-keys.js'
-import { request, runCli, startWharf, tempDir, writeConfig, type CliResult, type HttpResponse, type WharfProcess } from '../support/index.js'
+import { request, runCli, sleep, startWharf, tempDir, writeConfig, type CliResult, type HttpResponse, type WharfProcess } from '../support/index.js'
 
 export function basic(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
@@ -54,7 +54,7 @@ export interface AuthServer {
   readonly keysDirectory: string
   /** `wharf <args> --config <config> --storage <storage>`. */
   cli(args: readonly string[], input?: string): Promise<CliResult>
-  /** `wharf token create`: the robot's secret. */
+  /** `wharf token create`: the robot's secret, once the server can know the robot (about a second). */
   createRobot(name: string, ...scopes: string[]): Promise<string>
   /** GET /token with the query (and Basic credentials, if given); the answer as it is. */
   tokenResponse(query: string, authorization?: string): Promise<HttpResponse>
@@ -85,6 +85,8 @@ export async function startAuthServer(t: Test, options: AuthServerOptions = {}):
     async createRobot(name, ...scopes) {
       const made = await cli(['token', 'create', '--name', name, ...scopes.flatMap((scope) => ['--scope', scope])])
       if (made.code !== 0) throw new Error(`wharf token create ${name}: ${made.stderr}`)
+      // The running server looks at robots.json at most once a second: after that it knows the robot.
+      await sleep(1100)
       return made.stdout.trim()
     },
     tokenResponse,

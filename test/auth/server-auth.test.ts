@@ -179,6 +179,30 @@ t.test('a robot revoked with `wharf token revoke` stops logging in within about 
   t.equal((await server.tokenResponse('service=wharf', basic('deployer', secret))).status, 401, 'and /token')
 })
 
+t.test('a password changed with `wharf user passwd`, or a robot made again under its name, ends the old secret within about two seconds', async (t) => {
+  const oldDave = new Client(server.url, basic('dave', PASSWORDS.dave))
+  t.equal((await oldDave.get('/v2/')).status, 200, 'dave logs in (and is remembered)')
+  const newPassword = 'dave-Changed-5'
+  keep(server, newPassword, basic('dave', newPassword).slice(6))
+  const changed = await server.cli(['user', 'passwd', 'dave', '--password-stdin'], `${newPassword}\n`)
+  t.equal(changed.code, 0, changed.stderr)
+  let start = Date.now()
+  await waitFor('dave\'s old password refused', async () => (await oldDave.get('/v2/')).status === 401, 2500, 50)
+  t.ok(Date.now() - start <= 2500, `refused after ${Date.now() - start} ms`)
+  t.equal((await new Client(server.url, basic('dave', newPassword)).get('/v2/')).status, 200, 'the new password logs in')
+
+  const first = await server.createRobot('builder', 'repository:team/*:pull')
+  const oldRobot = new Client(server.url, basic('builder', first))
+  t.equal((await oldRobot.get('/v2/')).status, 200, 'the robot logs in (and is remembered)')
+  t.equal((await server.cli(['token', 'revoke', 'builder'])).code, 0)
+  const second = await server.createRobot('builder', 'repository:team/*:pull')
+  keep(server, first, second)
+  start = Date.now()
+  await waitFor('the first robot\'s secret refused', async () => (await oldRobot.get('/v2/')).status === 401, 2500, 50)
+  t.ok(Date.now() - start <= 2500, `refused after ${Date.now() - start} ms`)
+  t.equal((await new Client(server.url, basic('builder', second)).get('/v2/')).status, 200, 'the new robot\'s secret logs in')
+})
+
 t.test('brute force: after 3 failures from one address, 429 TOOMANYREQUESTS with Retry-After on /v2/ and /token, even for a right password, until the window passes', async (t) => {
   const guarded = await startAuthServer(t, { users: PASSWORDS, auth: { rules: RULES, throttle: { failures: 3, windowSeconds: 2 } }, config: { log: { level: 'trace', requests: true } } })
   for (const [user, password] of Object.entries(PASSWORDS)) keep(guarded, password, basic(user, password).slice(6))
