@@ -38,16 +38,16 @@ function errorCode(res: HttpResponse): string | undefined {
   return res.json<{ errors?: Array<{ code: string }> }>().errors?.[0]?.code
 }
 
-/** Everything secret that went to `server`: none of it may appear in its log. */
+/** Everything secret that went to each server: none of it may appear in its log. */
+const secrets = new Map<AuthServer, string[]>()
 function secretsOf(server: AuthServer): string[] {
   return secrets.get(server) ?? []
 }
-const secrets = new Map<AuthServer, string[]>()
 function keep(server: AuthServer, ...values: string[]): void {
   secrets.set(server, [...secretsOf(server), ...values])
 }
 
-/** Asserts that no secret given to `server` is in its log (as it is, or as the base64 of Basic credentials). */
+/** Asserts that no secret given to `server` (passwords, robot secrets, tokens, Basic credentials as sent) is in its log. */
 function assertNoSecretsLogged(t: Test, server: AuthServer): void {
   const log = server.wharf.logs.join('\n')
   t.ok(server.wharf.logs.length > 10, `the server logged (${server.wharf.logs.length} lines)`)

@@ -2,7 +2,10 @@
  * The Docker token protocol against a real server over HTTP: forged and stale tokens are refused
  * with `error="invalid_token"`, key rotation and retirement, nodes sharing keys, the /token
  * endpoint (GET with and without Basic, the OAuth2 password and refresh grants, offline tokens)
- * and an external issuer trusted by its PEM key or JWKS.
+ * and an external issuer trusted by its PEM key or JWKS (auth.trust). Every server is a real
+ * `wharf serve` with the real parts: users in its htpasswd file, robots made and revoked with
+ * `wharf token create|revoke`, keys rotated with `wharf auth rotate-key|retire-key`; forged tokens
+ * are signed with the key files the server wrote.
  */
 import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
