@@ -35,7 +35,7 @@ export class CredentialAuthenticator implements Authenticator {
   private readonly cacheEntries: number
   private readonly now: () => number
   /** Keyed by an HMAC (a per-process random key) of user and password: the cache never holds a password or a cheap hash of one. */
-  private readonly cache = new Map<string, { readonly caller: Caller; readonly expiresAt: number }>()
+  private readonly cache = new Map<string, { readonly caller: Caller; readonly expiresAt: number; readonly standing: string }>()
   private readonly cacheKey = randomBytes(32)
 
   constructor(parts: CredentialAuthenticatorParts) {
@@ -67,24 +67,47 @@ export class CredentialAuthenticator implements Authenticator {
     if (colon <= 0 || colon > MAX_USERNAME) throw new RegistryError('UNAUTHORIZED', { message: 'malformed Basic credentials' })
     const user = decoded.slice(0, colon)
     const password = decoded.slice(colon + 1)
-    const key = createHmac('sha256', this.cacheKey).update(user).update('\0').update(password).digest('base64')
-    const cached = this.cache.get(key)
-    if (cached !== undefined && cached.expiresAt > this.now()) return cached.caller
-    if (cached !== undefined) this.cache.delete(key)
-
-    // A remembered success proves the password; only new checks are throttled.
+    // The throttle comes before the remembered successes: else a guesser stopped by it would still
+    // learn which guess is right while the owner's login is remembered.
     const retryAfterSeconds = this.parts.throttle.retryAfterSeconds(address, user)
     if (retryAfterSeconds !== undefined) {
       throw new RegistryError('TOOMANYREQUESTS', { message: 'too many failed logins: try again later', detail: { retryAfterSeconds } })
     }
+    const key = createHmac('sha256', this.cacheKey).update(user).update('\0').update(password).digest('base64')
+    const cached = this.cache.get(key)
+    if (cached !== undefined && cached.expiresAt > this.now()) {
+      // Remembered while what was checked stands (cheap look-ups, no bcrypt): not past a removed
+      // user, a changed password, a revoked robot or one made again under the same name.
+      const now = await this.standingOf(cached.caller.kind === 'robot' ? 'robot' : 'user', user)
+      if (now !== undefined && now.standing === cached.standing) return now.caller
+    }
+    if (cached !== undefined) this.cache.delete(key)
+    // Read before the check, so that a change during it makes the remembered standing stale, never newer.
+    const standing = { user: await this.standingOf('user', user), robot: await this.standingOf('robot', user) }
     const caller = await this.check(user, password)
     if (caller === undefined) {
       this.parts.throttle.failed(address, user)
       throw new RegistryError('UNAUTHORIZED', { message: 'wrong user name or password' })
     }
     this.parts.throttle.succeeded(address, user)
-    this.remember(key, caller)
+    const checked = caller.kind === 'robot' ? standing.robot : standing.user
+    if (checked !== undefined) this.remember(key, caller, checked.standing)
     return caller
+  }
+
+  /**
+   * What a successful check of `name` rests on, as it is now: a user's password hash (or just
+   * that the user exists, for a password file that does not tell its hashes), a robot's creation
+   * time; undefined when there is no such user or robot.
+   */
+  private async standingOf(kind: 'user' | 'robot', name: string): Promise<{ caller: Caller; standing: string } | undefined> {
+    if (kind === 'robot') {
+      const robot = await this.parts.robots.get(name)
+      return robot === undefined ? undefined : { caller: { kind: 'robot', name: robot.name, scopes: robot.scopes }, standing: `robot ${robot.createdAt}` }
+    }
+    const passwords = this.parts.passwords
+    const hash = passwords.hashOf !== undefined ? await passwords.hashOf(name) : await passwords.has(name) ? 'present' : undefined
+    return hash === undefined ? undefined : { caller: { kind: 'user', name, via: 'password' }, standing: `user ${hash}` }
   }
 
   private async check(user: string, password: string): Promise<Caller | undefined> {
@@ -96,13 +119,13 @@ export class CredentialAuthenticator implements Authenticator {
     return undefined
   }
 
-  private remember(key: string, caller: Caller): void {
+  private remember(key: string, caller: Caller, standing: string): void {
     if (this.cache.size >= this.cacheEntries) {
       // Insertion order: the oldest entry goes first.
       const oldest = this.cache.keys().next().value
       if (oldest !== undefined) this.cache.delete(oldest)
     }
-    this.cache.set(key, { caller, expiresAt: this.now() + this.cacheTtlMs })
+    this.cache.set(key, { caller, expiresAt: this.now() + this.cacheTtlMs, standing })
   }
 
   private async bearer(token: string): Promise<Caller> {

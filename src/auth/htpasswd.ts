@@ -141,6 +141,10 @@ export class HtpasswdFile implements PasswordFile {
     return (await this.watched.current()).hashes.has(user)
   }
 
+  async hashOf(user: string): Promise<string | undefined> {
+    return (await this.watched.current()).hashes.get(user)
+  }
+
   /** Everyone in the file, with what is wrong with it. */
   async read(): Promise<ParsedHtpasswd> {
     return this.watched.current()

@@ -11,6 +11,8 @@ export interface PasswordFile {
   /** Constant-time for a known user; an unknown user costs one bcrypt comparison too. */
   verify(user: string, password: string): Promise<boolean>
   has(user: string): Promise<boolean>
+  /** The user's stored hash: a password remembered after a check counts only while it is unchanged. */
+  hashOf?(user: string): Promise<string | undefined>
 }
 
 /** A robot token as stored: the secret only as a hash. */

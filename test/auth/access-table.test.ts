@@ -5,44 +5,39 @@
  *
  * Roles: admin (everything, admin API), pusher (pull and push on team/** through group `team`),
  * reader (pull on team/**), nobody (a user no rule names: anonymous access only), robot `ci`
- * (scopes repository:team/*:pull,push), anonymous (pull on public/**).
+ * (scopes repository:team/*:pull,push, made with `wharf token create`), anonymous (pull on public/**).
+ * Bearer callers hold tokens from the server's /token, or signed with its key files for claims the
+ * endpoint would not issue; an external issuer's tokens are trusted through auth.trust.
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import bcrypt from 'bcryptjs'
 import t from 'tap'
 import type { OutgoingHttpHeaders } from 'node:http'
 import {
-  configBlob, descriptor, imageManifest, makeBlob, ociManifest, RegistryClient, startWharf, tempDir, writeConfig,
+  configBlob, descriptor, imageManifest, makeBlob, ociManifest, RegistryClient, startWharf, tempDir,
   type Blob, type HttpResponse, type Manifest, type RequestOptions, type WharfProcess,
 } from '../support/index.js'
-import { sha256Hex, testToken } from './test-parts.js'
-
-/** TEST-ONLY CLI: `wharf serve` with the stand-in auth parts (the lead swaps in the real ones at merge). */
-const CLI = path.join(path.dirname(new URL(import.meta.url).pathname), 'wharf-with-test-parts.js')
+import { basic, claims, freePort, sign, signedToken, startAuthServer, type AuthServer } from './auth-server.js'
 
 const PASSWORDS = { admin: 'admin-pw', pusher: 'pusher-pw', reader: 'reader-pw', nobody: 'nobody-pw' } as const
-const ROBOT_SECRET = 'wharf_robot-secret-for-ci'
 type Role = keyof typeof PASSWORDS | 'robot' | 'anonymous'
 const ROLES: readonly Role[] = ['admin', 'pusher', 'reader', 'nobody', 'robot', 'anonymous']
 
-function authorization(role: Role): string | undefined {
-  if (role === 'anonymous') return undefined
-  const [user, password] = role === 'robot' ? ['ci', ROBOT_SECRET] : [role, PASSWORDS[role]]
-  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
-}
-
 /** A registry client that sends `authorization` with every request. */
 class Client extends RegistryClient {
-  constructor(base: string, private readonly authorizationHeader: string | undefined) { super(base) }
+  constructor(base: string, readonly authorization: string | undefined) { super(base) }
   override request(requestPath: string, options: RequestOptions = {}): Promise<HttpResponse> {
-    const headers: OutgoingHttpHeaders = { ...(this.authorizationHeader !== undefined ? { authorization: this.authorizationHeader } : {}), ...options.headers }
+    const headers: OutgoingHttpHeaders = { ...(this.authorization !== undefined ? { authorization: this.authorization } : {}), ...options.headers }
     return super.request(requestPath, { ...options, headers })
   }
 }
 
+let server: AuthServer
 let wharf: WharfProcess
 const as = {} as Record<Role, Client>
+/** The external issuer the server trusts (auth.trust): its tokens' access claim alone decides. */
+const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 
 // Content seeded by the admin.
 let teamImage: { config: Blob; layers: Blob[]; manifest: Manifest }
@@ -51,19 +46,15 @@ let secretImage: { config: Blob; layers: Blob[]; manifest: Manifest }
 let referrer: Manifest
 
 t.before(async () => {
-  const dir = await tempDir('access')
-  const storage = path.join(dir, 'storage')
-  const htpasswd = path.join(dir, 'htpasswd')
-  // As Apache's `htpasswd -B` writes them ($2y$).
-  await writeFile(htpasswd, Object.entries(PASSWORDS).map(([user, pw]) => `${user}:${bcrypt.hashSync(pw, 5).replace(/^\$2b\$/, '$2y$')}`).join('\n') + '\n')
-  await mkdir(path.join(storage, 'auth'), { recursive: true })
-  await writeFile(path.join(storage, 'auth', 'test-robots.json'), JSON.stringify([{
-    name: 'ci', secretSha256: sha256Hex(ROBOT_SECRET), scopes: [{ type: 'repository', name: 'team/*', actions: ['pull', 'push'] }], expiresAt: null, createdAt: 1,
-  }]))
-  const config = await writeConfig(dir, {
-    gc: { intervalSeconds: 0 },
+  const trustDir = await tempDir('access-trust')
+  const idpKey = path.join(trustDir, 'idp.pem')
+  await writeFile(idpKey, idp.publicKey.export({ type: 'spki', format: 'pem' }) as string)
+  // The trusted issuer's realm must be this server's /token (its challenges name it): the port is chosen first.
+  const port = await freePort()
+  server = await startAuthServer(t, {
+    port,
+    users: PASSWORDS,
     auth: {
-      htpasswd,
       groups: { team: ['pusher'] },
       rules: [
         { repositories: '**', users: ['admin'], actions: ['pull', 'push', 'delete', 'admin'] },
@@ -72,10 +63,15 @@ t.before(async () => {
       ],
       anonymous: [{ repositories: 'public/**', actions: ['pull'] }],
       throttle: { failures: 5, windowSeconds: 60 },
+      trust: { issuer: 'idp', service: 'wharf', realm: `http://127.0.0.1:${port}/token`, publicKey: idpKey },
     },
   })
-  wharf = await startWharf({ cli: CLI, storage, extraArgs: ['--config', config] })
-  for (const role of ROLES) as[role] = new Client(wharf.url, authorization(role))
+  wharf = server.wharf
+  // The robot, made with the real CLI while the server runs.
+  const robotSecret = await server.createRobot('ci', 'repository:team/*:pull,push')
+  for (const role of ROLES) {
+    as[role] = new Client(wharf.url, role === 'anonymous' ? undefined : role === 'robot' ? basic('ci', robotSecret) : basic(role, PASSWORDS[role]))
+  }
 
   const admin = as.admin
   teamImage = await admin.pushImage('team/app', { tag: 'v1' })
@@ -86,7 +82,6 @@ t.before(async () => {
   secretImage = await admin.pushImage('secret/x', { tag: 's1' })
   for (const repo of ['a-hidden/1', 'a-hidden/2', 'team/b', 'team/c', 'zz-hidden/1']) await admin.pushBlob(repo, makeBlob(64))
 })
-t.teardown(() => wharf?.stop({ removeStorage: true }))
 
 /** Status and error code of an answer: `200`, `403 DENIED`. */
 function outcome(res: HttpResponse): string {
@@ -291,34 +286,46 @@ t.test('an upload session belongs to who started it: anyone else gets 404 BLOB_U
 })
 
 t.test('bearer tokens: the access claim and the subject\'s rules; insufficient_scope when a new token would help', async (t) => {
-  const bearer = (sub: string, ...scopes: string[]): Client => new Client(wharf.url, `Bearer ${testToken(sub, scopes.map((scope) => {
-    const [type, name, actions] = scope.split(':') as [string, string, string]
-    return { type, name, actions: actions.split(',') }
-  }))}`)
-  t.equal((await bearer('anonymous').get('/v2/')).status, 200, 'any valid token passes the base (anonymous pulls log in this way)')
-  t.equal((await bearer('user:reader', 'repository:team/app:pull').get('/v2/team/app/tags/list')).status, 200)
+  const withToken = (token: string): Client => new Client(wharf.url, `Bearer ${token}`)
+  /** A token from the server's /token: Basic credentials of `role` (none: anonymous) and the scopes asked for. */
+  const issued = async (role: Role, ...scopes: string[]): Promise<Client> => {
+    const query = ['service=wharf', ...scopes.map((scope) => `scope=${encodeURIComponent(scope)}`)].join('&')
+    return withToken(await server.token(query, role === 'anonymous' ? undefined : as[role].authorization))
+  }
+  /** A token signed with the server's key for claims its /token would not issue (more than the subject may have, a subject that is gone). */
+  const signed = async (sub: string, ...scopes: string[]): Promise<Client> => withToken(await signedToken(server.keysDirectory, sub, scopes))
 
-  const short = await bearer('user:pusher', 'repository:team/app:pull').request('/v2/team/app/blobs/uploads/', { method: 'POST' })
+  t.equal((await (await issued('anonymous')).get('/v2/')).status, 200, 'any valid token passes the base (anonymous pulls log in this way)')
+  t.equal((await (await issued('reader', 'repository:team/app:pull')).get('/v2/team/app/tags/list')).status, 200)
+
+  const short = await (await issued('pusher', 'repository:team/app:pull')).request('/v2/team/app/blobs/uploads/', { method: 'POST' })
   t.equal(outcome(short), '401 UNAUTHORIZED', 'the pusher may push but the token does not say so')
   t.same(challenge(short), { realm: `${wharf.url}/token`, service: 'wharf', scope: 'repository:team/app:pull,push', error: 'insufficient_scope' })
-  const beyond = await bearer('user:reader', 'repository:team/app:pull,push').request('/v2/team/app/blobs/uploads/', { method: 'POST' })
+  const readerPush = await issued('reader', 'repository:team/app:pull,push')
+  const beyond = await (await signed('user:reader', 'repository:team/app:pull,push')).request('/v2/team/app/blobs/uploads/', { method: 'POST' })
   t.equal(outcome(beyond), '403 DENIED', 'the claim says push, the subject may not: a new token would not help')
-  t.equal(outcome(await bearer('user:reader', 'repository:team/*:pull').get('/v2/team/app/tags/list')), '401 UNAUTHORIZED', 'names in a claim are not globs')
+  t.equal(outcome(await readerPush.request('/v2/team/app/blobs/uploads/', { method: 'POST' })), '403 DENIED', 'the endpoint left push out of the reader\'s token')
+  t.equal(outcome(await (await signed('user:reader', 'repository:team/*:pull')).get('/v2/team/app/tags/list')), '401 UNAUTHORIZED', 'names in a claim are not globs')
 
-  const ghost = await bearer('user:ghost', 'repository:team/app:pull').get('/v2/team/app/tags/list')
+  const ghost = await (await signed('user:ghost', 'repository:team/app:pull')).get('/v2/team/app/tags/list')
   t.equal(outcome(ghost), '401 UNAUTHORIZED', 'a user no longer in the htpasswd file')
   t.equal(challenge(ghost)?.error, 'invalid_token')
-  t.equal((await bearer('robot:ci', 'repository:team/app:pull').get('/v2/team/app/tags/list')).status, 200, 'a current robot')
-  t.equal(outcome(await bearer('robot:revoked', 'repository:team/app:pull').get('/v2/team/app/tags/list')), '401 UNAUTHORIZED', 'a robot that is gone')
+  t.equal((await (await issued('robot', 'repository:team/app:pull')).get('/v2/team/app/tags/list')).status, 200, 'a current robot')
+  t.equal(outcome(await (await signed('robot:revoked', 'repository:team/app:pull')).get('/v2/team/app/tags/list')), '401 UNAUTHORIZED', 'a robot that is gone')
 
   const catalogAsReader = (await as.reader.getJson<{ repositories: string[] }>('/v2/_catalog')).repositories
-  const viaToken = await bearer('user:reader', 'registry:catalog:*').getJson<{ repositories: string[] }>('/v2/_catalog')
+  const viaToken = await (await issued('reader', 'registry:catalog:*')).getJson<{ repositories: string[] }>('/v2/_catalog')
   t.same(viaToken.repositories, catalogAsReader, 'a catalog token shows what its subject may pull')
-  const noCatalog = await bearer('user:reader', 'repository:team/app:pull').get('/v2/_catalog')
+  const noCatalog = await (await issued('reader', 'repository:team/app:pull')).get('/v2/_catalog')
   t.equal(outcome(noCatalog), '401 UNAUTHORIZED')
   t.same(challenge(noCatalog), { realm: `${wharf.url}/token`, service: 'wharf', scope: 'registry:catalog:*', error: 'insufficient_scope' })
 
-  const external = bearer('external:idp-user', 'repository:secret/x:pull', 'registry:catalog:*')
+  const now = Math.floor(Date.now() / 1000)
+  const externalToken = await sign(claims({
+    iss: 'idp', sub: 'idp-user', aud: 'wharf', iat: now, nbf: now, exp: now + 300, jti: randomBytes(8).toString('hex'),
+    access: [{ type: 'repository', name: 'secret/x', actions: ['pull'] }, { type: 'registry', name: 'catalog', actions: ['*'] }],
+  }), idp.privateKey, { alg: 'ES256', typ: 'JWT' })
+  const external = withToken(externalToken)
   t.equal((await external.get('/v2/secret/x/tags/list')).status, 200, 'an external issuer\'s claim alone decides')
   t.equal(challenge(await external.request('/v2/secret/x/blobs/uploads/', { method: 'POST' }))?.error, 'insufficient_scope')
   t.same((await external.getJson<{ repositories: string[] }>('/v2/_catalog')).repositories, ['secret/x'], 'its catalog: the names its claim lists')
@@ -326,8 +333,8 @@ t.test('bearer tokens: the access claim and the subject\'s rules; insufficient_s
   const publicLayer = publicImage.layers[0]!.digest
   const target = 'team/bearer'
   const mount = (client: Client): Promise<HttpResponse> => client.request(`/v2/${target}/blobs/uploads/?mount=${publicLayer}&from=public/base`, { method: 'POST' })
-  t.equal((await mount(bearer('user:pusher', `repository:${target}:pull,push`))).status, 202, 'a mount needs pull on from in the token too')
-  t.equal((await mount(bearer('user:pusher', `repository:${target}:pull,push`, 'repository:public/base:pull'))).status, 201, 'with it, mounted')
+  t.equal((await mount(await issued('pusher', `repository:${target}:pull,push`))).status, 202, 'a mount needs pull on from in the token too')
+  t.equal((await mount(await issued('pusher', `repository:${target}:pull,push`, 'repository:public/base:pull'))).status, 201, 'with it, mounted')
 })
 
 t.test('the start-up log says whether access control is on', async (t) => {

@@ -7,18 +7,29 @@ import { SigningKeys } from '../../src/auth/signing-keys.js'
 import { JwtTokenService } from '../../src/auth/token-service.js'
 import { RegistryError } from '../../src/errors/registry-error.js'
 import { tempDir } from '../support/index.js'
-import { TestPasswords, TestRobots } from './token-support.js'
+import { HtpasswdFile, removeHtpasswdUser, setHtpasswdPassword } from '../../src/auth/htpasswd.js'
+import { RobotTokenFile } from '../../src/auth/robot-tokens.js'
 
 const SETTINGS = { service: 'wharf', issuer: 'wharf', expiresSeconds: 300, refreshExpiresSeconds: 3600 }
 
-async function service(t: Test): Promise<{ tokens: JwtTokenService; passwords: TestPasswords; robots: TestRobots; clock: { now: number } }> {
+/** The real password file and robot tokens file, over files in a temp directory, edited as the CLI edits them. */
+interface Identities {
+  readonly passwords: { add(user: string, password: string): Promise<unknown>; remove(user: string): Promise<unknown> }
+  readonly robots: { create(name: string): Promise<unknown>; revoke(name: string): Promise<unknown> }
+}
+
+async function service(t: Test): Promise<{ tokens: JwtTokenService; clock: { now: number } } & Identities> {
   const dir = await tempDir('token-service')
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const clock = { now: Date.now() }
   const keys = await SigningKeys.open(path.join(dir, 'keys'), { now: () => clock.now })
-  const passwords = new TestPasswords()
-  const robots = new TestRobots()
-  return { tokens: new JwtTokenService({ keys, settings: SETTINGS, passwords, robots, now: () => clock.now }), passwords, robots, clock }
+  const htpasswd = path.join(dir, 'htpasswd')
+  // Looked at on every check (checkIntervalMs 0): an edit counts at once.
+  const passwordFile = new HtpasswdFile(htpasswd, { checkIntervalMs: 0 })
+  const robotFile = RobotTokenFile.inDirectory(dir, { checkIntervalMs: 0 })
+  const passwords = { add: (user: string, password: string) => setHtpasswdPassword(htpasswd, user, password, { cost: 4 }), remove: (user: string) => removeHtpasswdUser(htpasswd, user) }
+  const robots = { create: (name: string) => robotFile.create(name, ['repository:team/*:pull'], null), revoke: (name: string) => robotFile.revoke(name) }
+  return { tokens: new JwtTokenService({ keys, settings: SETTINGS, passwords: passwordFile, robots: robotFile, now: () => clock.now }), passwords, robots, clock }
 }
 
 async function refused(t: Test, promise: Promise<unknown>, what: string): Promise<void> {
@@ -28,7 +39,7 @@ async function refused(t: Test, promise: Promise<unknown>, what: string): Promis
 
 t.test('expiry and not-before allow 30 s of clock skew, no more', async (t) => {
   const { tokens, passwords, clock } = await service(t)
-  passwords.add('alice', 'pw')
+  await passwords.add('alice', 'pw')
   const start = clock.now
   const { token, expiresIn } = await tokens.issue({ kind: 'user', name: 'alice', via: 'password' }, [], 'wharf')
   t.equal(expiresIn, 300)
@@ -45,7 +56,7 @@ t.test('expiry and not-before allow 30 s of clock skew, no more', async (t) => {
 
 t.test('the bearer caller: subject re-resolved, name, access', async (t) => {
   const { tokens, passwords } = await service(t)
-  passwords.add('alice', 'pw')
+  await passwords.add('alice', 'pw')
   const access = [{ type: 'repository', name: 'team/app', actions: ['pull'] }]
   const caller = await tokens.verify((await tokens.issue({ kind: 'user', name: 'alice', via: 'password' }, access, 'wharf')).token)
   t.same(caller, { kind: 'bearer', subject: { kind: 'user', name: 'alice', via: 'password' }, name: 'user:alice', access })
@@ -60,16 +71,16 @@ t.test('the bearer caller: subject re-resolved, name, access', async (t) => {
 
 t.test('a robot made again under the same name does not inherit the old robot\'s tokens', async (t) => {
   const { tokens, robots, clock } = await service(t)
-  robots.create('ci', [])
+  await robots.create('ci')
   clock.now = Date.now()
-  const subject = { kind: 'robot' as const, name: 'ci', scopes: [] }
+  const subject = { kind: 'robot' as const, name: 'ci', scopes: [{ type: 'repository', name: 'team/*', actions: ['pull'] }] }
   const old = (await tokens.issue(subject, [], 'wharf')).token
   const oldRefresh = await tokens.issueRefresh(subject, 'wharf')
   t.equal((await tokens.verify(old)).kind, 'bearer', 'valid while the robot exists')
-  robots.revoke('ci')
+  await robots.revoke('ci')
   await refused(t, tokens.verify(old), 'once it is revoked')
   await new Promise((resolve) => setTimeout(resolve, 1100))
-  robots.create('ci', [])
+  await robots.create('ci')
   clock.now = Date.now()
   await refused(t, tokens.verify(old), 'a new robot of the same name')
   t.equal(await tokens.verifyRefresh(oldRefresh, 'wharf'), undefined, 'nor its refresh token')
@@ -77,7 +88,7 @@ t.test('a robot made again under the same name does not inherit the old robot\'s
 
 t.test('refresh tokens: their own typ and claim, the service checked, the subject re-resolved', async (t) => {
   const { tokens, passwords } = await service(t)
-  passwords.add('alice', 'pw')
+  await passwords.add('alice', 'pw')
   const refresh = await tokens.issueRefresh({ kind: 'user', name: 'alice', via: 'password' }, 'wharf')
   t.equal(decodeProtectedHeader(refresh).typ, 'wharf-refresh+jwt')
   t.equal(decodeJwt(refresh).token_use, 'refresh')
@@ -87,6 +98,6 @@ t.test('refresh tokens: their own typ and claim, the service checked, the subjec
   const access = (await tokens.issue({ kind: 'user', name: 'alice', via: 'password' }, [], 'wharf')).token
   t.equal(await tokens.verifyRefresh(access, 'wharf'), undefined, 'an access token is no refresh token')
   await refused(t, tokens.verify(refresh), 'a refresh token is no access token')
-  passwords.remove('alice')
+  await passwords.remove('alice')
   t.equal(await tokens.verifyRefresh(refresh, 'wharf'), undefined, 'a removed user')
 })

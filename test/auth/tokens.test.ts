@@ -2,27 +2,42 @@
  * The Docker token protocol against a real server over HTTP: forged and stale tokens are refused
  * with `error="invalid_token"`, key rotation and retirement, nodes sharing keys, the /token
  * endpoint (GET with and without Basic, the OAuth2 password and refresh grants, offline tokens)
- * and an external issuer trusted by its PEM key or JWKS.
+ * and an external issuer trusted by its PEM key or JWKS (auth.trust). Every server is a real
+ * `wharf serve` with the real parts: users in its htpasswd file, robots made and revoked with
+ * `wharf token create|revoke`, keys rotated with `wharf auth rotate-key|retire-key`; forged tokens
+ * are signed with the key files the server wrote.
  */
 import { spawnSync } from 'node:child_process'
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { SignJWT, base64url, decodeJwt, decodeProtectedHeader, exportJWK, type JWTPayload } from 'jose'
+import { base64url, decodeJwt, decodeProtectedHeader, exportJWK, type JWTPayload } from 'jose'
 import t, { type Test } from 'tap'
 import { readSigningKeys } from '../../src/auth/signing-keys.js'
-import { request, tempDir, waitFor, WHARF_CLI, type HttpResponse } from '../support/index.js'
-import { startTokenServer, type TokenServer } from './token-support.js'
+import { request, tempDir, waitFor, type CliResult, type HttpResponse } from '../support/index.js'
+import { basic, claims, serverKey, sign, startAuthServer, type AuthServer } from './auth-server.js'
 
-const USERS = {
-  alice: [{ repositories: '**', actions: ['pull', 'push', 'delete'] as const }],
-  bob: [{ repositories: 'team/*', actions: ['pull'] as const }],
-  carol: [{ repositories: '**', actions: ['pull'] as const }],
+const PASSWORDS = { alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw' }
+const RULES = [
+  { repositories: '**', users: ['alice'], actions: ['pull', 'push', 'delete'] },
+  { repositories: 'team/*', users: ['bob'], actions: ['pull'] },
+  { repositories: '**', users: ['carol'], actions: ['pull'] },
+]
+const ANONYMOUS_RULES = [{ repositories: 'public/*', actions: ['pull'] }]
+
+interface TokenServer extends AuthServer {
+  /** The `service` the server's challenges name (the trusted issuer's when auth.trust is set). */
+  readonly service: string
 }
-const ANONYMOUS_RULES = [{ repositories: 'public/*', actions: ['pull'] as const }]
 
-function basic(user: string, password: string): string {
-  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+/** A real `wharf serve` with alice, bob and carol in its htpasswd file and their rules; `auth` adds to (or replaces) the auth section. */
+async function startTokenServer(t: Test, options: { anonymous?: boolean; auth?: Record<string, unknown> } = {}): Promise<TokenServer> {
+  const server = await startAuthServer(t, {
+    users: PASSWORDS,
+    auth: { rules: RULES, ...(options.anonymous === true ? { anonymous: ANONYMOUS_RULES } : {}), ...options.auth },
+  })
+  const trust = options.auth?.trust as { service?: string } | undefined
+  return Object.assign(server, { service: trust?.service ?? 'wharf' })
 }
 
 function bearer(token: string): { authorization: string } {
@@ -32,7 +47,7 @@ function bearer(token: string): { authorization: string } {
 interface TokenAnswer { token: string; access_token: string; expires_in: number; issued_at: string; refresh_token?: string }
 
 async function getToken(server: TokenServer, query: string, authorization?: string): Promise<HttpResponse> {
-  return request(server.url, `/token?${query}`, { headers: authorization !== undefined ? { authorization } : {} })
+  return server.tokenResponse(query, authorization)
 }
 
 async function postToken(server: TokenServer, form: Record<string, string>): Promise<HttpResponse> {
@@ -49,20 +64,9 @@ async function tokenFor(t: Test, server: TokenServer, query: string, authorizati
   return res.json<TokenAnswer>()
 }
 
-/** The server's newest private key: forged tokens are signed with the real key unless the case is about the key. */
+/** The server's newest private key (the file it wrote): forged tokens are signed with the real key unless the case is about the key. */
 async function realKey(server: TokenServer): Promise<{ kid: string; privateKey: KeyObject; publicKey: KeyObject }> {
-  const keys = await readSigningKeys(server.keysDirectory)
-  const key = keys.at(-1)!
-  return { kid: key.kid, privateKey: key.privateKey!, publicKey: key.publicKey }
-}
-
-function claims(overrides: JWTPayload = {}): JWTPayload {
-  const now = Math.floor(Date.now() / 1000)
-  return { iss: 'wharf', sub: 'user:alice', aud: 'wharf', iat: now, nbf: now, exp: now + 300, jti: randomBytes(8).toString('hex'), access: [], ...overrides }
-}
-
-async function sign(payload: JWTPayload, key: KeyObject | Uint8Array, header: Record<string, unknown>): Promise<string> {
-  return new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(key)
+  return serverKey(server.keysDirectory)
 }
 
 function unsigned(payload: JWTPayload, header: Record<string, unknown>): string {
@@ -74,7 +78,7 @@ async function assertInvalidToken(t: Test, server: TokenServer, token: string, w
   const res = await request(server.url, '/v2/', { headers: bearer(token) })
   t.equal(res.status, 401, `${what}: 401 (${res.describe()})`)
   const challenge = res.header('www-authenticate') ?? ''
-  t.match(challenge, /^Bearer realm="[^"]+\/token",service="wharf"/, `${what}: a Bearer challenge`)
+  t.match(challenge, new RegExp(`^Bearer realm="[^"]+/token",service="${server.service}"`), `${what}: a Bearer challenge`)
   t.match(challenge, /error="invalid_token"/, `${what}: error="invalid_token"`)
   t.equal(res.json<{ errors: Array<{ code: string }> }>().errors[0]?.code, 'UNAUTHORIZED', `${what}: the spec's UNAUTHORIZED`)
 }
@@ -84,16 +88,21 @@ async function assertAccepted(t: Test, server: TokenServer, token: string, what:
   t.equal(res.status, 200, `${what}: accepted (${res.describe()})`)
 }
 
-function wharfCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [WHARF_CLI, ...args], { encoding: 'utf8', timeout: 30_000 })
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr }
+/** `wharf <args>` against the server's config and storage, its exit code checked. */
+async function cli(t: Test, server: TokenServer, ...args: string[]): Promise<CliResult> {
+  const run = await server.cli(args)
+  t.equal(run.code, 0, `wharf ${args.join(' ')}: ${run.stderr}`)
+  return run
+}
+
+/** Waits until the server refuses `token` at /v2/ (it sees CLI edits of its files within about a second). */
+async function untilRefused(server: TokenServer, token: string, what: string): Promise<void> {
+  await waitFor(what, async () => (await request(server.url, '/v2/', { headers: bearer(token) })).status === 401, 5000, 100)
 }
 
 t.test('forged, stale and misused tokens are refused at /v2/ with error="invalid_token"', async (t) => {
-  const server = await startTokenServer(t, { users: USERS, anonymous: ANONYMOUS_RULES })
-  server.passwords.add('alice', 'alice-pw')
-  server.passwords.add('carol', 'carol-pw')
-  const ciSecret = server.robots.create('ci', [{ type: 'repository', name: 'team/*', actions: ['pull', 'push'] }])
+  const server = await startTokenServer(t, { anonymous: true })
+  const ciSecret = await server.createRobot('ci', 'repository:team/*:pull,push')
   const { kid, privateKey, publicKey } = await realKey(server)
   const es256 = { alg: 'ES256', typ: 'JWT', kid }
   const now = Math.floor(Date.now() / 1000)
@@ -112,8 +121,10 @@ t.test('forged, stale and misused tokens are refused at /v2/ with error="invalid
   const robots = (await tokenFor(t, server, 'service=wharf&scope=repository:team/app:pull', basic('ci', ciSecret))).token
   await assertAccepted(t, server, carols, 'carol\'s token before carol is removed')
   await assertAccepted(t, server, robots, 'the robot\'s token before it is revoked')
-  server.passwords.remove('carol')
-  server.robots.revoke('ci')
+  await cli(t, server, 'user', 'rm', 'carol')
+  await cli(t, server, 'token', 'revoke', 'ci')
+  await untilRefused(server, carols, 'carol\'s token refused')
+  await untilRefused(server, robots, 'the robot\'s token refused')
 
   const valid = await sign(claims(), privateKey, es256)
   const [h, p] = valid.split('.')
@@ -146,8 +157,7 @@ t.test('forged, stale and misused tokens are refused at /v2/ with error="invalid
 })
 
 t.test('a valid token works, and grants only its access claim', async (t) => {
-  const server = await startTokenServer(t, { users: USERS, anonymous: ANONYMOUS_RULES })
-  server.passwords.add('alice', 'alice-pw')
+  const server = await startTokenServer(t, { anonymous: true })
   const { token } = await tokenFor(t, server, 'service=wharf&scope=repository:team/app:pull', basic('alice', 'alice-pw'))
   await assertAccepted(t, server, token, 'alice\'s token')
   const allowed = await request(server.url, '/v2/team/app/tags/list', { headers: bearer(token) })
@@ -159,16 +169,14 @@ t.test('a valid token works, and grants only its access claim', async (t) => {
 })
 
 t.test('keys rotate and retire while the server runs', async (t) => {
-  const server = await startTokenServer(t, { users: USERS })
-  server.passwords.add('alice', 'alice-pw')
+  const server = await startTokenServer(t)
   const first = await tokenFor(t, server, 'service=wharf', basic('alice', 'alice-pw'))
   const oldKid = decodeProtectedHeader(first.token).kid
   const files = (await readSigningKeys(server.keysDirectory))
   t.equal(files.length, 1, 'the first start made one key')
   t.equal((await import('node:fs')).statSync(files[0]!.file).mode & 0o777, 0o600, 'the key file is readable by its owner only')
 
-  const rotated = wharfCli('auth', 'rotate-key', '--storage', server.storage)
-  t.equal(rotated.status, 0, rotated.stderr)
+  const rotated = await cli(t, server, 'auth', 'rotate-key')
   const newKid = rotated.stdout.trim()
   t.not(newKid, oldKid, 'rotate-key printed a new kid')
   t.equal((await readSigningKeys(server.keysDirectory)).length, 2, 'two keys now')
@@ -182,31 +190,33 @@ t.test('keys rotate and retire while the server runs', async (t) => {
   await assertAccepted(t, server, first.token, 'a token of the old key after the rotation')
   await assertAccepted(t, server, second!.token, 'a token of the new key')
 
-  const retired = wharfCli('auth', 'retire-key', '--keep', '1', '--storage', server.storage)
-  t.equal(retired.status, 0, retired.stderr)
+  const retired = await cli(t, server, 'auth', 'retire-key', '--keep', '1')
   t.equal(retired.stdout.trim(), oldKid, 'retire-key printed the old kid')
   t.equal((await readSigningKeys(server.keysDirectory)).map((k) => k.kid).join(), newKid, 'only the new key is left')
   await waitFor('the old key\'s token refused', async () => (await request(server.url, '/v2/', { headers: bearer(first.token) })).status === 401, 5000, 200)
   await assertInvalidToken(t, server, first.token, 'a token of the retired key')
   await assertAccepted(t, server, second!.token, 'a token of the new key after the retirement')
 
-  const never = wharfCli('auth', 'retire-key', '--keep', '1', '--storage', server.storage)
-  t.equal(never.status, 0)
+  const never = await cli(t, server, 'auth', 'retire-key', '--keep', '1')
   t.equal(never.stdout.trim(), '', 'the newest key is never retired')
-  const listing = wharfCli('auth', 'keys', '--storage', server.storage)
+  const listing = await cli(t, server, 'auth', 'keys')
   t.match(listing.stdout, new RegExp(`^${newKid}  \\S+  signs$`, 'm'), 'keys lists the key that signs')
-  const bad = wharfCli('auth', 'retire-key', '--storage', server.storage)
-  t.equal(bad.status, 2, 'retire-key without --keep or --older-than is a usage error')
+  const bad = await server.cli(['auth', 'retire-key'])
+  t.equal(bad.code, 2, 'retire-key without --keep or --older-than is a usage error')
 })
 
 t.test('nodes sharing the keys directory accept each other\'s tokens, including a key one of them just made', async (t) => {
-  const a = await startTokenServer(t, { users: USERS })
-  const b = await startTokenServer(t, { users: USERS, keysDirectory: a.keysDirectory })
-  for (const node of [a, b]) node.passwords.add('alice', 'alice-pw')
+  // Separate storages, one auth directory (auth.directory): the keys and robots are shared.
+  const shared = await tempDir('shared-auth')
+  t.teardown(() => import('node:fs/promises').then((fs) => fs.rm(shared, { recursive: true, force: true })))
+  const a = await startTokenServer(t, { auth: { directory: shared } })
+  const b = await startTokenServer(t, { auth: { directory: shared } })
+  t.not(a.storage, b.storage, 'two storages')
+  t.equal(a.keysDirectory, b.keysDirectory, 'one keys directory')
+  t.equal((await readSigningKeys(shared + '/keys')).length, 1, 'the second node used the key the first made')
   await assertAccepted(t, b, (await tokenFor(t, a, 'service=wharf', basic('alice', 'alice-pw'))).token, 'a\'s token on b')
   await assertAccepted(t, a, (await tokenFor(t, b, 'service=wharf', basic('alice', 'alice-pw'))).token, 'b\'s token on a')
-  const rotated = wharfCli('auth', 'rotate-key', '--storage', a.storage)
-  t.equal(rotated.status, 0, rotated.stderr)
+  const rotated = await cli(t, a, 'auth', 'rotate-key')
   const newKid = rotated.stdout.trim()
   let token = ''
   await waitFor('a signs with the new key', async () => {
@@ -217,9 +227,7 @@ t.test('nodes sharing the keys directory accept each other\'s tokens, including 
 })
 
 t.test('GET /token: Basic, anonymous, offline tokens, refusals', async (t) => {
-  const server = await startTokenServer(t, { users: USERS, anonymous: ANONYMOUS_RULES, failures: 3 })
-  server.passwords.add('alice', 'alice-pw')
-  server.passwords.add('bob', 'bob-pw')
+  const server = await startTokenServer(t, { anonymous: true, auth: { throttle: { failures: 3, windowSeconds: 60 } } })
 
   const res = await getToken(server, 'service=wharf&scope=repository:team/app:pull,push&scope=repository:team/app:delete&account=whoever', basic('alice', 'alice-pw'))
   t.equal(res.status, 200, res.describe())
@@ -267,16 +275,17 @@ t.test('GET /token: Basic, anonymous, offline tokens, refusals', async (t) => {
     t.equal(wrong.json<{ errors: Array<{ code: string }> }>().errors[0]?.code, 'UNAUTHORIZED', 'as the spec\'s JSON')
     t.match(wrong.header('www-authenticate') ?? '', /^Basic realm=/, 'with a Basic challenge')
   }
+  // alice's password was checked (and remembered) above: a remembered success must not let a guesser confirm it.
   const throttled = await getToken(server, 'service=wharf', basic('alice', 'alice-pw'))
-  t.equal(throttled.status, 429, 'after too many failures: 429')
-  t.equal(throttled.header('retry-after'), '60', 'with Retry-After')
+  t.equal(throttled.status, 429, 'after too many failures: 429, even for the right (remembered) password')
+  t.equal(throttled.json<{ errors: Array<{ code: string }> }>().errors[0]?.code, 'TOOMANYREQUESTS')
+  const retryAfter = Number(throttled.header('retry-after'))
+  t.ok(retryAfter >= 50 && retryAfter <= 60, `Retry-After: the rest of the 60 s window (${throttled.header('retry-after')})`)
 })
 
 t.test('POST /token: password and refresh-token grants', async (t) => {
-  const server = await startTokenServer(t, { users: USERS })
-  server.passwords.add('alice', 'alice-pw')
-  server.passwords.add('carol', 'carol-pw')
-  const ciSecret = server.robots.create('ci', [{ type: 'repository', name: 'team/*', actions: ['pull', 'push'] }])
+  const server = await startTokenServer(t)
+  const ciSecret = await server.createRobot('ci', 'repository:team/*:pull,push')
 
   const password = await postToken(server, { grant_type: 'password', username: 'alice', password: 'alice-pw', service: 'wharf', scope: 'repository:team/app:pull repository:team/b:push', client_id: 'docker' })
   t.equal(password.status, 200, password.describe())
@@ -300,11 +309,14 @@ t.test('POST /token: password and refresh-token grants', async (t) => {
   t.same(decodeJwt(robot.json<TokenAnswer>().token).access, [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }], 'a robot gets exactly its scopes')
   const robotRefresh = robot.json<TokenAnswer>().refresh_token!
   t.equal((await postToken(server, { grant_type: 'refresh_token', refresh_token: robotRefresh, service: 'wharf' })).status, 200, 'the robot\'s refresh token works')
-  server.robots.revoke('ci')
+  await cli(t, server, 'token', 'revoke', 'ci')
+  const refreshStatus = (refreshToken: string) => async (): Promise<boolean> => (await postToken(server, { grant_type: 'refresh_token', refresh_token: refreshToken, service: 'wharf' })).status === 401
+  await waitFor('the revoked robot\'s refresh token refused', refreshStatus(robotRefresh), 5000, 100)
   t.equal((await postToken(server, { grant_type: 'refresh_token', refresh_token: robotRefresh, service: 'wharf' })).status, 401, 'not once it is revoked')
 
   const carolRefresh = (await postToken(server, { grant_type: 'password', username: 'carol', password: 'carol-pw', service: 'wharf', access_type: 'offline' })).json<TokenAnswer>().refresh_token!
-  server.passwords.remove('carol')
+  await cli(t, server, 'user', 'rm', 'carol')
+  await waitFor('the removed user\'s refresh token refused', refreshStatus(carolRefresh), 5000, 100)
   t.equal((await postToken(server, { grant_type: 'refresh_token', refresh_token: carolRefresh, service: 'wharf' })).status, 401, 'a removed user\'s refresh token: 401')
 
   const access = (await postToken(server, { grant_type: 'password', username: 'alice', password: 'alice-pw', service: 'wharf' })).json<TokenAnswer>().token
@@ -349,9 +361,8 @@ t.test('an external issuer is trusted by its public key in a PEM file', async (t
   const decoy = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }) as string
   const file = path.join(dir, 'issuer.pem')
   await writeFile(file, `${decoy}${publicPem}`)
-  const server = await startTokenServer(t, { users: USERS, trust: { issuer: 'corp-auth', service: 'registry.corp', publicKey: file } })
+  const server = await startTokenServer(t, { auth: { trust: { issuer: 'corp-auth', service: 'registry.corp', realm: 'https://auth.corp.example/token', publicKey: file } } })
   await checkExternal(t, server, privateKey, 'ES256', publicPem)
-  server.passwords.add('alice', 'alice-pw')
   await assertAccepted(t, server, (await tokenFor(t, server, 'service=wharf', basic('alice', 'alice-pw'))).token, 'Wharf\'s own tokens still work beside it')
 })
 
@@ -362,7 +373,7 @@ t.test('an external issuer is trusted by a certificate in a PEM file', async (t)
   t.equal(made.status, 0, `openssl made a certificate: ${made.stderr}`)
   const { createPrivateKey } = await import('node:crypto')
   const privateKey = createPrivateKey(await readFile(path.join(dir, 'key.pem')))
-  const server = await startTokenServer(t, { trust: { issuer: 'corp-auth', service: 'registry.corp', publicKey: path.join(dir, 'cert.pem') } })
+  const server = await startTokenServer(t, { auth: { trust: { issuer: 'corp-auth', service: 'registry.corp', realm: 'https://auth.corp.example/token', publicKey: path.join(dir, 'cert.pem') } } })
   await checkExternal(t, server, privateKey, 'RS256', await readFile(path.join(dir, 'cert.pem'), 'utf8'))
 })
 
@@ -374,7 +385,7 @@ t.test('an external issuer is trusted by its JWKS', async (t) => {
   const jwks = { keys: [{ ...await exportJWK(rsa.publicKey), kid: 'rsa-1', alg: 'RS256', use: 'sig' }, { ...await exportJWK(ec.publicKey), kid: 'ec-1', alg: 'ES256', use: 'sig' }] }
   const file = path.join(dir, 'jwks.json')
   await writeFile(file, JSON.stringify(jwks))
-  const server = await startTokenServer(t, { trust: { issuer: 'corp-auth', service: 'registry.corp', jwks: file } })
+  const server = await startTokenServer(t, { auth: { trust: { issuer: 'corp-auth', service: 'registry.corp', realm: 'https://auth.corp.example/token', jwks: file } } })
   await checkExternal(t, server, ec.privateKey, 'ES256', ec.publicKey.export({ type: 'spki', format: 'pem' }) as string, 'ec-1')
   await checkExternal(t, server, rsa.privateKey, 'RS256', rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string, 'rsa-1')
   await assertInvalidToken(t, server, await externalToken(ec.privateKey, 'ES256', {}, 'unknown-kid'), 'a kid the JWKS does not have')

@@ -5,9 +5,11 @@ import bcrypt from 'bcryptjs'
 import t from 'tap'
 import type { Caller } from '../../src/access/caller.js'
 import { CredentialAuthenticator, OPEN_AUTHENTICATOR } from '../../src/auth/authenticator.js'
-import type { Credentials, TokenService } from '../../src/auth/parts.js'
+import type { Credentials, PasswordFile, TokenService } from '../../src/auth/parts.js'
 import { RegistryError } from '../../src/errors/registry-error.js'
-import { sha256Hex, TestPasswordFile, TestRobotStore, TestThrottle } from '../auth/test-parts.js'
+import { HtpasswdFile } from '../../src/auth/htpasswd.js'
+import { InMemoryLoginThrottle } from '../../src/auth/login-throttle.js'
+import { RobotTokenFile } from '../../src/auth/robot-tokens.js'
 
 let dir = ''
 t.before(async () => { dir = await mkdtemp(path.join(tmpdir(), 'wharf-authn-')) })
@@ -29,17 +31,24 @@ class MemoryTokens implements TokenService {
   }
 }
 
-async function setup(options: { now?: () => number; tokens?: TokenService } = {}): Promise<{ authn: CredentialAuthenticator; htpasswd: string; robots: string }> {
+/** The real htpasswd file; without `hashes`, as a password file that does not tell them (only whether a user exists). */
+function passwordFile(htpasswd: string, hashes: boolean): PasswordFile {
+  const file = new HtpasswdFile(htpasswd, { checkIntervalMs: 0 })
+  return hashes ? file : { verify: (user, password) => file.verify(user, password), has: (user) => file.has(user) }
+}
+
+/** The authenticator over the real password file, robot tokens file and throttle (3 failures in 60 s); `ciSecret` is robot ci's. */
+async function setup(options: { now?: () => number; tokens?: TokenService; hashes?: boolean } = {}): Promise<{ authn: CredentialAuthenticator; htpasswd: string; robots: RobotTokenFile; ciSecret: string }> {
   const htpasswd = path.join(dir, `htpasswd-${Math.random()}`)
   await writeFile(htpasswd, `alice:${bcrypt.hashSync('wonderland', 4)}\nbob:${bcrypt.hashSync('builder', 4).replace(/^\$2b\$/, '$2y$')}\n`)
-  const robots = path.join(dir, `robots-${Math.random()}.json`)
-  await writeFile(robots, JSON.stringify([{ name: 'ci', secretSha256: sha256Hex('wharf_secret'), scopes: [{ type: 'repository', name: 'team/*', actions: ['pull'] }], expiresAt: null, createdAt: 1 }]))
+  const robots = RobotTokenFile.inDirectory(path.join(dir, `robots-${Math.random()}`), { checkIntervalMs: 0 })
+  const { secret: ciSecret } = await robots.create('ci', ['repository:team/*:pull'], null)
   const now = options.now ?? Date.now
   const authn = new CredentialAuthenticator({
-    passwords: new TestPasswordFile(htpasswd), robots: new TestRobotStore(robots), throttle: new TestThrottle(3, 60, now),
+    passwords: passwordFile(htpasswd, options.hashes ?? true), robots, throttle: new InMemoryLoginThrottle({ failures: 3, windowSeconds: 60, clock: { now } }),
     now, cacheTtlMs: 1000, ...(options.tokens !== undefined ? { tokens: options.tokens } : {}),
   })
-  return { authn, htpasswd, robots }
+  return { authn, htpasswd, robots, ciSecret }
 }
 
 async function outcome(promise: Promise<Caller>): Promise<unknown> {
@@ -60,10 +69,10 @@ t.test('nothing presented is anonymous; a verified client certificate is its use
 })
 
 t.test('Basic: htpasswd users ($2y$ from Apache too) and robots; wrong ones are 401', async (t) => {
-  const { authn } = await setup()
+  const { authn, ciSecret } = await setup()
   t.same(await authn.authenticate(from(basic('alice', 'wonderland'))), { kind: 'user', name: 'alice', via: 'password' })
   t.same(await authn.authenticate(from(basic('bob', 'builder'))), { kind: 'user', name: 'bob', via: 'password' })
-  t.match(await authn.authenticate(from(basic('ci', 'wharf_secret'))), { kind: 'robot', name: 'ci', scopes: [{ type: 'repository', name: 'team/*' }] })
+  t.match(await authn.authenticate(from(basic('ci', ciSecret))), { kind: 'robot', name: 'ci', scopes: [{ type: 'repository', name: 'team/*' }] })
   t.match(await outcome(authn.authenticate(from(basic('alice', 'wrong')))), { code: 'UNAUTHORIZED' })
   t.match(await outcome(authn.authenticate(from(basic('nobody', 'x')))), { code: 'UNAUTHORIZED' })
   t.match(await outcome(authn.authenticate(from(basic('ci', 'wharf_wrong')))), { code: 'UNAUTHORIZED' })
@@ -79,15 +88,46 @@ t.test('failed logins are throttled per address and per user, with the seconds t
   t.same(await authn.authenticate(from(basic('bob', 'builder'), '10.8.8.8')), { kind: 'user', name: 'bob', via: 'password' }, 'another user from another address is not')
 })
 
-t.test('a successful check is remembered for a short time only', async (t) => {
+t.test('a successful check is remembered for a short time only, and not past a removal', async (t) => {
   let now = 1_000_000
-  const { authn, htpasswd } = await setup({ now: () => now })
+  // A password file that does not tell its hashes: a changed password is not noticed before the cache time.
+  const { authn, htpasswd, robots, ciSecret } = await setup({ now: () => now, hashes: false })
   t.same(await authn.authenticate(from(basic('alice', 'wonderland'))), { kind: 'user', name: 'alice', via: 'password' })
-  await writeFile(htpasswd, '')
+  // Another hash of another password: the file no longer proves 'wonderland', the cache still does.
+  await writeFile(htpasswd, `alice:${bcrypt.hashSync('changed', 4)}\n`)
   t.same(await authn.authenticate(from(basic('alice', 'wonderland'))), { kind: 'user', name: 'alice', via: 'password' }, 'remembered')
   t.match(await outcome(authn.authenticate(from(basic('alice', 'other')))), { code: 'UNAUTHORIZED' }, 'only for that password')
   now += 1001
   t.match(await outcome(authn.authenticate(from(basic('alice', 'wonderland')))), { code: 'UNAUTHORIZED' }, 'checked again after the cache time')
+
+  t.same(await authn.authenticate(from(basic('alice', 'changed'))), { kind: 'user', name: 'alice', via: 'password' })
+  await writeFile(htpasswd, '')
+  t.match(await outcome(authn.authenticate(from(basic('alice', 'changed')))), { code: 'UNAUTHORIZED' }, 'a removed user is not remembered')
+  t.match(await authn.authenticate(from(basic('ci', ciSecret), '10.5.5.5')), { kind: 'robot', name: 'ci' }, 'remembered from now on')
+  await robots.revoke('ci')
+  // From another address: this one has failed three times by now (and is throttled).
+  t.match(await outcome(authn.authenticate(from(basic('ci', ciSecret), '10.5.5.5'))), { code: 'UNAUTHORIZED' }, 'nor a revoked robot')
+})
+
+t.test('a changed password, or a robot made again under its name, ends what was remembered at once', async (t) => {
+  const { authn, htpasswd, robots, ciSecret } = await setup()
+  t.same(await authn.authenticate(from(basic('alice', 'wonderland'))), { kind: 'user', name: 'alice', via: 'password' }, 'remembered from now on')
+  t.match(await authn.authenticate(from(basic('ci', ciSecret))), { kind: 'robot', name: 'ci' }, 'remembered from now on')
+  await writeFile(htpasswd, `alice:${bcrypt.hashSync('changed', 4)}\n`)
+  t.match(await outcome(authn.authenticate(from(basic('alice', 'wonderland')))), { code: 'UNAUTHORIZED' }, 'the old password')
+  t.same(await authn.authenticate(from(basic('alice', 'changed'))), { kind: 'user', name: 'alice', via: 'password' }, 'the new one')
+  await robots.revoke('ci')
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const { secret } = await robots.create('ci', ['repository:team/*:pull,push'], null)
+  t.match(await outcome(authn.authenticate(from(basic('ci', ciSecret), '10.4.4.4'))), { code: 'UNAUTHORIZED' }, 'the old robot\'s secret')
+  t.match(await authn.authenticate(from(basic('ci', secret), '10.4.4.4')), { kind: 'robot', name: 'ci', scopes: [{ name: 'team/*', actions: ['pull', 'push'] }] }, 'the new robot\'s')
+})
+
+t.test('a remembered success does not pass the throttle: a guesser cannot confirm the password with it', async (t) => {
+  const { authn } = await setup()
+  t.same(await authn.authenticate(from(basic('alice', 'wonderland'), '10.7.7.7')), { kind: 'user', name: 'alice', via: 'password' }, 'remembered from now on')
+  for (let i = 0; i < 3; i++) t.match(await outcome(authn.authenticate(from(basic('alice', `guess${i}`), '10.6.6.6'))), { code: 'UNAUTHORIZED' })
+  t.match(await outcome(authn.authenticate(from(basic('alice', 'wonderland'), '10.6.6.6'))), { code: 'TOOMANYREQUESTS' }, 'the right password from the guessing address')
 })
 
 t.test('Bearer: the token service verifies; the subject is resolved again (removed users and revoked robots fail, robots get their current scopes)', async (t) => {
