@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { layerFiles } from './helpers/checks.js'
-import { startBuildkitdWith } from './helpers/daemons.js'
+import { startBuildkitd } from './helpers/buildkitd.js'
 import { uniqueSuffix } from './helpers/env.js'
 import { busyboxImage, newSalt } from './helpers/fixtures.js'
 import { basic, type AuthRegistry, type Login } from './helpers/auth-registry.js'
@@ -26,26 +26,14 @@ async function dockerConfig(registry: AuthRegistry, name: string, login?: Login)
   return dir
 }
 
-/**
- * Over HTTPS `http = false` must be said: BuildKit speaks plain HTTP to loopback registries unless
- * told otherwise, and the CA is the test's.
- */
-function registryToml(registry: AuthRegistry): string {
-  return [
-    `[registry."${registry.address}"]`,
-    ...(registry.caFile !== undefined ? ['  http = false', `  ca = ["${registry.caFile}"]`] : ['  http = true']),
-    '',
-  ].join('\n')
-}
-
 for (const transport of TRANSPORTS) {
   await loginScenario(t, 'buildctl build FROM a team image, push with DOCKER_CONFIG credentials', transport,
-    { tools: ['buildkitd', 'buildctl', 'runc', 'busybox'], root: true, timeout: 240_000 }, async (t, registry) => {
+    { tools: ['buildkitd', 'buildctl', 'runc', 'qemuAarch64', 'busybox'], root: true, timeout: 240_000 }, async (t, registry) => {
       const { alice } = registry.users
       const baseRepo = `team/buildkit-${runId}/base`
       const appRepo = `team/buildkit-${runId}/app`
       await registry.client(alice).pushContent(baseRepo, 'v1', base)
-      const daemon = await startBuildkitdWith(registryToml(registry))
+      const daemon = await startBuildkitd([registry.caFile !== undefined ? { address: registry.address, ca: registry.caFile } : registry.address])
       t.teardown(() => daemon.stop())
 
       const context = path.join(registry.dir, 'context')

@@ -20,8 +20,17 @@ export interface Buildkitd {
   stop(): Promise<void>
 }
 
-/** The buildkitd.toml of a daemon that reaches `registries` (HOST:PORT) over plain HTTP. */
-export function buildkitdConfig(root: string, address: string, registries: readonly string[]): string {
+/** A registry the daemon pushes to and pulls from: HOST:PORT over plain HTTP, or over HTTPS trusting `ca`. */
+export type BuildkitRegistry = string | { readonly address: string; readonly ca: string }
+
+function registryLines(registry: BuildkitRegistry): string[] {
+  // Over HTTPS `http = false` must be said: BuildKit speaks plain HTTP to loopback registries otherwise.
+  if (typeof registry !== 'string') return [`[registry."${registry.address}"]`, '  http = false', `  ca = ["${registry.ca}"]`]
+  return [`[registry."${registry}"]`, '  http = true', '  insecure = true']
+}
+
+/** The buildkitd.toml of a daemon that reaches `registries`. */
+export function buildkitdConfig(root: string, address: string, registries: readonly BuildkitRegistry[]): string {
   return [
     `root = "${root}"`,
     '[grpc]',
@@ -33,7 +42,7 @@ export function buildkitdConfig(root: string, address: string, registries: reado
     '  gc = false',
     '[worker.containerd]',
     '  enabled = false',
-    ...registries.flatMap((registry) => [`[registry."${registry}"]`, '  http = true', '  insecure = true']),
+    ...registries.flatMap(registryLines),
     '',
   ].join('\n')
 }
@@ -45,7 +54,7 @@ async function mountsUnder(dir: string): Promise<string[]> {
     .sort((a, b) => b.length - a.length)
 }
 
-export async function startBuildkitd(registries: readonly string[]): Promise<Buildkitd> {
+export async function startBuildkitd(registries: readonly BuildkitRegistry[]): Promise<Buildkitd> {
   const dir = await tempDir('buildkitd')
   const root = path.join(dir.path, 'root')
   const address = `unix://${path.join(dir.path, 'buildkitd.sock')}`
