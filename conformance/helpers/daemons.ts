@@ -1,6 +1,6 @@
 // Private dockerd and containerd instances: own roots, state, sockets and pidfiles under a temp
 // directory, stopped by PID (their process group) in teardown.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
 import { toolPath } from './env.js'
@@ -26,6 +26,19 @@ function ping(socketPath: string, urlPath: string): Promise<number> {
   })
 }
 
+/**
+ * Unmounts what a daemon left mounted under `dir` (dockerd keeps its host network namespace
+ * bind-mounted at <exec-root>/netns/default after running containers), deepest first, so that the
+ * directory can be removed.
+ */
+async function unmountUnder(dir: string): Promise<void> {
+  const unescape = (field: string): string => field.replace(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(parseInt(octal, 8)))
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')
+  const points = mountinfo.split('\n').map((line) => line.split(' ')[4]).filter((field): field is string => field !== undefined)
+    .map(unescape).filter((point) => point.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length)
+  for (const point of points) await run('umount', ['-l', point], { allowFailure: true, timeoutMs: 10_000 })
+}
+
 export async function startDockerd(insecureRegistries: readonly string[]): Promise<DockerDaemon> {
   const dir = await tempDir('dockerd')
   const socket = path.join(dir.path, 'docker.sock')
@@ -44,7 +57,7 @@ export async function startDockerd(insecureRegistries: readonly string[]): Promi
     '--iptables=false', '--ip6tables=false', '--bridge=none', '--ip-masq=false',
     ...insecureRegistries.flatMap((r) => ['--insecure-registry', r]),
   ])
-  const stop = async (): Promise<void> => { await daemon.stop(20_000); await dir.remove() }
+  const stop = async (): Promise<void> => { await daemon.stop(20_000); await unmountUnder(dir.path); await dir.remove() }
   try {
     await waitFor('dockerd', async () => {
       if (daemon.child.exitCode !== null) throw new Error(`dockerd exited:\n${daemon.output().slice(-3000)}`)

@@ -50,6 +50,8 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
   let purgeTimer: NodeJS.Timeout | undefined
   let gcTimer: NodeJS.Timeout | undefined
   let tls: TlsMaterial | undefined
+  // Set on SIGTERM or SIGINT: /readyz then answers 503, so a balancer stops sending new work.
+  let shuttingDown = false
   try {
     // Before anything is opened: a certificate that cannot be served stops the start at once.
     if (config.http.tls !== null) {
@@ -81,7 +83,7 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
       }, config.gc.intervalSeconds * 1000)
       gcTimer.unref()
     }
-    app = buildApp(registry, { ...appOptionsFrom(config, logger, await wharf.accessControl()), ...(tls !== undefined ? { tls } : {}) })
+    app = buildApp(registry, { ...appOptionsFrom(config, logger, await wharf.accessControl()), ...(tls !== undefined ? { tls } : {}), shuttingDown: () => shuttingDown })
     await app.listen({ host: config.http.host, port: config.http.port })
       .catch((err: unknown) => { throw listenFailure(err, config.http.host, config.http.port) })
   } catch (err) {
@@ -109,6 +111,7 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
     const stop = (signal: string): void => {
       if (stopping) return
       stopping = true
+      shuttingDown = true
       clearInterval(purgeTimer)
       clearInterval(gcTimer)
       logger.info({ signal }, 'shutting down')

@@ -26,6 +26,7 @@ import { UploadLimiter } from './upload-limiter.js'
 import { httpsServerOptions, logClientCertificate, watchTlsFiles, type SecureContextTarget, type TlsMaterial } from './tls.js'
 import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
+import { registerHealthRoutes } from './routes/health.js'
 import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
 import { handleManifest } from './routes/manifests.js'
@@ -57,6 +58,8 @@ export interface AppOptions {
   readonly tlsReloadIntervalMs?: number
   /** Who may do what; absent: open, as without an `auth` section (everyone anonymous, everything allowed). */
   readonly access?: AccessControl
+  /** True once the server began shutting down: /readyz answers 503 from then on (serve.ts sets it on SIGTERM). */
+  readonly shuttingDown?: () => boolean
 }
 
 export interface AccessControl {
@@ -206,6 +209,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
   registerAdminRoutes(app, registry, options.gc, contextOf)
+  registerHealthRoutes(app, registry, options.shuttingDown !== undefined ? { shuttingDown: options.shuttingDown } : {})
   if (access.tokens !== undefined) {
     registerTokenRoutes(app, { authenticator: access.authenticator, policy: access.policy, ...access.tokens, credentials: credentialsOf })
   }

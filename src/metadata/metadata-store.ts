@@ -10,6 +10,9 @@ import type { RepoName, Tag } from '../oci/names.js'
  * same contract.
  */
 export interface MetadataStore {
+  /** False when writes cannot succeed (the writer died, the store is closing); absent: always healthy. */
+  isHealthy?(): boolean
+
   // Repositories
   repositoryExists(repo: RepoName): Promise<boolean>
   listRepositories(page: PageRequest): Promise<string[]>

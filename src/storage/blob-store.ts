@@ -44,6 +44,12 @@ export interface BlobStore {
   /** Size and modification time of a blob, undefined when absent. */
   blobInfo(digest: Digest): Promise<{ readonly size: number; readonly modifiedAt: Date } | undefined>
 
+  /**
+   * Writes, fsyncs and removes a small file where the store keeps its own files: rejects when the
+   * storage cannot take writes (read-only, full, gone). For readiness checks; absent: not checked.
+   */
+  probeWritable?(): Promise<void>
+
   close(): Promise<void>
 }
 

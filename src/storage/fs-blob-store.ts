@@ -111,6 +111,19 @@ export class FilesystemBlobStore implements BlobStore {
     await rm(this.uploadPath(id), { force: true })
   }
 
+  async probeWritable(): Promise<void> {
+    // In the root, not uploads/: a probe file must never look like an orphan upload to purge or fsck.
+    const probe = path.join(this.root, `.write-probe-${process.pid}`)
+    const handle = await open(probe, 'w', 0o600)
+    try {
+      await handle.writeFile('probe')
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await unlink(probe)
+  }
+
   async *listUploads(): AsyncIterable<string> {
     for (const name of await readdir(this.uploadsDir)) yield name
   }
