@@ -3,7 +3,7 @@
 // "N passed, M failed" line CI reads. Counts are test blocks (t.test) of every
 // file; a file that fails outside any block counts as one failure of its own.
 //
-// The unit, HTTP, storage and metadata tests then run again on Node 24 (names
+// The unit, HTTP, storage, metadata and auth tests then run again on Node 24 (names
 // prefixed "[node24]"), from the runtime and dependencies .ci/prepare-node24
 // installs; their results count into the same line. Without that preparation
 // the Node 24 run is left out with a note, and with CI=true it is a failure.
@@ -24,7 +24,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const args = process.argv.slice(2)
 const node24Asked = args.includes('--node24')
 const targets = args.filter((arg) => arg !== '--node24')
-const NODE24_TARGETS = ['dist/test/unit', 'dist/test/http', 'dist/test/storage', 'dist/test/metadata']
+const NODE24_TARGETS = ['dist/test/unit', 'dist/test/http', 'dist/test/storage', 'dist/test/metadata', 'dist/test/auth']
 
 /** Test files are the compiled *.test.js under the targets; helpers and contract suites beside them are not. */
 function testFiles(target, base = root) {
