@@ -134,13 +134,27 @@ function grantsAllow(grants: readonly Grant[], resource: Resource, wanted: Wante
   if (resource.type === 'repository' && wanted === '*') return REPOSITORY_ACTIONS.every((action) => grantsAllow(grants, resource, action, globs))
   return grants.some((grant) => {
     if (grant.type !== resource.type) return false
-    const nameMatches = globs && resource.type === 'repository' ? globToRegExp(grant.name).test(resource.name) : grant.name === resource.name
+    const nameMatches = globs && resource.type === 'repository' ? compiledGlob(grant.name).test(resource.name) : grant.name === resource.name
     if (!nameMatches) return false
     if (grant.actions.includes('*')) return true
     // The catalog and the admin API have one action each: a grant of it in any words covers it.
     if (resource.type === 'registry') return resource.name === 'admin' ? grant.actions.includes('admin') : grant.actions.length > 0
     return wanted !== '*' && grant.actions.includes(wanted)
   })
+}
+
+/** A robot's scope globs, compiled once each (a catalog page checks hundreds of names against them). */
+const compiledGlobs = new Map<string, RegExp>()
+const COMPILED_GLOBS_MAX = 10_000
+
+function compiledGlob(glob: string): RegExp {
+  let compiled = compiledGlobs.get(glob)
+  if (compiled === undefined) {
+    if (compiledGlobs.size >= COMPILED_GLOBS_MAX) compiledGlobs.clear()
+    compiled = globToRegExp(glob)
+    compiledGlobs.set(glob, compiled)
+  }
+  return compiled
 }
 
 function resourceOf(grant: Grant): Resource | undefined {
