@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type { AccessRule, AccessRules, AnonymousRule } from '../access/policy.js'
 import type { Action, RepositoryAction } from '../access/scope.js'
+import { count, list, mapping, names, only, optionalText, text, type Fail } from './fields.js'
 
 /** HTTPS: certificate and key files (PEM), reloaded when they change; client certificates optional. */
 export interface TlsConfig {
@@ -56,39 +57,6 @@ export const DEFAULT_THROTTLE: ThrottleConfig = { failures: 10, windowSeconds: 3
 
 const ACTIONS: readonly Action[] = ['pull', 'push', 'delete', 'admin']
 const REPOSITORY_ACTIONS: readonly RepositoryAction[] = ['pull', 'push', 'delete']
-
-type Fail = (message: string) => never
-
-function mapping(value: unknown, where: string, fail: Fail): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${where} must be a mapping`)
-  return value as Record<string, unknown>
-}
-
-function only(values: Record<string, unknown>, keys: readonly string[], where: string, fail: Fail): void {
-  for (const key of Object.keys(values)) if (!keys.includes(key)) fail(`unknown config option "${where}.${key}"`)
-}
-
-function text(value: unknown, where: string, fail: Fail): string {
-  if (typeof value !== 'string' || value === '') fail(`${where} must be a non-empty string`)
-  return value as string
-}
-
-function optionalText(value: unknown, where: string, fail: Fail): string | undefined {
-  return value === undefined || value === null ? undefined : text(value, where, fail)
-}
-
-function count(value: unknown, fallback: number, where: string, fail: Fail): number {
-  if (value === undefined) return fallback
-  const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
-  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1) fail(`${where} must be a positive integer`)
-  return number as number
-}
-
-function names(value: unknown, where: string, fail: Fail): string[] {
-  if (value === undefined || value === null) return []
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) fail(`${where} must be a list of names`)
-  return value as string[]
-}
 
 function actions<A extends string>(value: unknown, allowed: readonly A[], where: string, fail: Fail): A[] {
   if (!Array.isArray(value) || value.length === 0) fail(`${where} must be a non-empty list of ${allowed.join(', ')}`)
@@ -187,11 +155,6 @@ export function parseAuth(value: unknown, env: Readonly<Record<string, string | 
     ...(directory !== undefined ? { directory } : {}),
     groups, rules, anonymous, token, ...(trust !== undefined ? { trust } : {}), throttle,
   }
-}
-
-function list(value: unknown, where: string, fail: Fail): unknown[] {
-  if (!Array.isArray(value)) fail(`${where} must be a list`)
-  return value as unknown[]
 }
 
 /** Where robot tokens and signing keys live: `auth.directory`, by default `<storage>/auth`. */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { parse as parseYaml } from 'yaml'
 import type { RetentionPolicy } from '../gc/retention.js'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from './auth-config.js'
+import { DEFAULT_METRICS, NO_NOTIFICATIONS, NO_PROXY, parseMetrics, parseNotifications, parseProxy, type MetricsConfig, type NotificationsConfig, type ProxyConfig } from './operations-config.js'
 
 /** Wharf's configuration: every option with its default. config.example.yaml documents each one. */
 export interface Config {
@@ -55,6 +56,15 @@ export interface Config {
   readonly retention: readonly RetentionPolicy[]
   /** Access control; null: open to anyone who can connect (said in the start-up log line). */
   readonly auth: AuthConfig | null
+  readonly maintenance: {
+    /** Pulls work, every write is refused; the admin API can change it at run time. */
+    readonly readOnly: boolean
+  }
+  readonly metrics: MetricsConfig
+  /** Webhooks: registry:2's event envelope, queued durably and retried. */
+  readonly notifications: NotificationsConfig
+  /** The pull-through cache: repositories under a prefix are fetched from an upstream registry. */
+  readonly proxy: ProxyConfig
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -66,6 +76,10 @@ export const DEFAULT_CONFIG: Config = {
   log: { level: 'info', requests: false },
   retention: [],
   auth: null,
+  maintenance: { readOnly: false },
+  metrics: DEFAULT_METRICS,
+  notifications: NO_NOTIFICATIONS,
+  proxy: NO_PROXY,
 }
 
 export class ConfigError extends Error {
@@ -129,13 +143,17 @@ export async function loadConfig(options: {
   readonly env?: Readonly<Record<string, string | undefined>>
   readonly overrides?: { readonly [S in keyof Config]?: Partial<Config[S]> }
 } = {}): Promise<Config> {
-  const { retention: _defaultRetention, auth: _defaultAuth, http: { tls: _defaultTls, ...http }, ...sections } = DEFAULT_CONFIG
+  const {
+    retention: _defaultRetention, auth: _defaultAuth, metrics: _defaultMetrics, notifications: _defaultNotifications, proxy: _defaultProxy,
+    http: { tls: _defaultTls, ...http }, ...sections
+  } = DEFAULT_CONFIG
   const defaults = { http, ...sections } as unknown as Shape
   const result: Shape = Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, { ...v }]))
   let retention: RetentionPolicy[] = []
   // Structured options are parsed by their own functions once the file is read.
   let authSection: unknown
   let tlsSection: unknown
+  const structured: Record<'metrics' | 'notifications' | 'proxy', unknown> = { metrics: undefined, notifications: undefined, proxy: undefined }
   const fail = (message: string): never => { throw new ConfigError(message) }
   if (options.file !== undefined) {
     let document: unknown
@@ -149,6 +167,7 @@ export async function loadConfig(options: {
       for (const [section, values] of Object.entries(document as Record<string, unknown>)) {
         if (section === 'retention') { retention = parseRetention(values); continue }
         if (section === 'auth') { authSection = values; continue }
+        if (section === 'metrics' || section === 'notifications' || section === 'proxy') { structured[section] = values; continue }
         const defaultsOfSection = defaults[section]
         if (defaultsOfSection === undefined) throw new ConfigError(`unknown config section "${section}"`)
         if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new ConfigError(`${section} must be a mapping`)
@@ -175,7 +194,10 @@ export async function loadConfig(options: {
   }
   const tls = parseTls(tlsSection, env, fail)
   const auth = parseAuth(authSection, env, fail)
-  const config = { ...result, http: { ...result.http, tls }, retention, auth } as unknown as Config
+  const metrics = parseMetrics(structured.metrics, env, fail)
+  const notifications = parseNotifications(structured.notifications, fail)
+  const proxy = parseProxy(structured.proxy, fail)
+  const config = { ...result, http: { ...result.http, tls }, retention, auth, metrics, notifications, proxy } as unknown as Config
   if (!LOG_LEVELS.has(config.log.level)) throw new ConfigError(`log.level must be one of ${[...LOG_LEVELS].join(', ')}`)
   if (config.http.port > 65535) throw new ConfigError('http.port must be at most 65535')
   if (config.http.headersTimeoutSeconds < 1) throw new ConfigError('http.headersTimeoutSeconds must be at least 1')

@@ -5,6 +5,16 @@ export type { Caller }
 
 export const ANONYMOUS: Caller = Object.freeze({ kind: 'anonymous' })
 
+/** Where a request came from, as events report it (registry:2's `request` fields). */
+export interface RequestOrigin {
+  /** The client's address. */
+  readonly address: string
+  /** The Host the client asked for. */
+  readonly host?: string
+  readonly method: string
+  readonly userAgent?: string
+}
+
 /** What every registry operation receives first: who asks, when to give up, and how logs name the request. */
 export interface RequestContext {
   readonly caller: Caller
@@ -12,6 +22,8 @@ export interface RequestContext {
   readonly signal: AbortSignal
   /** Appears in log lines, events and the X-Request-Id header. */
   readonly requestId: string
+  /** The HTTP request behind it; absent for background work. */
+  readonly origin?: RequestOrigin
 }
 
 export function systemCaller(job: string): Caller {

@@ -1,4 +1,4 @@
-import type { Caller, RequestContext } from '../context/request-context.js'
+import type { Caller, RequestContext, RequestOrigin } from '../context/request-context.js'
 
 /** Totals of a garbage collection that changed the store. */
 export interface CollectionSummary {
@@ -31,11 +31,17 @@ export type EventPayload =
   | { readonly type: 'tag.moved'; readonly repo: string; readonly tag: string; readonly digest: string; readonly previous?: string }
   | { readonly type: 'tag.deleted'; readonly repo: string; readonly tag: string; readonly digest?: string }
   | { readonly type: 'collection.finished'; readonly summary: CollectionSummary }
+  /** A manifest's body was served (GET; a HEAD is no pull), by tag when `tag` is set. */
+  | { readonly type: 'manifest.pulled'; readonly repo: string; readonly digest: string; readonly mediaType: string; readonly size: number; readonly tag?: string }
+  /** A blob's bytes were served (GET, whole or a range). */
+  | { readonly type: 'blob.pulled'; readonly repo: string; readonly digest: string; readonly size: number }
 
 /** An event as subscribers see it: the payload with the request that caused it. */
 export type RegistryEvent = EventPayload & {
   readonly requestId: string
   readonly caller: Caller
+  /** The HTTP request that caused it; absent for background work (a collection). */
+  readonly origin?: RequestOrigin
   /** When it was published (the clock's milliseconds). */
   readonly at: number
 }

@@ -25,7 +25,7 @@ export class InProcessEventBus implements EventBus {
 
   publish(ctx: RequestContext, payload: EventPayload): void {
     if (this.listeners.size === 0) return
-    const event: RegistryEvent = Object.freeze({ ...payload, requestId: ctx.requestId, caller: ctx.caller, at: this.clock.now() })
+    const event: RegistryEvent = Object.freeze({ ...payload, requestId: ctx.requestId, caller: ctx.caller, ...(ctx.origin !== undefined ? { origin: ctx.origin } : {}), at: this.clock.now() })
     for (const listener of this.listeners) setImmediate(() => this.deliver(listener, event))
   }
 

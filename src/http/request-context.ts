@@ -13,7 +13,12 @@ export function requestContext(request: FastifyRequest, reply: FastifyReply, cal
     // 'close' also follows a response sent in full; only an early close means the client left.
     if (!reply.raw.writableFinished) controller.abort(clientGone())
   })
-  return { caller, signal: controller.signal, requestId: request.id }
+  const userAgent = request.headers['user-agent']
+  const host = request.headers.host
+  return {
+    caller, signal: controller.signal, requestId: request.id,
+    origin: { address: request.ip, method: request.method, ...(host !== undefined ? { host } : {}), ...(userAgent !== undefined ? { userAgent } : {}) },
+  }
 }
 
 /** The context with the caller the request's credentials name (throws UNAUTHORIZED or TOOMANYREQUESTS for bad ones). */

@@ -47,10 +47,13 @@ export class BlobService {
     return { digest: blob.digest, size: blob.size }
   }
 
+  /** The blob's bytes (or a range of them); publishes blob.pulled. */
   async open(ctx: RequestContext, repo: RepoName, digest: Digest, range?: ByteRange): Promise<{ readonly blob: BlobDescriptor; readonly stream: Readable }> {
     const blob = await this.stat(ctx, repo, digest)
     try {
-      return { blob, stream: await this.store.readBlob(digest, range) }
+      const stream = await this.store.readBlob(digest, range)
+      this.events.publish(ctx, { type: 'blob.pulled', repo, digest, size: blob.size })
+      return { blob, stream }
     } catch (err) {
       if (err instanceof BlobNotFoundError) {
         // Metadata says present but the bytes are gone: a damaged store, not a client error.

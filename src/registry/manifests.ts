@@ -36,9 +36,12 @@ export class ManifestService {
     return record
   }
 
-  async get(_ctx: RequestContext, repo: RepoName, reference: Reference): Promise<StoredManifest> {
+  /** The manifest and its bytes; publishes manifest.pulled (the caller is about to send them). */
+  async get(ctx: RequestContext, repo: RepoName, reference: Reference): Promise<StoredManifest> {
     const found = await this.metadata.findManifestWithBody(repo, reference)
     if (found === undefined) throw unknownManifest(reference)
+    const { digest, mediaType, size } = found.record
+    this.events.publish(ctx, { type: 'manifest.pulled', repo, digest, mediaType, size, ...(reference.tag !== undefined ? { tag: reference.tag } : {}) })
     return found
   }
 

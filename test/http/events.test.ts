@@ -43,6 +43,9 @@ t.test('one subscriber sees every change, in order, after it was committed, with
   await expect('blob delete', 202, client.delete(`/v2/${other}/blobs/${layer.digest}`))
   await expect('tag delete', 202, client.delete(`/v2/${repo}/manifests/v1`))
   await expect('manifest delete', 202, client.delete(`/v2/${repo}/manifests/${first.digest}`))
+  await expect('a HEAD pulls nothing', 200, client.head(`/v2/${repo}/manifests/old`, { accept: MediaTypes.ociManifest }))
+  await expect('manifest pull by tag', 200, client.get(`/v2/${repo}/manifests/old`, { accept: MediaTypes.ociManifest }))
+  await expect('blob pull', 200, client.get(`/v2/${repo}/blobs/${config.digest}`))
   offset = 2 * HOUR
   await expect('a dry run commits nothing, so publishes nothing', 200, request(client.base, '/_wharf/v1/gc?dryRun=true', { method: 'POST' }))
   const gc = await expect('collection', 200, request(client.base, '/_wharf/v1/gc', { method: 'POST' }))
@@ -65,10 +68,12 @@ t.test('one subscriber sees every change, in order, after it was committed, with
     { type: 'blob.deleted', repo: other, digest: layer.digest, requestId: ids[6], caller: anonymous },
     { type: 'tag.deleted', repo, tag: 'v1', digest: second.digest, requestId: ids[7], caller: anonymous },
     { type: 'manifest.deleted', repo, digest: first.digest, requestId: ids[8], caller: anonymous },
-    { type: 'tag.deleted', repo, tag: 'old', digest: second.digest, requestId: ids[10], caller: system },
-    { type: 'manifest.deleted', repo, digest: second.digest, requestId: ids[10], caller: system },
+    { type: 'manifest.pulled', repo, digest: second.digest, mediaType: MediaTypes.ociManifest, size: second.body.length, tag: 'old', requestId: ids[10], caller: anonymous },
+    { type: 'blob.pulled', repo, digest: config.digest, size: config.size, requestId: ids[11], caller: anonymous },
+    { type: 'tag.deleted', repo, tag: 'old', digest: second.digest, requestId: ids[13], caller: system },
+    { type: 'manifest.deleted', repo, digest: second.digest, requestId: ids[13], caller: system },
     {
-      type: 'collection.finished', requestId: ids[10], caller: system,
+      type: 'collection.finished', requestId: ids[13], caller: system,
       summary: {
         tagsRemoved: 1, manifestsRemoved: 1, repositoriesRemoved: 2, linksRemoved: 2, blobsRemoved: 2, bytesFreed: report.bytesFreed,
         uploadsPurged: 0, orphanFilesRemoved: 0, durationMs: report.durationMs,
@@ -77,7 +82,9 @@ t.test('one subscriber sees every change, in order, after it was committed, with
   ]
   await waitFor('every event', async () => (seen.length >= expected.length ? true : undefined))
   t.equal(report.bytesFreed, layer.size + config.size, 'the collection freed both blobs')
-  t.same(seen.map(({ at: _at, ...rest }) => rest), expected)
+  t.same(seen.map(({ at: _at, origin: _origin, ...rest }) => rest), expected)
+  const host = new URL(client.base).host
+  t.same(seen.find((e) => e.requestId === ids[10])?.origin, { address: '127.0.0.1', host, method: 'GET' }, 'a request\'s events say where it came from')
   t.ok(seen.every((e) => typeof e.at === 'number' && Object.isFrozen(e)), 'each event has its time and cannot be changed by a subscriber')
   t.ok(seen.slice(-3).every((e) => e.at >= Date.now() + HOUR), 'event times come from the clock dependency')
   t.equal(new Set(ids).size, ids.length, 'one request id per request')

@@ -12,20 +12,27 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['cli'],
   ['config'],
   ['http'],
+  ['metrics'],
+  ['notifications'],
   ['auth'],
   ['registry'],
   ['gc'],
   ['events'],
   ['context'],
   ['access'],
-  ['metadata', 'storage'],
+  ['metadata', 'storage', 'upstream'],
   ['coordination'],
   ['oci'],
   ['errors', 'logging'],
 ]
 
 /** Packages only some folders may use. */
-const PACKAGE_OWNERS: Readonly<Record<string, readonly string[]>> = { fastify: ['http'] }
+const PACKAGE_OWNERS: Readonly<Record<string, readonly string[]>> = {
+  fastify: ['http'],
+  'prom-client': ['metrics'],
+  // The HTTP client for upstream registries (the pull-through cache) and webhook receivers.
+  undici: ['upstream', 'notifications'],
+}
 
 interface SourceFile {
   /** Relative to src/, with forward slashes: `gc/collector.ts`, `logging.ts`. */
