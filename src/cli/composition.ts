@@ -19,6 +19,7 @@ import type { MetadataMaintenance, MetadataStore } from '../metadata/metadata-st
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
 import { BlobService } from '../registry/blobs.js'
 import { ListingService } from '../registry/listings.js'
+import { MaintenanceState } from '../registry/maintenance.js'
 import { ManifestService } from '../registry/manifests.js'
 import { Registry } from '../registry/registry.js'
 import { UploadService } from '../registry/uploads.js'
@@ -113,16 +114,18 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       return sqlite
     })
     const policy = config.auth === null ? OPEN_POLICY : new RulesPolicy(config.auth)
-    const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy)
+    const maintenance = new MaintenanceState({ readOnly: config.maintenance.readOnly, clock, log: logger.child({ component: 'maintenance' }) })
+    const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy, maintenance)
     const registry = new Registry({
-      blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000),
+      blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000, maintenance),
       uploads,
-      manifests: new ManifestService(metadata, clock, events),
+      manifests: new ManifestService(metadata, clock, events, maintenance),
       listings: new ListingService(metadata, config.limits.pageMaxEntries, policy),
       gc: new GarbageCollector({ metadata, store: blobStore, uploads, coordination, clock, events, log: logger.child({ component: 'gc' }) }),
       metadata,
       store: blobStore,
       policy,
+      maintenance,
     })
     const components: Components = { logger, clock, coordination, events, blobStore, metadata }
     let access: Promise<{ control: AccessControl; parts?: AuthParts }> | undefined

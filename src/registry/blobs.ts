@@ -8,6 +8,7 @@ import type { Digest } from '../oci/digest.js'
 import type { RepoName } from '../oci/names.js'
 import type { ByteRange } from '../oci/range.js'
 import { BlobNotFoundError, type BlobStore } from '../storage/blob-store.js'
+import { writableMaintenance, type MaintenanceState } from './maintenance.js'
 
 export interface BlobDescriptor {
   readonly digest: Digest
@@ -24,9 +25,12 @@ export class BlobService {
   private readonly clock: Clock
   private readonly events: EventSink
   private readonly touchIntervalMs: number
+  /** Read-only mode refuses deletes (a HEAD's link touch is bookkeeping, not a write of a client). */
+  private readonly maintenance: MaintenanceState
 
   /** `gcGraceMs`: a link shown to a client must outlive a collection for at least that long. */
-  constructor(metadata: MetadataStore, store: BlobStore, clock: Clock, events: EventSink, gcGraceMs: number) {
+  constructor(metadata: MetadataStore, store: BlobStore, clock: Clock, events: EventSink, gcGraceMs: number, maintenance: MaintenanceState = writableMaintenance(clock)) {
+    this.maintenance = maintenance
     this.metadata = metadata
     this.store = store
     this.clock = clock
@@ -68,6 +72,10 @@ export class BlobService {
    * garbage collection finds them unused. blob.deleted is published only when the link went.
    */
   async delete(ctx: RequestContext, repo: RepoName, digest: Digest): Promise<void> {
+    return this.maintenance.write('blob delete', () => this.deleteWritable(ctx, repo, digest))
+  }
+
+  private async deleteWritable(ctx: RequestContext, repo: RepoName, digest: Digest): Promise<void> {
     const outcome = await this.metadata.unlinkBlob(repo, digest)
     if (outcome.status === 'unknown') throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
     if (outcome.status === 'referenced') {

@@ -6,6 +6,7 @@ import type { ManifestRecord, MetadataStore } from '../metadata/metadata-store.j
 import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js'
 import { parseManifest } from '../oci/manifest.js'
 import type { Reference, RepoName, Tag } from '../oci/names.js'
+import { writableMaintenance, type MaintenanceState } from './maintenance.js'
 
 export interface StoredManifest {
   readonly record: ManifestRecord
@@ -23,8 +24,11 @@ export class ManifestService {
   private readonly metadata: MetadataStore
   private readonly clock: Clock
   private readonly events: EventSink
+  /** Read-only mode refuses every PUT and DELETE. */
+  private readonly maintenance: MaintenanceState
 
-  constructor(metadata: MetadataStore, clock: Clock, events: EventSink) {
+  constructor(metadata: MetadataStore, clock: Clock, events: EventSink, maintenance: MaintenanceState = writableMaintenance(clock)) {
+    this.maintenance = maintenance
     this.metadata = metadata
     this.clock = clock
     this.events = events
@@ -50,6 +54,10 @@ export class ManifestService {
    * extra tags from `?tag=`. The digest is computed over the exact bytes received.
    */
   async put(ctx: RequestContext, repo: RepoName, reference: Reference, contentType: string | undefined, body: Buffer, extraTags: readonly Tag[]): Promise<PutManifestOutcome> {
+    return this.maintenance.write('manifest push', () => this.putWritable(ctx, repo, reference, contentType, body, extraTags))
+  }
+
+  private async putWritable(ctx: RequestContext, repo: RepoName, reference: Reference, contentType: string | undefined, body: Buffer, extraTags: readonly Tag[]): Promise<PutManifestOutcome> {
     const digest = digestOf(body, reference.digest !== undefined ? digestAlgorithm(reference.digest) : 'sha256')
     if (reference.digest !== undefined && reference.digest !== digest) {
       throw new RegistryError('DIGEST_INVALID', { message: 'manifest digest does not match the reference', detail: { expected: reference.digest, actual: digest } })
@@ -94,6 +102,10 @@ export class ManifestService {
    * tag: only the tag goes. The event is published only when something was deleted.
    */
   async delete(ctx: RequestContext, repo: RepoName, reference: Reference): Promise<void> {
+    return this.maintenance.write(reference.digest !== undefined ? 'manifest delete' : 'tag delete', () => this.deleteWritable(ctx, repo, reference))
+  }
+
+  private async deleteWritable(ctx: RequestContext, repo: RepoName, reference: Reference): Promise<void> {
     if (reference.digest !== undefined) {
       const outcome = await this.metadata.deleteManifest(repo, reference.digest)
       if (outcome.status === 'unknown') throw unknownManifest(reference)

@@ -5,6 +5,7 @@ import type { DiskUsage, MetadataMaintenance, MetadataStore } from '../metadata/
 import type { BlobStore } from '../storage/blob-store.js'
 import type { BlobService } from './blobs.js'
 import type { ListingService } from './listings.js'
+import type { MaintenanceState } from './maintenance.js'
 import type { ManifestService } from './manifests.js'
 import type { UploadService } from './uploads.js'
 
@@ -20,6 +21,8 @@ export interface RegistryParts {
   readonly store: BlobStore
   /** Who may do what (the open policy without an `auth` section); the services that filter or choose by it were given it too. */
   readonly policy: AccessPolicy
+  /** Read-only mode, shared with the services that write (the admin API switches it). */
+  readonly maintenance: MaintenanceState
 }
 
 /**

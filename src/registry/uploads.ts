@@ -13,6 +13,7 @@ import type { RepoName } from '../oci/names.js'
 import { formatUploadRange, type ByteRange } from '../oci/range.js'
 import { UploadNotFoundError, type BlobStore } from '../storage/blob-store.js'
 import type { BlobDescriptor } from './blobs.js'
+import { writableMaintenance, type MaintenanceState } from './maintenance.js'
 
 export interface UploadSession {
   readonly id: string
@@ -54,8 +55,12 @@ export class UploadService {
   private readonly chunksInFlight = new Map<string, AbortController>()
   /** Decides which repositories a mount may take a blob from. */
   private readonly policy: AccessPolicy
+  /** Read-only mode refuses every start, chunk, completion, mount and cancel. */
+  private readonly maintenance: MaintenanceState
 
-  constructor(metadata: MetadataStore, store: BlobStore, coordination: Coordination, clock: Clock, events: EventSink, policy: AccessPolicy = OPEN_POLICY) {
+  constructor(metadata: MetadataStore, store: BlobStore, coordination: Coordination, clock: Clock, events: EventSink, policy: AccessPolicy = OPEN_POLICY,
+    maintenance: MaintenanceState = writableMaintenance(clock)) {
+    this.maintenance = maintenance
     this.metadata = metadata
     this.store = store
     this.coordination = coordination
@@ -66,6 +71,10 @@ export class UploadService {
 
   /** A new session, owned by the caller: any other caller is told it does not exist. */
   async start(ctx: RequestContext, repo: RepoName): Promise<UploadSession> {
+    return this.maintenance.write('upload start', () => this.startWritable(ctx, repo))
+  }
+
+  private async startWritable(ctx: RequestContext, repo: RepoName): Promise<UploadSession> {
     const id = randomUUID()
     // Held while the file exists without its row, so a concurrent purge does not take it for an orphan.
     await this.coordination.lock(LockKeys.upload(id), async () => {
@@ -89,6 +98,10 @@ export class UploadService {
    * Undefined when there is nothing to mount (the client then uploads, as registry:2 answers).
    */
   async mount(ctx: RequestContext, repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobDescriptor | undefined> {
+    return this.maintenance.write('blob mount', () => this.mountWritable(ctx, repo, digest, from))
+  }
+
+  private async mountWritable(ctx: RequestContext, repo: RepoName, digest: Digest, from?: RepoName): Promise<BlobDescriptor | undefined> {
     let source = from
     if (from !== undefined) {
       if (!this.policy.allows(ctx.caller, { type: 'repository', name: from }, 'pull')) return undefined
@@ -117,16 +130,22 @@ export class UploadService {
 
   /** Appends a chunk; `ctx.signal` stops it (a client gone or too slow), what was written stays. */
   async append(ctx: RequestContext, repo: RepoName, id: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<UploadSession> {
-    await this.session(ctx, repo, id)
-    return this.coordination.lock(LockKeys.upload(id), async () => {
-      const size = await this.appendLocked(ctx, id, body, options)
-      await this.metadata.touchUpload(id, this.clock.now())
-      return { id, repo, size }
+    return this.maintenance.write('upload chunk', async () => {
+      await this.session(ctx, repo, id)
+      return this.coordination.lock(LockKeys.upload(id), async () => {
+        const size = await this.appendLocked(ctx, id, body, options)
+        await this.metadata.touchUpload(id, this.clock.now())
+        return { id, repo, size }
+      })
     })
   }
 
   /** Ends a session: appends the optional last chunk, verifies size and digest, stores the blob. */
   async complete(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
+    return this.maintenance.write('upload completion', () => this.completeWritable(ctx, repo, id, digest, body, options))
+  }
+
+  private async completeWritable(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, body: AsyncIterable<Uint8Array> | undefined, options: ChunkOptions): Promise<BlobDescriptor> {
     await this.session(ctx, repo, id)
     return this.coordination.lock(LockKeys.upload(id), async () => {
       const size = body !== undefined ? await this.appendLocked(ctx, id, body, options) : await this.store.uploadSize(id)
@@ -146,6 +165,10 @@ export class UploadService {
 
   /** A whole blob in one request (POST ?digest= with a body, or PUT without a session). */
   async putMonolithic(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<BlobDescriptor> {
+    return this.maintenance.write('blob upload', () => this.putMonolithicWritable(ctx, repo, digest, body, options))
+  }
+
+  private async putMonolithicWritable(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<BlobDescriptor> {
     const id = randomUUID()
     // The upload file has no session row; the lock marks it as in use for purge.
     return this.coordination.lock(LockKeys.upload(id), async () => {
@@ -181,9 +204,12 @@ export class UploadService {
 
   /** Ends the session at once: a chunk in flight is aborted (its client gets 404) and every byte goes. */
   async cancel(ctx: RequestContext, repo: RepoName, id: string): Promise<void> {
-    await this.session(ctx, repo, id)
-    this.chunksInFlight.get(id)?.abort(unknownUpload(id))
-    await this.coordination.lock(LockKeys.upload(id), () => this.discard(id))
+    // Refused too (as registry:2 does): the session stays, to be completed or cancelled after the switch back.
+    return this.maintenance.write('upload cancel', async () => {
+      await this.session(ctx, repo, id)
+      this.chunksInFlight.get(id)?.abort(unknownUpload(id))
+      await this.coordination.lock(LockKeys.upload(id), () => this.discard(id))
+    })
   }
 
   /**

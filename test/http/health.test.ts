@@ -51,7 +51,7 @@ t.test('a running server is alive and ready; both answer HEAD too', async (t) =>
   t.same(live.json(), {})
   const ready = await request(wharf.url, '/readyz')
   t.equal(ready.status, 200, ready.describe())
-  t.same(ready.json(), { checks: { metadata: 'ok', storage: 'ok', shutdown: 'ok' } })
+  t.same(ready.json(), { checks: { metadata: 'ok', storage: 'ok', shutdown: 'ok', readOnly: 'off' } })
   t.equal((await request(wharf.url, '/readyz', { method: 'HEAD' })).status, 200)
   t.equal((await request(wharf.url, '/healthz', { method: 'HEAD' })).status, 200)
   // The storage probe leaves nothing behind.

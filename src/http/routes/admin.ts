@@ -4,6 +4,7 @@ import { RegistryError, toErrorBody } from '../../errors/registry-error.js'
 import { GcAlreadyRunningError, type GcOptions } from '../../gc/collector.js'
 import type { Registry } from '../../registry/registry.js'
 import { Query } from '../query.js'
+import { registerMaintenanceRoutes } from './maintenance.js'
 
 export const ADMIN_PREFIX = '/_wharf/v1'
 
@@ -12,6 +13,7 @@ export const ADMIN_PREFIX = '/_wharf/v1'
  *   POST /_wharf/v1/gc[?dryRun=true]        run a garbage collection now; its report
  *   GET  /_wharf/v1/gc                      whether a collection is running
  *   GET  /_wharf/v1/du[?tags=true]          disk usage: totals, per repository (and per tag), reclaimable bytes
+ *   GET|PUT /_wharf/v1/maintenance          read-only mode (routes/maintenance.ts)
  */
 export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gcOptions: Omit<GcOptions, 'dryRun'>,
   contextOf: (request: FastifyRequest, reply: FastifyReply) => RequestContext): void {
@@ -35,6 +37,7 @@ export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gc
     request.raw.socket.setTimeout(0)
     return reply.send(await registry.diskUsage(contextOf(request, reply), { perTag, gc: gcOptions }))
   })
+  registerMaintenanceRoutes(app, ADMIN_PREFIX, registry.maintenance, contextOf)
 }
 
 function queryOf(url: string | undefined): string {

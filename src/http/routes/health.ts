@@ -9,7 +9,9 @@ import { sendJson } from '../json-reply.js'
  *   GET /healthz   200 {} while the process serves (liveness)
  *   GET /readyz    200 {"checks":{...}} when the metadata store is healthy, the storage takes
  *                  writes and the server is not shutting down; else 503 with the spec's error
- *                  JSON (code UNAVAILABLE) whose detail names the checks that failed
+ *                  JSON (code UNAVAILABLE) whose detail names the checks that failed. Read-only
+ *                  mode is reported (checks.readOnly: "off" or "on") but never fails readiness:
+ *                  pulls still work, so a balancer must keep sending them.
  */
 export const HEALTH_PATH = '/healthz'
 export const READY_PATH = '/readyz'
@@ -37,8 +39,9 @@ export function registerHealthRoutes(app: FastifyInstance, registry: Registry, o
       shutdown: options.shuttingDown?.() === true ? 'the server is shutting down' : 'ok',
     }
     const failed = (Object.keys(checks) as CheckName[]).filter((name) => checks[name] !== 'ok')
-    if (failed.length === 0) return sendJson(reply.code(200), { checks })
-    const error = new RegistryError('UNAVAILABLE', { message: `not ready: ${failed.map((name) => checks[name]).join('; ')}`, detail: { failed, checks } })
+    const reported = { ...checks, readOnly: registry.maintenance.readOnly ? 'on' : 'off' }
+    if (failed.length === 0) return sendJson(reply.code(200), { checks: reported })
+    const error = new RegistryError('UNAVAILABLE', { message: `not ready: ${failed.map((name) => checks[name]).join('; ')}`, detail: { failed, checks: reported } })
     return sendJson(reply.code(503).header('Retry-After', '5'), toErrorBody(error))
   }
   app.get(READY_PATH, ready)
