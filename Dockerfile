@@ -66,6 +66,7 @@ RUN mkdir -p /var/lib/wharf && chown 1000:1000 /var/lib/wharf
 USER 1000:1000
 VOLUME /var/lib/wharf
 EXPOSE 5000
+# healthcheck.cjs reads the server's configuration through dist/src/config (HTTP or HTTPS, the port).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["node", "/app/healthcheck.cjs"]
 ENTRYPOINT ["node", "/app/dist/src/cli/index.js"]
 CMD ["serve"]
