@@ -39,7 +39,28 @@ function listenFailure(err: unknown, host: string, port: number): CommandFailure
   return new CommandFailure(`cannot listen on ${where}: ${reason}${code !== undefined ? ` (${code})` : ''}`)
 }
 
-/** `wharf serve`: listens until SIGTERM or SIGINT, then lets in-flight requests finish. */
+/**
+ * The drain before the listener closes (http.shutdownDrainSeconds): /readyz already answers 503,
+ * requests are still served, so a balancer takes the node out before connections are refused. A
+ * second SIGTERM or SIGINT ends it early (a third, after the drain, ends the process at once).
+ */
+function drain(seconds: number, logger: { info(fields: object, message: string): void }): Promise<void> {
+  if (seconds <= 0) return Promise.resolve()
+  logger.info({ seconds }, 'draining: not ready, still serving')
+  return new Promise((resolve) => {
+    const end = (): void => {
+      clearTimeout(timer)
+      process.off('SIGTERM', end)
+      process.off('SIGINT', end)
+      resolve()
+    }
+    const timer = setTimeout(end, seconds * 1000)
+    process.once('SIGTERM', end)
+    process.once('SIGINT', end)
+  })
+}
+
+/** `wharf serve`: listens until SIGTERM or SIGINT, drains (http.shutdownDrainSeconds), then lets in-flight requests finish. */
 export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {}): Promise<number> {
   const config = await configFromArgs(args, ['host', 'port'])
   const lock = await lockStorage(config.storage.path, 'wharf serve', 'one server per data directory: stop the other one first')
@@ -114,17 +135,20 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
       shuttingDown = true
       clearInterval(purgeTimer)
       clearInterval(gcTimer)
-      logger.info({ signal }, 'shutting down')
-      const deadline = setTimeout(() => {
-        logger.warn('in-flight requests did not finish before the deadline; closing them')
-        running.app.server.closeAllConnections()
-      }, SHUTDOWN_DEADLINE_MS)
-      deadline.unref()
-      running.app.close()
+      logger.info({ signal, drainSeconds: config.http.shutdownDrainSeconds }, 'shutting down')
+      drain(config.http.shutdownDrainSeconds, logger)
+        .then(() => {
+          const deadline = setTimeout(() => {
+            logger.warn('in-flight requests did not finish before the deadline; closing them')
+            running.app.server.closeAllConnections()
+          }, SHUTDOWN_DEADLINE_MS)
+          deadline.unref()
+          return running.app.close().finally(() => clearTimeout(deadline))
+        })
         .then(() => running.wharf.close())
         // The lock goes even if closing failed, so that the next start is not refused.
         .finally(() => lock.release())
-        .then(() => { clearTimeout(deadline); logger.info('stopped'); resolve(0) },
+        .then(() => { logger.info('stopped'); resolve(0) },
           (err: unknown) => { logger.error({ err }, 'failed to shut down cleanly'); resolve(1) })
     }
     process.once('SIGTERM', () => stop('SIGTERM'))

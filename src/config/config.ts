@@ -17,6 +17,11 @@ export interface Config {
     readonly maxHeaderBytes: number
     /** HTTPS; null: plain HTTP (the default, for a LAN). */
     readonly tls: TlsConfig | null
+    /**
+     * On SIGTERM, /readyz answers 503 at once and requests are still served this long before the
+     * listener closes, so a load balancer takes the node out first; 0: close at once.
+     */
+    readonly shutdownDrainSeconds: number
   }
   readonly storage: {
     /** Data directory: blobs, uploads and metadata.db. */
@@ -68,7 +73,7 @@ export interface Config {
 }
 
 export const DEFAULT_CONFIG: Config = {
-  http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384, tls: null },
+  http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384, tls: null, shutdownDrainSeconds: 0 },
   storage: { path: './storage' },
   limits: { manifestMaxBytes: 4 * 1024 * 1024, manifestBytesInFlight: 8 * 1024 * 1024, pageMaxEntries: 10_000, uploadsPerClient: 64, uploadsTotal: 512, uploadMinBytesPerSecond: 1024, uploadMinRateGraceSeconds: 10 },
   uploads: { ttlSeconds: 24 * 60 * 60 },
