@@ -15,6 +15,7 @@ import { defaultAuthParts, type AuthParts, type AuthPartsFactory } from './auth-
 import { authDirectoryOf } from '../config/auth-config.js'
 import type { AccessPolicy } from '../access/policy.js'
 import { createLogger } from '../logging.js'
+import { Metrics } from '../metrics/metrics.js'
 import type { MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
 import { BlobService } from '../registry/blobs.js'
@@ -67,6 +68,11 @@ export interface Wharf {
    * on the first call only (offline commands never open the password file, robots or keys).
    */
   accessControl(): Promise<AccessControl>
+  /**
+   * The server's metrics, built on the first call (offline commands never start the event-loop
+   * monitor or subscribe to the bus); undefined when `metrics.enabled` is false.
+   */
+  metrics(): Metrics | undefined
   close(): Promise<void>
 }
 
@@ -133,7 +139,15 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       access ??= buildAccessControl(config, policy, options.authParts ?? defaultAuthParts, logger)
       return access.then((built) => built.control)
     }
+    let metrics: Metrics | undefined
+    const metricsOf = (): Metrics | undefined => {
+      if (config.metrics.enabled) {
+        metrics ??= new Metrics({ events, metadata, onError: (err) => logger.warn({ err }, 'failed to read the storage figures for metrics') })
+      }
+      return metrics
+    }
     const close = async (): Promise<void> => {
+      metrics?.close()
       const parts = await access?.then((built) => built.parts, () => undefined)
       try {
         await parts?.close?.()
@@ -141,7 +155,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
         await registry.close()
       }
     }
-    return { config, components, registry, accessControl, close }
+    return { config, components, registry, accessControl, metrics: metricsOf, close }
   } catch (err) {
     await built.metadata?.close().catch(() => undefined)
     await built.blobStore?.close().catch(() => undefined)
@@ -171,10 +185,11 @@ export function gcOptionsFrom(config: Config): Omit<GcOptions, 'dryRun'> {
 }
 
 /** The HTTP app's options from the configuration. */
-export function appOptionsFrom(config: Config, logger: Logger, access?: AccessControl): AppOptions {
+export function appOptionsFrom(config: Config, logger: Logger, access?: AccessControl, metrics?: Metrics): AppOptions {
   return {
     logger,
     ...(access !== undefined ? { access } : {}),
+    ...(metrics !== undefined ? { metrics: { collector: metrics, route: config.metrics.address === undefined } } : {}),
     logRequests: config.log.requests,
     manifestMaxBytes: config.limits.manifestMaxBytes,
     manifestBytesInFlight: config.limits.manifestBytesInFlight,

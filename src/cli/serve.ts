@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from '../config/config.js'
 import { systemContext } from '../context/request-context.js'
 import { buildApp } from '../http/app.js'
+import { listenMetrics, parseAddress, type MetricsServer } from '../metrics/server.js'
 import { describeCertificate, loadTlsMaterial, TlsFilesError, type TlsMaterial } from '../http/tls.js'
 import { appOptionsFrom, compose, gcOptionsFrom, type ComposeOptions, type Wharf } from './composition.js'
 import { checkOptions, stringOption, type ParsedArgs } from './args.js'
@@ -71,6 +72,7 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
   let purgeTimer: NodeJS.Timeout | undefined
   let gcTimer: NodeJS.Timeout | undefined
   let tls: TlsMaterial | undefined
+  let metricsServer: MetricsServer | undefined
   // Set on SIGTERM or SIGINT: /readyz then answers 503, so a balancer stops sending new work.
   let shuttingDown = false
   try {
@@ -104,12 +106,21 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
       }, config.gc.intervalSeconds * 1000)
       gcTimer.unref()
     }
-    app = buildApp(registry, { ...appOptionsFrom(config, logger, await wharf.accessControl()), ...(tls !== undefined ? { tls } : {}), shuttingDown: () => shuttingDown })
+    const metrics = wharf.metrics()
+    app = buildApp(registry, { ...appOptionsFrom(config, logger, await wharf.accessControl(), metrics), ...(tls !== undefined ? { tls } : {}), shuttingDown: () => shuttingDown })
     await app.listen({ host: config.http.host, port: config.http.port })
       .catch((err: unknown) => { throw listenFailure(err, config.http.host, config.http.port) })
+    const metricsAddress = config.metrics.address
+    if (metrics !== undefined && metricsAddress !== undefined) {
+      const where = parseAddress(metricsAddress)
+      metricsServer = await listenMetrics(metrics, metricsAddress, (err) => logger.error({ err }, 'failed to serve metrics'))
+        .catch((err: unknown) => { throw listenFailure(err, where.host, where.port) })
+      logger.info({ url: `${metricsServer.url}/metrics` }, 'metrics listening')
+    }
   } catch (err) {
     clearInterval(purgeTimer)
     clearInterval(gcTimer)
+    await metricsServer?.close().catch(() => undefined)
     await app?.close().catch(() => undefined)
     await wharf?.close().catch(() => undefined)
     await lock.release().catch(() => undefined)
@@ -117,7 +128,7 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
     const code = (err as { code?: string }).code
     throw new CommandFailure(`cannot start: ${(err as Error).message ?? String(err)}${code !== undefined ? ` (${code})` : ''}`)
   }
-  const running = { app, wharf }
+  const running = { app, wharf, metricsServer }
   const logger = running.wharf.components.logger
   const address = running.app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port
@@ -145,6 +156,7 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
           deadline.unref()
           return running.app.close().finally(() => clearTimeout(deadline))
         })
+        .then(() => running.metricsServer?.close())
         .then(() => running.wharf.close())
         // The lock goes even if closing failed, so that the next start is not refused.
         .finally(() => lock.release())

@@ -20,6 +20,8 @@ export interface RouteAccess {
 
 /** The admin API (`/_wharf/`), outside /v2/. */
 export const ADMIN_PATH_PREFIX = '/_wharf/'
+/** Prometheus metrics on the registry's own port: an admin's, as they tell about every repository. */
+export const METRICS_PATH = '/metrics'
 
 const CATALOG: Need = { resource: { type: 'registry', name: 'catalog' }, action: '*' }
 const ADMIN: Need = { resource: { type: 'registry', name: 'admin' }, action: '*' }
@@ -59,7 +61,7 @@ export function accessOf(route: V2Route, method: string): RouteAccess {
   }
 }
 
-/** What a request to `path` needs; undefined for paths outside /v2/ and the admin API (the token endpoint checks its own credentials). */
+/** What a request to `path` needs; undefined for paths outside /v2/, the admin API and /metrics (the token endpoint checks its own credentials). */
 export function accessOfPath(method: string, path: string, query: string): (RouteAccess & { readonly route?: V2Route }) | undefined {
   if (path === '/v2' || path.startsWith('/v2/')) {
     const route = parseV2Path(path)
@@ -68,6 +70,6 @@ export function accessOfPath(method: string, path: string, query: string): (Rout
     if (from !== null && from !== '' && new URLSearchParams(query).has('mount')) return { ...access, alsoAsks: repository(from, 'pull'), route }
     return { ...access, route }
   }
-  if (path.startsWith(ADMIN_PATH_PREFIX)) return { needs: [ADMIN], login: false }
+  if (path.startsWith(ADMIN_PATH_PREFIX) || path === METRICS_PATH) return { needs: [ADMIN], login: false }
   return undefined
 }

@@ -27,6 +27,9 @@ import { httpsServerOptions, logClientCertificate, watchTlsFiles, type SecureCon
 import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
 import { registerHealthRoutes } from './routes/health.js'
+import { registerMetricsRoute } from './routes/metrics.js'
+import { observeRequests } from './request-metrics.js'
+import type { Metrics } from '../metrics/metrics.js'
 import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
 import { handleManifest } from './routes/manifests.js'
@@ -60,6 +63,11 @@ export interface AppOptions {
   readonly access?: AccessControl
   /** True once the server began shutting down: /readyz answers 503 from then on (serve.ts sets it on SIGTERM). */
   readonly shuttingDown?: () => boolean
+  /**
+   * Metrics: every request is reported to `collector`, and GET /metrics answers here when `route`
+   * (false when they have their own address). Absent: metrics are off, no hook runs, /metrics is 404.
+   */
+  readonly metrics?: { readonly collector: Metrics; readonly route: boolean }
 }
 
 export interface AccessControl {
@@ -147,6 +155,8 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
       }
     }
   })
+  // Before the access check, so refused requests are counted too.
+  if (options.metrics !== undefined) observeRequests(app, options.metrics.collector.http, (request) => guarded.get(request)?.route?.kind)
 
   // Every request to /v2/ and the admin API is authenticated and authorized here, from the one
   // table (access-table.ts), before any of its body is read: a refused request changes nothing.
@@ -166,6 +176,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   const contextOf = (request: FastifyRequest, reply: FastifyReply): RequestContext => guarded.get(request)?.ctx ?? requestContext(request, reply)
 
   const uploadLimiter = new UploadLimiter(options.uploadsPerClient, options.uploadsTotal)
+  options.metrics?.collector.http.trackUploads(() => uploadLimiter.inProgress)
   const bodyRate: MinimumRate = { bytesPerSecond: options.uploadMinBytesPerSecond ?? 0, graceMs: options.uploadMinRateGraceMs ?? 0 }
   const manifestBudget = new ByteBudget(options.manifestBytesInFlight ?? 2 * options.manifestMaxBytes)
 
@@ -210,6 +221,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   registerAdminRoutes(app, registry, options.gc, contextOf)
   registerHealthRoutes(app, registry, options.shuttingDown !== undefined ? { shuttingDown: options.shuttingDown } : {})
+  if (options.metrics?.route === true) registerMetricsRoute(app, options.metrics.collector)
   if (access.tokens !== undefined) {
     registerTokenRoutes(app, { authenticator: access.authenticator, policy: access.policy, ...access.tokens, credentials: credentialsOf })
   }

@@ -37,6 +37,11 @@ export class BodyRateGuard {
     return this.controller.signal
   }
 
+  /** Body bytes read so far. */
+  get bytesRead(): number {
+    return this.bytes
+  }
+
   /** `source`, counted: bytes, and the time spent waiting for each next chunk. */
   async *measure(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     this.waitingSince = performance.now()
@@ -90,6 +95,11 @@ export function guardBodyRate(request: IncomingMessage, rate: MinimumRate, close
   guards.set(request, guard)
   closed.once('close', () => guard.stop())
   return guard.signal
+}
+
+/** Bytes of `request`'s body read so far through requestBody (every upload and manifest body is guarded); 0 for others. */
+export function bodyBytesRead(request: IncomingMessage): number {
+  return guards.get(request)?.bytesRead ?? 0
 }
 
 /**

@@ -22,6 +22,11 @@ export class UploadLimiter {
     this.lightClient = Math.max(1, Math.floor(perClient / 4))
   }
 
+  /** Uploads holding a slot now (bodies streaming in). */
+  get inProgress(): number {
+    return this.active
+  }
+
   /** Counts one upload for `client`; returns its release. Throws TOOMANYREQUESTS (429) past a limit. */
   acquire(client: string): () => void {
     const current = this.byClient.get(client) ?? 0

@@ -12,6 +12,10 @@ import type { RepoName, Tag } from '../oci/names.js'
 export interface MetadataStore {
   /** False when writes cannot succeed (the writer died, the store is closing); absent: always healthy. */
   isHealthy?(): boolean
+  /** Writes queued for the writer now, for metrics; absent: the store has no write queue. */
+  writerQueue?(): WriterQueue
+  /** Calls `observer` on every commit and every answered write, for metrics (until the returned function is called). */
+  observeWriter?(observer: WriterObserver): () => void
 
   // Repositories
   repositoryExists(repo: RepoName): Promise<boolean>
@@ -104,6 +108,12 @@ export interface MetadataMaintenance extends Pick<MetadataStore, 'listRepositori
   /** Removes the records of those blobs that no repository links (re-checked); the ones removed. */
   deleteBlobsIfUnlinked(digests: readonly Digest[]): Promise<BlobRecord[]>
   diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage>
+  /**
+   * Blobs linked into repositories and their bytes, for metrics: the `limit` repositories holding
+   * the most bytes one by one, the others summed. One snapshot; cheap next to diskUsage (one scan
+   * of the links, no per-repository queries).
+   */
+  repositoryStorage(limit: number): Promise<RepositoryStorage>
 
   // Consistency checks (wharf fsck)
   /** Every blob record. */
@@ -162,6 +172,30 @@ export interface DiskUsage {
   /** Bytes of blobs linked into more than one repository. */
   readonly sharedBytes: number
   readonly repositories: ReadonlyArray<RepositoryUsage>
+}
+
+export interface RepositoryStorage {
+  /** The largest repositories (by bytes, then name), at most the limit asked for. */
+  readonly top: ReadonlyArray<{ readonly name: string; readonly blobs: number; readonly bytes: number }>
+  /** The other repositories, summed. */
+  readonly rest: { readonly repositories: number; readonly blobs: number; readonly bytes: number }
+  /** Every repository (including those without blobs). */
+  readonly repositories: number
+  /** Distinct blobs in the store and their bytes (a blob linked into several repositories counts once). */
+  readonly blobs: { readonly count: number; readonly bytes: number }
+}
+
+/** The writer's queue: writes posted and not answered yet, and writes waiting for a slot to be posted. */
+export interface WriterQueue {
+  readonly posted: number
+  readonly waiting: number
+}
+
+export interface WriterObserver {
+  /** One transaction committed `writes` writes in `seconds` (from its start to the end of the commit's fsync). */
+  committed(writes: number, seconds: number): void
+  /** A write was answered `seconds` after it was asked for (waiting for a slot, the batch before it, its commit). */
+  answered(seconds: number): void
 }
 
 export interface RepositoryUsage {

@@ -6,7 +6,7 @@ import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
   BlobRecord, BlobRecorded, DanglingRows, DeleteOutcome, DiskUsage, ManifestPut, ManifestRecord, MetadataMaintenance, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
-  RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord,
+  RepositoryStorage, RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord, WriterObserver, WriterQueue,
 } from './metadata-store.js'
 import { MANIFEST_COLUMNS, MANIFEST_RECORD_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow, type UploadRow } from './sqlite/schema.js'
 import { ManifestCache } from './manifest-cache.js'
@@ -55,7 +55,9 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
   private readonly writer: Worker
   /** Maintenance reads (disk usage, dry runs, blob scans): snapshots on a read-only connection of their own thread. */
   private readonly reader: ReaderThread
-  private readonly calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>()
+  private readonly calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void; postedAt: number }>()
+  /** Who is told about commits and answered writes (metrics); none by default. */
+  private readonly writerObservers = new Set<WriterObserver>()
   private nextCallId = 1
   private readonly manifestCache = new ManifestCache(MANIFEST_CACHE_BYTES)
   /** Where this store announces writes that change manifests; its own cache listens there too. */
@@ -99,6 +101,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
       this.calls.delete(message.id)
       this.releaseWriteSlot()
       if (this.calls.size === 0) this.writer.unref()
+      if (this.writerObservers.size > 0) this.tellObservers(message, call.postedAt)
       if (message.ok) call.resolve(message.value)
       else call.reject(Object.assign(new Error(message.error.message), { name: message.error.name, ...(message.error.code !== undefined ? { code: message.error.code } : {}) }))
     })
@@ -140,13 +143,14 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
    * unbounded work (and manifest bodies) in memory.
    */
   private async write<K extends WriteOperation>(operation: K, ...args: Parameters<SqliteWriter[K]>): Promise<ReturnType<SqliteWriter[K]>> {
+    const askedAt = performance.now()
     await this.acquireWriteSlot()
     if (this.writerFailure !== undefined) { this.releaseWriteSlot(); throw this.writerFailure }
     if (this.closing !== undefined) { this.releaseWriteSlot(); throw new Error('metadata store is closed') }
     const id = this.nextCallId++
     return new Promise((resolve, reject) => {
       if (this.calls.size === 0) this.writer.ref()
-      this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject })
+      this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject, postedAt: askedAt })
       this.writer.postMessage({ id, operation, args } satisfies WriteRequest)
     })
   }
@@ -167,8 +171,25 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
   }
 
   /** Writes posted to the writer thread and not yet answered, and writes waiting for a slot. */
-  get queuedWrites(): { readonly posted: number; readonly waiting: number } {
+  get queuedWrites(): WriterQueue {
     return { posted: this.calls.size, waiting: this.waitingWrites.length }
+  }
+
+  writerQueue(): WriterQueue {
+    return this.queuedWrites
+  }
+
+  observeWriter(observer: WriterObserver): () => void {
+    this.writerObservers.add(observer)
+    return () => { this.writerObservers.delete(observer) }
+  }
+
+  private tellObservers(message: WriteResponse, askedAt: number): void {
+    const answered = (performance.now() - askedAt) / 1000
+    for (const observer of this.writerObservers) {
+      if (message.commit !== undefined) observer.committed(message.commit.writes, message.commit.ms / 1000)
+      observer.answered(answered)
+    }
   }
 
   /**
@@ -345,6 +366,10 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
     return this.reader.call('diskUsage', options)
   }
 
+
+  async repositoryStorage(limit: number): Promise<RepositoryStorage> {
+    return this.reader.call('repositoryStorage', limit)
+  }
 
   async listBlobRecords(): Promise<BlobRecord[]> {
     return this.db.prepare<[], { digest: string; size: number }>('SELECT digest, size FROM blobs ORDER BY digest').all()

@@ -666,6 +666,24 @@ function runMaintenanceContract(t: Test, makeStore: MetadataStoreFactory): void 
     t.notOk('tags' in ((await store.diskUsage({ perTag: false })).repositories[0] ?? {}), 'no per tag figures unless asked')
   })
 
+  t.test('repositoryStorage: blobs and bytes per repository, the largest ones by name, the rest summed, distinct totals', async (t) => {
+    const store = await makeStore(t)
+    t.same(await store.repositoryStorage(2), { top: [], rest: { repositories: 0, blobs: 0, bytes: 0 }, repositories: 0, blobs: { count: 0, bytes: 0 } })
+    const shared = await blob(store, repo('a'), 100)
+    await store.linkBlob(repo('b'), shared)
+    await blob(store, repo('a'), 5)
+    await blob(store, repo('c'), 7)
+    await blob(store, repo('d'), 1)
+    await blob(store, repo('d'), 2)
+    const storage = await store.repositoryStorage(2)
+    t.same(storage.top, [{ name: 'a', blobs: 2, bytes: 105 }, { name: 'b', blobs: 1, bytes: 100 }], 'by bytes, largest first')
+    t.same(storage.rest, { repositories: 2, blobs: 3, bytes: 10 }, 'c and d summed')
+    t.equal(storage.repositories, 4)
+    t.same(storage.blobs, { count: 5, bytes: 115 }, 'the shared blob counts once')
+    t.same((await store.repositoryStorage(10)).top.map((r) => r.name), ['a', 'b', 'c', 'd'])
+    t.same((await store.repositoryStorage(0)).rest, { repositories: 4, blobs: 6, bytes: 215 })
+  })
+
   t.test('fsck reads and repairs: listBlobRecords, listManifestContents, findDanglingRows, forgetBlobs, removeDanglingRows', async (t) => {
     const store = await makeStore(t)
     const r = repo('checked')

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3'
 import type { Digest } from '../../oci/digest.js'
-import type { BlobRecord, DiskUsage, RepositorySweepPlan, RepositorySweepResult, RepositoryUsage } from '../metadata-store.js'
+import type { BlobRecord, DiskUsage, RepositoryStorage, RepositorySweepPlan, RepositorySweepResult, RepositoryUsage } from '../metadata-store.js'
 import { SQL_REPOSITORY_EXCLUSIVE, SQL_REPOSITORY_LOGICAL, SQL_TAG_SIZES, SQL_UNLINKED_BLOBS_PAGE } from './schema.js'
 import { sweepRepository } from './sweep.js'
 
@@ -34,6 +34,25 @@ export class SqliteMaintenanceReader {
   countBlobLinks(digests: readonly string[]): number[] {
     const count = this.db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM repository_blobs WHERE digest = ?')
     return digests.map((digest) => count.get(digest)!.n)
+  }
+
+  /** One scan of the links (grouped in the primary key's repository order); the reader thread runs it in one read transaction. */
+  repositoryStorage(limit: number): RepositoryStorage {
+    const db = this.db
+    const perRepository = db.prepare<[], { name: string; blobs: number; bytes: number | null }>(
+      `SELECT l.repo AS name, COUNT(*) AS blobs, SUM(b.size) AS bytes FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+       GROUP BY l.repo ORDER BY bytes DESC, name`).all()
+    const top = perRepository.slice(0, Math.max(0, limit)).map((row) => ({ name: row.name, blobs: row.blobs, bytes: row.bytes ?? 0 }))
+    const rest = { repositories: 0, blobs: 0, bytes: 0 }
+    for (let i = top.length; i < perRepository.length; i++) {
+      const row = perRepository[i]!
+      rest.repositories++
+      rest.blobs += row.blobs
+      rest.bytes += row.bytes ?? 0
+    }
+    const blobs = db.prepare<[], { count: number; bytes: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes FROM blobs').get()!
+    const repositories = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM repositories').get()!.n
+    return { top, rest, repositories, blobs: { count: blobs.count, bytes: blobs.bytes ?? 0 } }
   }
 
   diskUsage(options: { readonly perTag: boolean }): DiskUsage {

@@ -10,8 +10,14 @@ export interface WriteRequest {
 }
 
 export type WriteResponse =
-  | { readonly id: number; readonly ok: true; readonly value: unknown }
-  | { readonly id: number; readonly ok: false; readonly error: { readonly message: string; readonly code?: string; readonly name: string } }
+  | { readonly id: number; readonly ok: true; readonly value: unknown; readonly commit?: CommitTiming }
+  | { readonly id: number; readonly ok: false; readonly error: { readonly message: string; readonly code?: string; readonly name: string }; readonly commit?: CommitTiming }
+
+/** How long a batch's transaction took, commit included; sent with the batch's first answer (no message of its own). */
+export interface CommitTiming {
+  readonly writes: number
+  readonly ms: number
+}
 
 /**
  * The writing thread. Commits fsync the WAL (synchronous=FULL); doing that here keeps the serving
@@ -33,6 +39,7 @@ function flush(): void {
   const batch = pending
   pending = []
   const responses: WriteResponse[] = []
+  const started = performance.now()
   try {
     db.exec('BEGIN IMMEDIATE')
     for (const request of batch) {
@@ -51,6 +58,8 @@ function flush(): void {
     for (const request of batch) port.postMessage({ id: request.id, ok: false, error: describe(error) } satisfies WriteResponse)
     return
   }
+  const commit: CommitTiming = { writes: batch.length, ms: performance.now() - started }
+  responses[0] = { ...responses[0]!, commit }
   for (const response of responses) port.postMessage(response)
 }
 
