@@ -26,6 +26,8 @@ import { UploadLimiter } from './upload-limiter.js'
 import { httpsServerOptions, logClientCertificate, watchTlsFiles, type SecureContextTarget, type TlsMaterial } from './tls.js'
 import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
+import { registerNotificationRoutes } from './routes/notifications.js'
+import type { NotificationStatsSource } from '../notifications/notifications.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
@@ -60,6 +62,8 @@ export interface AppOptions {
   readonly access?: AccessControl
   /** True once the server began shutting down: /readyz answers 503 from then on (serve.ts sets it on SIGTERM). */
   readonly shuttingDown?: () => boolean
+  /** Webhook delivery figures for GET /_wharf/v1/notifications; absent: no endpoints. */
+  readonly notifications?: NotificationStatsSource
 }
 
 export interface AccessControl {
@@ -209,6 +213,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
   registerAdminRoutes(app, registry, options.gc, contextOf)
+  registerNotificationRoutes(app, options.notifications)
   registerHealthRoutes(app, registry, options.shuttingDown !== undefined ? { shuttingDown: options.shuttingDown } : {})
   if (access.tokens !== undefined) {
     registerTokenRoutes(app, { authenticator: access.authenticator, policy: access.policy, ...access.tokens, credentials: credentialsOf })
