@@ -27,6 +27,10 @@ export class EndpointFilter {
     this.repositories = settings.repositories.map(globToRegExp)
   }
 
+  wants(action: string): boolean {
+    return this.actions.has(action)
+  }
+
   accepts(action: string, repository: string): boolean {
     return this.actions.has(action) && this.repositories.some((pattern) => pattern.test(repository))
   }

@@ -3,7 +3,7 @@ import type { Clock } from '../context/clock.js'
 import type { RegistryEvent } from '../events/events.js'
 import type { NotificationQueue, NotificationToQueue } from '../metadata/metadata-store.js'
 import type { EndpointFilter } from './endpoint.js'
-import { toEnvelopeEvents, type EventSource } from './envelope.js'
+import { actionOf, toEnvelopeEvents, type EventSource } from './envelope.js'
 
 /**
  * The event bus subscriber: maps each event to registry:2 events and queues each for every
@@ -40,6 +40,9 @@ export class NotificationEnqueuer {
 
   /** The bus listener. */
   readonly accept = (event: RegistryEvent): void => {
+    // Most events of a busy registry are pulls, which few endpoints want: decided before any mapping.
+    const action = actionOf(event.type)
+    if (action === undefined || !this.filters.some((filter) => filter.wants(action))) return
     const source = this.source()
     for (const mapped of toEnvelopeEvents(event, source)) {
       let text: string | undefined

@@ -56,12 +56,32 @@ function actorName(caller: Caller): string | undefined {
   }
 }
 
+/** The registry:2 action a Wharf event becomes; undefined for those not sent. */
+export function actionOf(type: RegistryEvent['type']): EnvelopeAction | undefined {
+  switch (type) {
+    case 'manifest.pushed':
+    case 'blob.pushed':
+      return 'push'
+    case 'blob.mounted':
+      return 'mount'
+    case 'manifest.deleted':
+    case 'tag.deleted':
+    case 'blob.deleted':
+      return 'delete'
+    case 'manifest.pulled':
+    case 'blob.pulled':
+      return 'pull'
+    default:
+      return undefined
+  }
+}
+
 /**
  * The registry:2 events for one Wharf event, in order (none for what registry:2 has no action for).
  * - manifest.pushed: one `push` per tag it was pushed with (one without a tag when untagged);
  * - blob.pushed: `push` of a blob; blob.mounted: `mount`, with `fromRepository` when known;
  * - manifest.deleted, tag.deleted, blob.deleted: `delete` (garbage collection's too: a receiver
- *   keeping an index must learn what is gone; those have no request address and no actor);
+ *   keeping an index must learn what is gone; a scheduled collection's have only a request id);
  * - manifest.pulled, blob.pulled: `pull`;
  * - repository.created, tag.moved (a manifest push already says it), collection.finished: nothing.
  */

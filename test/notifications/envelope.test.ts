@@ -138,3 +138,28 @@ t.test('filters: actions (pull opt-in) and repository globs, per endpoint', asyn
   t.match(await endpointStatus(client, 'all'), { delivered: 8, pending: 0 })
   t.match(await endpointStatus(client, 'other-deletes'), { delivered: 1, pending: 0 })
 })
+
+t.test('what a garbage collection removes is sent as delete events, under the request that ran it', async (t) => {
+  const receiver = await Receiver.start()
+  t.teardown(() => receiver.stop())
+  const { wharf, client } = await startWithEndpoints([{ name: 'hook', url: receiver.url, actions: ['delete'] }], undefined, {
+    gc: { intervalSeconds: 0, graceSeconds: 0 },
+    retention: [{ repositories: 'ci/**', keepLast: 1, untaggedMaxAgeSeconds: 0 }],
+  })
+  t.teardown(() => wharf.stop({ removeStorage: true }))
+  const old = await client.pushImage('ci/app', { tag: 'old' })
+  await sleep(20)
+  await client.pushImage('ci/app', { tag: 'new' })
+  const run = await client.request('/_wharf/v1/gc', { method: 'POST' })
+  t.equal(run.status, 200)
+  t.same(run.json<{ tagsRemoved: unknown[] }>().tagsRemoved.length, 1)
+
+  await waitFor('the collection\'s delete events', async () => receiver.events.length >= 2, 15000)
+  await sleep(300)
+  const events = receiver.events
+  t.same(events.map((e) => [e.action, e.target]), [
+    ['delete', { digest: old.manifest.digest, repository: 'ci/app', tag: 'old' }],
+    ['delete', { digest: old.manifest.digest, repository: 'ci/app' }],
+  ])
+  for (const event of events) t.same(event.request, { id: run.headers['x-request-id'], addr: '127.0.0.1', host: wharf.address, method: 'POST' })
+})

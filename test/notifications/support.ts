@@ -3,8 +3,8 @@ import { RegistryClient, startWharf, tempDir, writeConfig, type WharfProcess } f
 import type { EndpointConfig, EndpointStatus } from './receiver.js'
 
 /** `wharf serve` (a real child process) with these webhook endpoints, on `storage` if given. */
-export async function startWithEndpoints(endpoints: readonly EndpointConfig[], storage?: string): Promise<{ wharf: WharfProcess; client: RegistryClient }> {
-  const file = await writeConfig(await tempDir('hooks'), { notifications: { endpoints } })
+export async function startWithEndpoints(endpoints: readonly EndpointConfig[], storage?: string, extra: Record<string, unknown> = {}): Promise<{ wharf: WharfProcess; client: RegistryClient }> {
+  const file = await writeConfig(await tempDir('hooks'), { ...extra, notifications: { endpoints } })
   const wharf = await startWharf({ extraArgs: ['--config', file], ...(storage !== undefined ? { storage } : {}) })
   return { wharf, client: new RegistryClient(wharf.url) }
 }
