@@ -16,7 +16,8 @@ import { authDirectoryOf } from '../config/auth-config.js'
 import type { AccessPolicy } from '../access/policy.js'
 import { createLogger } from '../logging.js'
 import { Metrics } from '../metrics/metrics.js'
-import type { MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
+import { isNotificationQueue, type MetadataMaintenance, type MetadataStore } from '../metadata/metadata-store.js'
+import { Notifications } from '../notifications/notifications.js'
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
 import { BlobService } from '../registry/blobs.js'
 import { ListingService } from '../registry/listings.js'
@@ -73,6 +74,8 @@ export interface Wharf {
    * monitor or subscribe to the bus); undefined when `metrics.enabled` is false.
    */
   metrics(): Metrics | undefined
+  /** Webhooks, when endpoints are configured: events are queued from the start; `serve` starts delivery. */
+  readonly notifications?: Notifications
   close(): Promise<void>
 }
 
@@ -134,6 +137,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       maintenance,
     })
     const components: Components = { logger, clock, coordination, events, blobStore, metadata }
+    const notifications = buildNotifications(config, components)
     let access: Promise<{ control: AccessControl; parts?: AuthParts }> | undefined
     const accessControl = (): Promise<AccessControl> => {
       access ??= buildAccessControl(config, policy, options.authParts ?? defaultAuthParts, logger)
@@ -150,17 +154,29 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       metrics?.close()
       const parts = await access?.then((built) => built.parts, () => undefined)
       try {
+        // Before the store closes: what was published is queued first.
+        await notifications?.close()
         await parts?.close?.()
       } finally {
         await registry.close()
       }
     }
-    return { config, components, registry, accessControl, metrics: metricsOf, close }
+    return { config, components, registry, accessControl, metrics: metricsOf, ...(notifications !== undefined ? { notifications } : {}), close }
   } catch (err) {
     await built.metadata?.close().catch(() => undefined)
     await built.blobStore?.close().catch(() => undefined)
     throw err
   }
+}
+
+/** Webhooks over the metadata store's queue, when `notifications.endpoints` names any. */
+function buildNotifications(config: Config, components: Components): Notifications | undefined {
+  if (config.notifications.endpoints.length === 0) return undefined
+  if (!isNotificationQueue(components.metadata)) throw new Error('notifications need a metadata store that keeps their queue')
+  return new Notifications({
+    endpoints: config.notifications.endpoints, queue: components.metadata, events: components.events, clock: components.clock,
+    log: components.logger.child({ component: 'notifications' }), https: config.http.tls !== null,
+  })
 }
 
 /** The open access control without `auth`; else `policy` (the rules of `auth`) and an authenticator over the parts `authParts` builds. */

@@ -107,9 +107,11 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
       gcTimer.unref()
     }
     const metrics = wharf.metrics()
-    app = buildApp(registry, { ...appOptionsFrom(config, logger, await wharf.accessControl(), metrics), ...(tls !== undefined ? { tls } : {}), shuttingDown: () => shuttingDown })
+    app = buildApp(registry, { ...appOptionsFrom(config, logger, await wharf.accessControl(), metrics), ...(tls !== undefined ? { tls } : {}), shuttingDown: () => shuttingDown, ...(wharf.notifications !== undefined ? { notifications: wharf.notifications } : {}) })
     await app.listen({ host: config.http.host, port: config.http.port })
       .catch((err: unknown) => { throw listenFailure(err, config.http.host, config.http.port) })
+    const listening = app.server.address()
+    wharf.notifications?.start(typeof listening === 'object' && listening !== null ? listening.port : config.http.port)
     const metricsAddress = config.metrics.address
     if (metrics !== undefined && metricsAddress !== undefined) {
       const where = parseAddress(metricsAddress)

@@ -26,6 +26,8 @@ import { UploadLimiter } from './upload-limiter.js'
 import { httpsServerOptions, logClientCertificate, watchTlsFiles, type SecureContextTarget, type TlsMaterial } from './tls.js'
 import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
+import { registerNotificationRoutes } from './routes/notifications.js'
+import type { NotificationStatsSource } from '../notifications/notifications.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { registerMetricsRoute } from './routes/metrics.js'
 import { observeRequests } from './request-metrics.js'
@@ -68,6 +70,8 @@ export interface AppOptions {
    * (false when they have their own address). Absent: metrics are off, no hook runs, /metrics is 404.
    */
   readonly metrics?: { readonly collector: Metrics; readonly route: boolean }
+  /** Webhook delivery figures for GET /_wharf/v1/notifications; absent: no endpoints. */
+  readonly notifications?: NotificationStatsSource
 }
 
 export interface AccessControl {
@@ -220,6 +224,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
   registerAdminRoutes(app, registry, options.gc, contextOf)
+  registerNotificationRoutes(app, options.notifications)
   registerHealthRoutes(app, registry, options.shuttingDown !== undefined ? { shuttingDown: options.shuttingDown } : {})
   if (options.metrics?.route === true) registerMetricsRoute(app, options.metrics.collector)
   if (access.tokens !== undefined) {

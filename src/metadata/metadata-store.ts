@@ -268,3 +268,65 @@ export interface UploadRecord {
    */
   readonly owner?: string
 }
+
+/**
+ * The durable queue of webhook notifications (src/notifications), one ordered queue per endpoint.
+ * Events are opaque texts here (registry:2 event JSON); ids grow with every enqueue and are never
+ * reused, so "in order" is "by id". Writes commit like every other write (a committed enqueue
+ * survives a crash); reads after a write see it.
+ */
+export interface NotificationQueue {
+  /** Appends the entries, in the order given, each to its endpoint's queue, in one transaction. */
+  enqueueNotifications(entries: readonly NotificationToQueue[], now: number): Promise<void>
+  /** The oldest `limit` entries still queued for `endpoint`, oldest first. */
+  nextNotifications(endpoint: string, limit: number): Promise<QueuedNotification[]>
+  /** Removes the entries from the queue, counts them delivered and clears the endpoint's failure streak. */
+  markNotificationsDelivered(endpoint: string, ids: readonly number[], now: number): Promise<void>
+  /** Counts a failed delivery attempt; the queue is unchanged. Returns the failure streak (consecutive failures, this one included). */
+  recordNotificationFailure(endpoint: string, failure: NotificationFailure): Promise<number>
+  /** What the queue holds and has done for `endpoint` (zeros for one never seen). */
+  notificationState(endpoint: string): Promise<NotificationEndpointState>
+}
+
+export interface NotificationToQueue {
+  readonly endpoint: string
+  readonly event: string
+}
+
+export interface QueuedNotification {
+  readonly id: number
+  readonly event: string
+  readonly enqueuedAt: number
+}
+
+export interface NotificationFailure {
+  readonly error: string
+  readonly at: number
+  /** When the next attempt is due (the delivery backs off until then, across restarts too). */
+  readonly nextAttemptAt: number
+}
+
+export interface NotificationEndpointState {
+  readonly endpoint: string
+  readonly pending: number
+  /** When the oldest entry still queued was enqueued; absent when none is. */
+  readonly oldestPendingAt?: number
+  /** Entries delivered, ever. */
+  readonly delivered: number
+  /** Failed attempts, ever. */
+  readonly failedAttempts: number
+  /** Failed attempts since the last success. */
+  readonly consecutiveFailures: number
+  /** 0 when an attempt may be made now. */
+  readonly nextAttemptAt: number
+  readonly lastError?: string
+  readonly lastErrorAt?: number
+  readonly lastSuccessAt?: number
+}
+
+/** Whether a metadata store also keeps the notification queue (wrappers in tests may not). */
+export function isNotificationQueue(store: object): store is NotificationQueue {
+  const q = store as Partial<NotificationQueue>
+  return typeof q.enqueueNotifications === 'function' && typeof q.nextNotifications === 'function'
+    && typeof q.markNotificationsDelivered === 'function' && typeof q.recordNotificationFailure === 'function' && typeof q.notificationState === 'function'
+}

@@ -5,7 +5,8 @@ import { InProcessCoordination } from '../coordination/in-process.js'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
-  BlobRecord, BlobRecorded, DanglingRows, DeleteOutcome, DiskUsage, ManifestPut, ManifestRecord, MetadataMaintenance, MetadataStore, PageRequest, PutManifestResult, RepositoryBlobRecord,
+  BlobRecord, BlobRecorded, DanglingRows, DeleteOutcome, DiskUsage, ManifestPut, ManifestRecord, MetadataMaintenance, MetadataStore, NotificationEndpointState, NotificationFailure,
+  NotificationQueue, NotificationToQueue, PageRequest, PutManifestResult, QueuedNotification, RepositoryBlobRecord,
   RepositoryStorage, RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord, WriterObserver, WriterQueue,
 } from './metadata-store.js'
 import { MANIFEST_COLUMNS, MANIFEST_RECORD_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow, type UploadRow } from './sqlite/schema.js'
@@ -49,7 +50,7 @@ function exitOnWriterFailure(err: Error): void {
  * (sqlite/writer-worker.ts) that group-commits them, so fsyncs never stall the serving thread.
  * A write's promise settles after its commit, so a read that follows it sees it.
  */
-export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
+export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, NotificationQueue {
   private readonly db: Database.Database
   private readonly stmt
   private readonly writer: Worker
@@ -134,6 +135,14 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
       // repository_blobs_by_digest holds (digest, repo): an index range in repo order.
       listBlobRepositories: db.prepare<[string, string, number], { repo: string }>(
         'SELECT repo FROM repository_blobs WHERE digest = ? AND repo > ? ORDER BY repo LIMIT ?'),
+      nextNotifications: db.prepare<[string, number], { id: number; event: string; enqueued_at: number }>(
+        'SELECT id, event, enqueued_at FROM notification_queue WHERE endpoint = ? ORDER BY id LIMIT ?'),
+      pendingNotifications: db.prepare<[string], { pending: number; oldest: number | null }>(
+        'SELECT COUNT(*) AS pending, MIN(enqueued_at) AS oldest FROM notification_queue WHERE endpoint = ?'),
+      notificationEndpoint: db.prepare<[string], {
+        delivered: number; failed_attempts: number; consecutive_failures: number; next_attempt_at: number
+        last_error: string | null; last_error_at: number | null; last_success_at: number | null
+      }>('SELECT * FROM notification_endpoints WHERE name = ?'),
     }
   }
 
@@ -406,6 +415,40 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance {
     return this.db.prepare<[string, number], { digest: string; body: Buffer }>(
       'SELECT digest, body FROM manifest_contents WHERE digest > ? ORDER BY digest LIMIT ?').all(after, limit)
       .map((row) => ({ digest: row.digest as Digest, body: row.body }))
+  }
+
+  async enqueueNotifications(entries: readonly NotificationToQueue[], now: number): Promise<void> {
+    if (entries.length === 0) return
+    return this.write('enqueueNotifications', entries, now)
+  }
+
+  async nextNotifications(endpoint: string, limit: number): Promise<QueuedNotification[]> {
+    return this.stmt.nextNotifications.all(endpoint, limit).map((row) => ({ id: row.id, event: row.event, enqueuedAt: row.enqueued_at }))
+  }
+
+  async markNotificationsDelivered(endpoint: string, ids: readonly number[], now: number): Promise<void> {
+    return this.write('markNotificationsDelivered', endpoint, ids, now)
+  }
+
+  async recordNotificationFailure(endpoint: string, failure: NotificationFailure): Promise<number> {
+    return this.write('recordNotificationFailure', endpoint, failure)
+  }
+
+  async notificationState(endpoint: string): Promise<NotificationEndpointState> {
+    const queued = this.stmt.pendingNotifications.get(endpoint)!
+    const row = this.stmt.notificationEndpoint.get(endpoint)
+    return {
+      endpoint,
+      pending: queued.pending,
+      ...(queued.oldest !== null ? { oldestPendingAt: queued.oldest } : {}),
+      delivered: row?.delivered ?? 0,
+      failedAttempts: row?.failed_attempts ?? 0,
+      consecutiveFailures: row?.consecutive_failures ?? 0,
+      nextAttemptAt: row?.next_attempt_at ?? 0,
+      ...(row?.last_error != null ? { lastError: row.last_error } : {}),
+      ...(row?.last_error_at != null ? { lastErrorAt: row.last_error_at } : {}),
+      ...(row?.last_success_at != null ? { lastSuccessAt: row.last_success_at } : {}),
+    }
   }
 
   async close(): Promise<void> {

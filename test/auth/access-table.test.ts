@@ -181,10 +181,12 @@ t.test('admin API: registry:admin, 401 anonymous, 403 for everyone else', async 
     const gc = await as[role].get('/_wharf/v1/gc')
     const du = await as[role].get('/_wharf/v1/du')
     const run = await as[role].request('/_wharf/v1/gc?dryRun=true', { method: 'POST' })
+    const hooks = await as[role].get('/_wharf/v1/notifications')
     const want = role === 'admin' ? '200' : role === 'anonymous' ? '401 UNAUTHORIZED' : '403 DENIED'
-    for (const res of [gc, du, run]) t.equal(outcome(res), want, `${role} ${res.method} ${res.url}`)
+    for (const res of [gc, du, run, hooks]) t.equal(outcome(res), want, `${role} ${res.method} ${res.url}`)
     if (role === 'anonymous') t.same(challenge(gc), { realm: `${wharf.url}/token`, service: 'wharf', scope: 'registry:admin:*' })
     if (role === 'admin') t.equal(run.json<{ dryRun: boolean }>().dryRun, true, 'the admin ran a dry run')
+    if (role === 'admin') t.same(hooks.json(), { endpoints: [] }, 'no webhook endpoints configured')
   }
 })
 

@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
-import type { ManifestPut, MetadataMaintenance, MetadataStore } from '../../src/metadata/metadata-store.js'
+import type { ManifestPut, MetadataMaintenance, MetadataStore, NotificationQueue } from '../../src/metadata/metadata-store.js'
 import type { Digest } from '../../src/oci/digest.js'
 import type { ManifestReference } from '../../src/oci/manifest.js'
 import type { RepoName, Tag } from '../../src/oci/names.js'
 
 /**
- * The behaviour every metadata backend must have, both parts (MetadataStore: serving;
- * MetadataMaintenance: GC, fsck, disk usage). `makeStore` opens a fresh, empty store and registers
- * its cleanup on `t`.
+ * The behaviour every metadata backend must have, all parts (MetadataStore: serving;
+ * MetadataMaintenance: GC, fsck, disk usage; NotificationQueue: the webhook queue). `makeStore`
+ * opens a fresh, empty store and registers its cleanup on `t`.
  */
-export type MetadataStoreFactory = (t: Test) => Promise<MetadataStore & MetadataMaintenance>
+export type MetadataStoreFactory = (t: Test) => Promise<MetadataStore & MetadataMaintenance & NotificationQueue>
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
@@ -493,6 +493,7 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
   })
 
   runMaintenanceContract(t, makeStore)
+  runNotificationQueueContract(t, makeStore)
 }
 
 const HOUR = 60 * 60 * 1000
@@ -730,5 +731,68 @@ function runMaintenanceContract(t: Test, makeStore: MetadataStoreFactory): void 
     const store = await makeStore(t)
     await store.close()
     await t.rejects(store.recordBlob(repo('closed'), randomDigest(), 1))
+  })
+}
+
+/** NotificationQueue: per-endpoint order, delivery, failures and backoff, what a restart finds. */
+function runNotificationQueueContract(t: Test, makeStore: MetadataStoreFactory): void {
+  t.test('notification queue: entries come back per endpoint, in enqueue order, across enqueues', async (t) => {
+    const store = await makeStore(t)
+    t.same(await store.nextNotifications('a', 10), [])
+    await store.enqueueNotifications([{ endpoint: 'a', event: '{"n":1}' }, { endpoint: 'b', event: '{"n":1}' }, { endpoint: 'a', event: '{"n":2}' }], 1000)
+    await store.enqueueNotifications([{ endpoint: 'a', event: '{"n":3}' }], 2000)
+    await store.enqueueNotifications([], 3000)
+    const a = await store.nextNotifications('a', 10)
+    t.same(a.map((e) => e.event), ['{"n":1}', '{"n":2}', '{"n":3}'])
+    t.same(a.map((e) => e.enqueuedAt), [1000, 1000, 2000])
+    t.ok(a[0]!.id < a[1]!.id && a[1]!.id < a[2]!.id, 'ids grow in enqueue order')
+    t.same((await store.nextNotifications('a', 2)).map((e) => e.event), ['{"n":1}', '{"n":2}'], 'limit takes the oldest')
+    t.same((await store.nextNotifications('b', 10)).map((e) => e.event), ['{"n":1}'])
+    t.match(await store.notificationState('a'), { endpoint: 'a', pending: 3, oldestPendingAt: 1000, delivered: 0, failedAttempts: 0, consecutiveFailures: 0, nextAttemptAt: 0 })
+  })
+
+  t.test('notification queue: delivered entries leave only their endpoint\'s queue and are counted', async (t) => {
+    const store = await makeStore(t)
+    await store.enqueueNotifications([{ endpoint: 'a', event: 'x1' }, { endpoint: 'a', event: 'x2' }, { endpoint: 'b', event: 'y1' }], 1000)
+    const [first, second] = await store.nextNotifications('a', 10)
+    const [other] = await store.nextNotifications('b', 10)
+    // An id of another endpoint's entry removes nothing there.
+    await store.markNotificationsDelivered('a', [first!.id, other!.id], 5000)
+    t.same((await store.nextNotifications('a', 10)).map((e) => e.event), ['x2'])
+    t.same((await store.nextNotifications('b', 10)).map((e) => e.event), ['y1'])
+    const state = await store.notificationState('a')
+    t.match(state, { pending: 1, oldestPendingAt: 1000, delivered: 1, lastSuccessAt: 5000 })
+    await store.markNotificationsDelivered('a', [second!.id, second!.id], 6000)
+    const empty = await store.notificationState('a')
+    t.match(empty, { pending: 0, delivered: 2, lastSuccessAt: 6000 })
+    t.equal(empty.oldestPendingAt, undefined)
+  })
+
+  t.test('notification queue: failures count, keep the entries, set the next attempt; a success clears the streak', async (t) => {
+    const store = await makeStore(t)
+    await store.enqueueNotifications([{ endpoint: 'a', event: 'x1' }], 1000)
+    t.equal(await store.recordNotificationFailure('a', { error: 'connection refused', at: 2000, nextAttemptAt: 3000 }), 1)
+    t.equal(await store.recordNotificationFailure('a', { error: 'HTTP 500', at: 3000, nextAttemptAt: 5000 }), 2)
+    t.match(await store.notificationState('a'), {
+      pending: 1, failedAttempts: 2, consecutiveFailures: 2, nextAttemptAt: 5000, lastError: 'HTTP 500', lastErrorAt: 3000,
+    })
+    t.equal((await store.notificationState('a')).lastSuccessAt, undefined)
+    const [entry] = await store.nextNotifications('a', 1)
+    await store.markNotificationsDelivered('a', [entry!.id], 6000)
+    t.match(await store.notificationState('a'), {
+      pending: 0, delivered: 1, failedAttempts: 2, consecutiveFailures: 0, nextAttemptAt: 0, lastError: 'HTTP 500', lastSuccessAt: 6000,
+    })
+    t.equal(await store.recordNotificationFailure('a', { error: 'timeout', at: 7000, nextAttemptAt: 8000 }), 1, 'a new streak')
+    t.match(await store.notificationState('never-seen'), { endpoint: 'never-seen', pending: 0, delivered: 0, failedAttempts: 0, consecutiveFailures: 0, nextAttemptAt: 0 })
+  })
+
+  t.test('notification queue: ids are never reused after the queue empties', async (t) => {
+    const store = await makeStore(t)
+    await store.enqueueNotifications([{ endpoint: 'a', event: 'x1' }], 1000)
+    const [first] = await store.nextNotifications('a', 1)
+    await store.markNotificationsDelivered('a', [first!.id], 1000)
+    await store.enqueueNotifications([{ endpoint: 'a', event: 'x2' }], 2000)
+    const [next] = await store.nextNotifications('a', 1)
+    t.ok(next!.id > first!.id)
   })
 }

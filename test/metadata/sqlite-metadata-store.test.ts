@@ -32,6 +32,8 @@ t.test('everything survives closing and reopening the database', async (t) => {
   const m = manifestPut(r, [ref(config, 10, 'config')], { tags: ['latest'], subject: randomDigest() })
   t.match(await first.putManifest(m.put), { ok: true })
   await first.createUpload({ id: 'sess', repo: r, startedAt: 1, updatedAt: 2 })
+  await first.enqueueNotifications([{ endpoint: 'hook', event: 'e1' }, { endpoint: 'hook', event: 'e2' }], 1)
+  await first.recordNotificationFailure('hook', { error: 'refused', at: 2, nextAttemptAt: 3 })
   await first.close()
   await first.close() // closing twice is harmless
 
@@ -41,6 +43,8 @@ t.test('everything survives closing and reopening the database', async (t) => {
   t.ok((await second.getManifestBody(m.digest))?.equals(m.put.body))
   t.match(await second.getRepositoryBlob(r, config), { digest: config, size: 10 })
   t.match(await second.getUpload('sess'), { id: 'sess', repo: r, startedAt: 1, updatedAt: 2 })
+  t.same((await second.nextNotifications('hook', 10)).map((e) => e.event), ['e1', 'e2'])
+  t.match(await second.notificationState('hook'), { pending: 2, consecutiveFailures: 1, nextAttemptAt: 3, lastError: 'refused' })
   t.same(await second.listRepositories({ limit: 5 }), ['persist/me'])
 })
 

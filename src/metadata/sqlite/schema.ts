@@ -79,6 +79,27 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE uploads ADD COLUMN owner TEXT;
   `,
+  // The webhook queue: one ordered queue per endpoint (AUTOINCREMENT: ids are never reused, so
+  // order by id is enqueue order), and each endpoint's delivery record (counts, backoff, last error).
+  `
+  CREATE TABLE notification_queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint TEXT NOT NULL,
+    event TEXT NOT NULL,
+    enqueued_at INTEGER NOT NULL
+  );
+  CREATE INDEX notification_queue_by_endpoint ON notification_queue (endpoint, id);
+  CREATE TABLE notification_endpoints (
+    name TEXT PRIMARY KEY,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    last_error_at INTEGER,
+    last_success_at INTEGER
+  ) WITHOUT ROWID;
+  `,
 ]
 
 /**

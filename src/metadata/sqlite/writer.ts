@@ -1,7 +1,9 @@
 import type Database from 'better-sqlite3'
 import type { Digest } from '../../oci/digest.js'
 import type { ManifestReference } from '../../oci/manifest.js'
-import type { BlobRecord, BlobRecorded, DeleteOutcome, ManifestPut, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, UploadRecord } from '../metadata-store.js'
+import type {
+  BlobRecord, BlobRecorded, DeleteOutcome, ManifestPut, NotificationFailure, NotificationToQueue, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, UploadRecord,
+} from '../metadata-store.js'
 import { SQL_DELETE_ORPHAN_CONTENTS } from './schema.js'
 import { sweepRepository } from './sweep.js'
 
@@ -60,7 +62,32 @@ export class SqliteWriter {
         'SELECT size FROM blobs b WHERE digest = ? AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)'),
       deleteBlob: db.prepare<[string]>('DELETE FROM blobs WHERE digest = ?'),
       unlinkEverywhere: db.prepare<[string]>('DELETE FROM repository_blobs WHERE digest = ?'),
+      enqueueNotification: db.prepare<[string, string, number]>('INSERT INTO notification_queue (endpoint, event, enqueued_at) VALUES (?, ?, ?)'),
+      dequeueNotification: db.prepare<[string, number]>('DELETE FROM notification_queue WHERE endpoint = ? AND id = ?'),
+      ensureNotificationEndpoint: db.prepare<[string]>('INSERT OR IGNORE INTO notification_endpoints (name) VALUES (?)'),
+      notificationsDelivered: db.prepare<[number, number, string]>(
+        `UPDATE notification_endpoints SET delivered = delivered + ?, consecutive_failures = 0, next_attempt_at = 0, last_success_at = ?
+         WHERE name = ?`),
+      notificationFailed: db.prepare<[string, number, number, string], { consecutive_failures: number }>(
+        `UPDATE notification_endpoints SET failed_attempts = failed_attempts + 1, consecutive_failures = consecutive_failures + 1,
+           last_error = ?, last_error_at = ?, next_attempt_at = ? WHERE name = ? RETURNING consecutive_failures`),
     }
+  }
+
+  enqueueNotifications(entries: readonly NotificationToQueue[], now: number): void {
+    for (const entry of entries) this.stmt.enqueueNotification.run(entry.endpoint, entry.event, now)
+  }
+
+  markNotificationsDelivered(endpoint: string, ids: readonly number[], now: number): void {
+    let removed = 0
+    for (const id of ids) removed += this.stmt.dequeueNotification.run(endpoint, id).changes
+    this.stmt.ensureNotificationEndpoint.run(endpoint)
+    this.stmt.notificationsDelivered.run(removed, now, endpoint)
+  }
+
+  recordNotificationFailure(endpoint: string, failure: NotificationFailure): number {
+    this.stmt.ensureNotificationEndpoint.run(endpoint)
+    return this.stmt.notificationFailed.get(failure.error, failure.at, failure.nextAttemptAt, endpoint)!.consecutive_failures
   }
 
   recordBlob(repo: string, digest: string, size: number, uploadId: string | undefined, now: number): BlobRecorded {
