@@ -1,0 +1,87 @@
+// A pull-through cache under test: a Wharf whose `proxy.upstreams` name registries the test
+// started (a Wharf or the reference registry), what its store holds after a pull, and the
+// client-side configuration that sends docker.io pulls through it (a containerd hosts.toml mirror).
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Tap } from './env.js'
+import { tempDir } from './proc.js'
+import { type Blob, blobPath, digestOf, RegistryClient, startWharf, writeConfig } from '../../test/support/index.js'
+
+/** One entry of `proxy.upstreams` (src/config/operations-config.ts). */
+export interface ProxyUpstream {
+  readonly prefix: string
+  readonly url: string
+  readonly mirror?: boolean
+  readonly tagTtlSeconds?: number
+}
+
+export interface ProxyRegistry {
+  /** http://127.0.0.1:PORT */
+  readonly url: string
+  /** 127.0.0.1:PORT, as clients name the registry. */
+  readonly address: string
+  readonly storage: string
+  readonly client: RegistryClient
+  /** Everything the server logged so far, one request per line (`log.requests` is on). */
+  logs(): string
+  stop(): Promise<void>
+}
+
+/** A Wharf on a free loopback port proxying `upstreams`, logging every request; storage removed at stop. */
+export async function startProxy(upstreams: readonly ProxyUpstream[]): Promise<ProxyRegistry> {
+  const dir = await tempDir('proxy')
+  try {
+    const config = await writeConfig(dir.path, { log: { level: 'info', requests: true }, proxy: { upstreams } })
+    const wharf = await startWharf({ extraArgs: ['--config', config] })
+    return {
+      url: wharf.url, address: wharf.address, storage: wharf.storage,
+      client: new RegistryClient(wharf.url, { timeoutMs: 60_000 }),
+      logs: () => wharf.logs.join('\n'),
+      async stop() { await wharf.stop({ removeStorage: true }); await dir.remove() },
+    }
+  } catch (error) {
+    await dir.remove()
+    throw error
+  }
+}
+
+/**
+ * What a pull through the proxy left in its own store: `repo` in its catalog with `tag`, and every
+ * blob of `blobs` in the blob store on disk, byte for byte. Only local state is read (catalog,
+ * tags, files), so these checks never make the proxy fetch anything itself.
+ */
+export async function assertCached(t: Tap, proxy: ProxyRegistry, repo: string, tag: string, blobs: readonly Blob[]): Promise<void> {
+  t.ok((await proxy.client.catalog()).includes(repo), `the proxy's catalog lists ${repo}`)
+  t.ok((await proxy.client.tags(repo)).includes(tag), `the proxy's ${repo} has the tag ${tag}`)
+  const problems: string[] = []
+  for (const blob of blobs) {
+    const data = await readFile(blobPath(proxy.storage, blob.digest)).catch(() => undefined)
+    if (data === undefined) problems.push(`${blob.digest} not stored`)
+    else if (digestOf(data) !== blob.digest) problems.push(`${blob.digest} stored as ${digestOf(data)}`)
+  }
+  t.same(problems, [], `the proxy's blob store holds the ${blobs.length} blobs pulled, intact`)
+}
+
+/** Request lines the proxy logged whose URL contains `fragment` (e.g. `/v2/library/x/manifests/v1`). */
+export function requestsTo(proxy: ProxyRegistry, fragment: string): string[] {
+  return proxy.logs().split('\n').filter((line) => line.includes('"url"') && line.includes(fragment))
+}
+
+/**
+ * A containerd hosts directory (`ctr --hosts-dir`, or CRI's `config_path`) whose
+ * `<registry>/hosts.toml` sends pulls and resolves to `mirrorUrl` first, then to `server`
+ * (Docker Hub for docker.io). containerd adds `?ns=<registry>` to every request to the mirror.
+ */
+export async function containerdMirrorHosts(dir: string, registry: string, mirrorUrl: string): Promise<string> {
+  const hosts = path.join(dir, 'containerd-hosts')
+  const server = registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`
+  await mkdir(path.join(hosts, registry), { recursive: true })
+  await writeFile(path.join(hosts, registry, 'hosts.toml'), [
+    `server = "${server}"`,
+    '',
+    `[host."${mirrorUrl}"]`,
+    '  capabilities = ["pull", "resolve"]',
+    '',
+  ].join('\n'))
+  return hosts
+}
