@@ -3,7 +3,10 @@
 // registry (Debian's docker-registry) proxied as `reference.local` (tagTtlSeconds 0: every tag
 // pull asks the upstream). Clients pull `<proxy>/<prefix>/library/<name>:v1`; digests and bytes
 // must be the upstream's, the proxy must keep what it served, and once both upstreams are stopped
-// the same pulls must still work from the cache.
+// the same pulls must still work from the cache. A third upstream (the Wharf one behind a relay that
+// drops blob answers halfway) checks that a client pulling while the upstream dies mid-blob gets an
+// error and that nothing half-stored is ever served.
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { assertDirHolds, assertLayoutHolds } from './helpers/checks.js'
@@ -11,9 +14,9 @@ import { containersEnv } from './helpers/containers-env.js'
 import { missingRequirements, scenario, toolPath, uniqueSuffix, type Tap, type ToolName } from './helpers/env.js'
 import { type Format, multiPlatform, newSalt } from './helpers/fixtures.js'
 import { run, tempDir, type RunResult } from './helpers/proc.js'
-import { assertCached, startProxy, type ProxyUpstream } from './helpers/proxy.js'
+import { assertCached, startCuttingRelay, startProxy, type ProxyUpstream } from './helpers/proxy.js'
 import { type RegistryTarget, startReferenceTarget, startWharfTarget } from './helpers/target.js'
-import { allBlobs, digestOf, type IndexContent, RegistryClient, request } from '../test/support/index.js'
+import { allBlobs, blobPath, digestOf, type ImageContent, type IndexContent, RegistryClient, request } from '../test/support/index.js'
 
 interface Upstream {
   readonly kind: 'wharf' | 'reference'
@@ -32,7 +35,13 @@ const upstreams: Upstream[] = [
   { kind: 'wharf', prefix: 'docker.io', format: 'oci', target: wharfUpstream, config: { prefix: 'docker.io', mirror: true } },
   { kind: 'reference', prefix: 'reference.local', format: 'docker', target: referenceUpstream, config: { prefix: 'reference.local', tagTtlSeconds: 0 } },
 ]
-const proxy = await startProxy(upstreams.filter((u) => u.target !== undefined).map((u) => ({ ...u.config, url: u.target!.url })))
+// The Wharf upstream once more, behind a relay that can drop blob answers halfway.
+const relay = await startCuttingRelay(wharfUpstream.url)
+t.teardown(() => relay.stop())
+const proxy = await startProxy([
+  ...upstreams.filter((u) => u.target !== undefined).map((u) => ({ ...u.config, url: u.target!.url })),
+  { prefix: 'cut.local', url: relay.url },
+])
 t.teardown(() => proxy.stop())
 
 const runId = uniqueSuffix()
@@ -45,15 +54,15 @@ t.teardown(() => containers.remove())
 const work = await tempDir('proxy-clients')
 t.teardown(() => work.remove())
 
-function skopeo(args: readonly string[]): Promise<RunResult> {
-  return run(toolPath('skopeo'), ['--policy', containers.policy, ...args], { env: containers.env, timeoutMs: 120_000 })
+function skopeo(args: readonly string[], allowFailure = false): Promise<RunResult> {
+  return run(toolPath('skopeo'), ['--policy', containers.policy, ...args], { env: containers.env, timeoutMs: 120_000, allowFailure })
 }
-function crane(args: readonly string[]): Promise<RunResult> {
-  return run('nice', ['-n', '10', toolPath('crane'), ...args, '--insecure'], { timeoutMs: 120_000 })
+function crane(args: readonly string[], allowFailure = false): Promise<RunResult> {
+  return run('nice', ['-n', '10', toolPath('crane'), ...args, '--insecure'], { timeoutMs: 120_000, allowFailure })
 }
 
 type Client = 'skopeo' | 'crane'
-interface Pulled { readonly upstream: Upstream; readonly client: Client; readonly repo: string; readonly content: IndexContent }
+interface Pulled { readonly client: Client; readonly repo: string; readonly content: IndexContent }
 /** What each client pulled through the proxy while the upstreams were up. */
 const pulledThrough: Pulled[] = []
 let pulls = 0
@@ -65,17 +74,25 @@ let pulls = 0
  */
 async function pullThroughProxy(t: Tap, client: Client, repo: string, content: IndexContent): Promise<void> {
   const ref = `${proxy.address}/${repo}:v1`
-  const into = path.join(work.path, `pull-${++pulls}`)
   if (client === 'skopeo') {
     const raw = (await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout
     t.equal(digestOf(raw), content.manifest.digest, `skopeo inspect --raw ${repo}: the upstream's index, byte for byte`)
-    await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${ref}`, `dir:${into}`])
-    await assertDirHolds(t, into, content)
   } else {
     t.equal((await crane(['digest', ref])).stdout.trim(), content.manifest.digest, `crane digest ${repo}: the upstream's index digest`)
-    await crane(['pull', '--format', 'oci', ref, into])
-    await assertLayoutHolds(t, into, content)
   }
+  const { into } = await pullAll(client, repo)
+  if (client === 'skopeo') await assertDirHolds(t, into, content)
+  else await assertLayoutHolds(t, into, content)
+}
+
+/** `skopeo copy --all` to `dir:` or `crane pull --format oci` of <proxy>/<repo>:v1 into a fresh directory, whatever the outcome. */
+async function pullAll(client: Client, repo: string, allowFailure = false): Promise<{ into: string; result: RunResult }> {
+  const ref = `${proxy.address}/${repo}:v1`
+  const into = path.join(work.path, `pull-${++pulls}`)
+  const result = client === 'skopeo'
+    ? await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${ref}`, `dir:${into}`], allowFailure)
+    : await crane(['pull', '--format', 'oci', ref, into], allowFailure)
+  return { into, result }
 }
 
 for (const upstream of upstreams) {
@@ -89,10 +106,42 @@ for (const upstream of upstreams) {
         const repo = `${upstream.prefix}/${name}`
         await pullThroughProxy(t, client, repo, content)
         await assertCached(t, proxy, repo, 'v1', allBlobs(content))
-        pulledThrough.push({ upstream, client, repo, content })
+        pulledThrough.push({ client, repo, content })
       }
     })
 }
+
+await scenario(t, 'upstream dropped mid-blob: skopeo and crane fail, nothing half-stored is served, the next pull is whole',
+  { tools: clientTools, timeout: 120_000 }, async (t) => {
+    const origin = new RegistryClient(wharfUpstream.url, { timeoutMs: 60_000 })
+    for (const client of ['skopeo', 'crane'] as const) {
+      const name = `library/cut-${client}-${runId}`
+      const content = multiPlatform('oci', `${salt}-cut-${client}`)
+      await origin.pushContent(name, 'v1', content)
+      const repo = `cut.local/${name}`
+
+      relay.cutBlobs = true
+      const cutsBefore = relay.cuts
+      const { result } = await pullAll(client, repo, true)
+      t.not(result.code, 0, `${client} fails while the upstream drops blob answers halfway`)
+      t.ok(relay.cuts > cutsBefore, `the relay cut ${relay.cuts - cutsBefore} blob answers`)
+      const layer = (content.children[0] as ImageContent).layers[0]!
+      const answer = await proxy.client.request(`/v2/${repo}/blobs/${layer.digest}`, { fresh: true }).catch((error: Error) => error)
+      t.notOk(!(answer instanceof Error) && answer.status === 200 && digestOf(answer.body) !== layer.digest,
+        `a blob GET from the proxy while the upstream still cuts is not a complete 200 of other bytes (${answer instanceof Error ? answer.message : answer.status})`)
+      const halfStored: string[] = []
+      for (const blob of allBlobs(content)) {
+        const data = await readFile(blobPath(proxy.storage, blob.digest)).catch(() => undefined)
+        if (data !== undefined && digestOf(data) !== blob.digest) halfStored.push(blob.digest)
+      }
+      t.same(halfStored, [], 'no blob file in the proxy\'s store holds other bytes than its digest')
+
+      relay.cutBlobs = false
+      await pullThroughProxy(t, client, repo, content)
+      await assertCached(t, proxy, repo, 'v1', allBlobs(content))
+      pulledThrough.push({ client, repo, content })
+    }
+  })
 
 await scenario(t, 'upstreams stopped: what was pulled through the proxy still pulls, with skopeo and with crane',
   { tools: clientTools, timeout: 120_000 }, async (t) => {

@@ -1,7 +1,10 @@
 // A pull-through cache under test: a Wharf whose `proxy.upstreams` name registries the test
 // started (a Wharf or the reference registry), what its store holds after a pull, and the
-// client-side configuration that sends docker.io pulls through it (a containerd hosts.toml mirror).
+// client-side configuration that sends docker.io pulls through it (a containerd hosts.toml mirror),
+// and a relay that drops an upstream's blob answers halfway (an upstream killed mid-blob).
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import type { Tap } from './env.js'
 import { tempDir } from './proc.js'
@@ -62,9 +65,16 @@ export async function assertCached(t: Tap, proxy: ProxyRegistry, repo: string, t
   t.same(problems, [], `the proxy's blob store holds the ${blobs.length} blobs pulled, intact`)
 }
 
-/** Request lines the proxy logged whose URL contains `fragment` (e.g. `/v2/library/x/manifests/v1`). */
+/** URLs of the requests the proxy logged (`incoming request`) that contain `fragment`, e.g. `/v2/library/x/manifests/v1?ns=docker.io`. */
 export function requestsTo(proxy: ProxyRegistry, fragment: string): string[] {
-  return proxy.logs().split('\n').filter((line) => line.includes('"url"') && line.includes(fragment))
+  const urls: string[] = []
+  for (const line of proxy.logs().split('\n')) {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; req?: { url?: string } }
+      if (entry.msg === 'incoming request' && entry.req?.url?.includes(fragment)) urls.push(entry.req.url)
+    } catch { /* not a log line */ }
+  }
+  return urls
 }
 
 /**
@@ -84,4 +94,53 @@ export async function containerdMirrorHosts(dir: string, registry: string, mirro
     '',
   ].join('\n'))
   return hosts
+}
+
+export interface CuttingRelay {
+  /** http://127.0.0.1:PORT: give it as the upstream's url. */
+  readonly url: string
+  /** While true, every blob GET answered 200 sends its headers and half its body, then the connection is dropped. */
+  cutBlobs: boolean
+  /** Blob GETs cut so far. */
+  readonly cuts: number
+  stop(): Promise<void>
+}
+
+/**
+ * An HTTP relay in front of a registry that, while `cutBlobs` is set, behaves like an upstream
+ * killed in the middle of a blob: the status and headers (Content-Length included) of the real
+ * answer, half the bytes, then a dropped connection. Everything else passes through unchanged.
+ */
+export async function startCuttingRelay(targetUrl: string): Promise<CuttingRelay> {
+  const target = new URL(targetUrl)
+  let cuts = 0
+  const server = http.createServer((req, res) => {
+    const upstream = http.request({
+      host: target.hostname, port: target.port, method: req.method, path: req.url,
+      headers: { ...req.headers, host: target.host },
+    }, (answer) => {
+      const length = Number(answer.headers['content-length'] ?? 0)
+      const cut = relay.cutBlobs && req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '') && answer.statusCode === 200 && length > 1
+      res.writeHead(answer.statusCode ?? 502, answer.headers)
+      if (!cut) { answer.pipe(res); return }
+      cuts++
+      let sent = 0
+      answer.on('data', (chunk: Buffer) => {
+        const room = Math.floor(length / 2) - sent
+        if (room > 0) { res.write(chunk.subarray(0, room)); sent += Math.min(room, chunk.length) }
+        if (sent >= Math.floor(length / 2)) { answer.destroy(); res.socket?.destroy() }
+      })
+    })
+    upstream.on('error', () => res.socket?.destroy())
+    req.pipe(upstream)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address() as AddressInfo
+  const relay: CuttingRelay = {
+    url: `http://127.0.0.1:${address.port}`,
+    cutBlobs: false,
+    get cuts() { return cuts },
+    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
+  }
+  return relay
 }
