@@ -111,6 +111,26 @@ for (const upstream of upstreams) {
     })
 }
 
+// The tag moves upstream after the first pull: the docker.io upstream (default tagTtlSeconds, 300)
+// still answers with the cached manifest, reference.local (tagTtlSeconds 0) with the new one at once.
+for (const upstream of upstreams) {
+  const revalidates = upstream.config.tagTtlSeconds === 0
+  await scenario(t, `a tag moved on the ${upstream.kind} upstream: crane and skopeo get ${revalidates ? 'the new manifest (tagTtlSeconds 0)' : 'the cached manifest (within tagTtlSeconds)'}`,
+    { tools: needsOf(upstream), timeout: 60_000 }, async (t) => {
+      const origin = new RegistryClient(upstream.target!.url, { timeoutMs: 60_000 })
+      const name = `library/moving-${runId}`
+      const repo = `${upstream.prefix}/${name}`
+      const before = multiPlatform(upstream.format, `${salt}-${upstream.kind}-before`)
+      const after = multiPlatform(upstream.format, `${salt}-${upstream.kind}-after`)
+      await origin.pushContent(name, 'v1', before)
+      await pullThroughProxy(t, 'crane', repo, before)
+      await origin.pushContent(name, 'v1', after)
+      const served = revalidates ? after : before
+      await pullThroughProxy(t, 'skopeo', repo, served)
+      await pullThroughProxy(t, 'crane', repo, served)
+    })
+}
+
 await scenario(t, 'upstream dropped mid-blob: skopeo and crane fail, nothing half-stored is served, the next pull is whole',
   { tools: clientTools, timeout: 120_000 }, async (t) => {
     const origin = new RegistryClient(wharfUpstream.url, { timeoutMs: 60_000 })
