@@ -16,6 +16,10 @@ export interface ProxyUpstream {
   readonly url: string
   readonly mirror?: boolean
   readonly tagTtlSeconds?: number
+  readonly username?: string
+  readonly password?: string
+  /** A CA file (or PEM text) the proxy trusts for an HTTPS upstream. */
+  readonly ca?: string
 }
 
 export interface ProxyRegistry {
