@@ -22,6 +22,7 @@ import { ListingService } from '../registry/listings.js'
 import { ManifestService } from '../registry/manifests.js'
 import { Registry } from '../registry/registry.js'
 import { UploadService } from '../registry/uploads.js'
+import { pullThroughCacheFrom } from './proxy-parts.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import { FilesystemBlobStore } from '../storage/fs-blob-store.js'
 
@@ -114,10 +115,12 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     })
     const policy = config.auth === null ? OPEN_POLICY : new RulesPolicy(config.auth)
     const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy)
+    const proxy = pullThroughCacheFrom(config, { metadata, store: blobStore, uploads, clock, policy, log: logger.child({ component: 'proxy' }) })
     const registry = new Registry({
-      blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000),
+      blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000, proxy),
       uploads,
-      manifests: new ManifestService(metadata, clock, events),
+      manifests: new ManifestService(metadata, clock, events, proxy),
+      proxy,
       listings: new ListingService(metadata, config.limits.pageMaxEntries, policy),
       gc: new GarbageCollector({ metadata, store: blobStore, uploads, coordination, clock, events, log: logger.child({ component: 'gc' }) }),
       metadata,

@@ -33,6 +33,7 @@ import { handleManifest } from './routes/manifests.js'
 import { registerTokenRoutes } from './routes/token.js'
 import { handleUpload, handleUploadStart } from './routes/uploads.js'
 import { parseV2Path, splitUrl, unknownRoute, type V2Route } from './v2-path.js'
+import { resolveProxied } from './proxy-names.js'
 
 export interface AppOptions {
   readonly logger: Logger
@@ -154,7 +155,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   const guarded = new WeakMap<FastifyRequest, Guarded>()
   app.addHook('onRequest', async (request, reply) => {
     const { path, query } = splitUrl(request.raw.url ?? '/')
-    const needed = accessOfPath(request.method, path, query)
+    const needed = accessOfPath(request.method, path, query, (ns) => registry.proxy.isNamespace(ns))
     if (needed === undefined) return
     const state: Guarded = { needs: needed.needs, scope: [...needed.needs, ...needed.alsoAsks ?? []], ...(needed.route !== undefined ? { route: needed.route } : {}) }
     guarded.set(request, state)
@@ -171,9 +172,9 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
-    const route = guarded.get(request)?.route ?? parseV2Path(path)
     const query = new Query(rawQuery)
     let ctx = contextOf(request, reply)
+    const route = await resolveProxied(registry, ctx, guarded.get(request)?.route ?? parseV2Path(path), request.method, query, reply)
     // A body under the minimum rate is cut off: the request's signal then aborts too (with the
     // 408), besides when the client leaves, so the registry stops whichever comes first.
     if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {

@@ -6,6 +6,7 @@ import type { ManifestRecord, MetadataStore } from '../metadata/metadata-store.j
 import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js'
 import { parseManifest } from '../oci/manifest.js'
 import type { Reference, RepoName, Tag } from '../oci/names.js'
+import type { PullThroughCache } from './proxy.js'
 
 export interface StoredManifest {
   readonly record: ManifestRecord
@@ -23,14 +24,18 @@ export class ManifestService {
   private readonly metadata: MetadataStore
   private readonly clock: Clock
   private readonly events: EventSink
+  /** Brings manifests of proxied repositories into the cache (or up to date) before they are read. */
+  private readonly proxy: PullThroughCache | undefined
 
-  constructor(metadata: MetadataStore, clock: Clock, events: EventSink) {
+  constructor(metadata: MetadataStore, clock: Clock, events: EventSink, proxy?: PullThroughCache) {
+    this.proxy = proxy
     this.metadata = metadata
     this.clock = clock
     this.events = events
   }
 
-  async head(_ctx: RequestContext, repo: RepoName, reference: Reference): Promise<ManifestRecord> {
+  async head(ctx: RequestContext, repo: RepoName, reference: Reference): Promise<ManifestRecord> {
+    await this.proxy?.ensureManifest(ctx, repo, reference)
     const record = await this.metadata.findManifest(repo, reference)
     if (record === undefined) throw unknownManifest(reference)
     return record
@@ -38,6 +43,7 @@ export class ManifestService {
 
   /** The manifest and its bytes; publishes manifest.pulled (the caller is about to send them). */
   async get(ctx: RequestContext, repo: RepoName, reference: Reference): Promise<StoredManifest> {
+    await this.proxy?.ensureManifest(ctx, repo, reference)
     const found = await this.metadata.findManifestWithBody(repo, reference)
     if (found === undefined) throw unknownManifest(reference)
     const { digest, mediaType, size } = found.record

@@ -6,6 +6,7 @@ import type { BlobStore } from '../storage/blob-store.js'
 import type { BlobService } from './blobs.js'
 import type { ListingService } from './listings.js'
 import type { ManifestService } from './manifests.js'
+import type { PullThroughCache } from './proxy.js'
 import type { UploadService } from './uploads.js'
 
 /** What a Registry is made of; the composition root (src/cli/composition.ts) builds them. */
@@ -20,6 +21,8 @@ export interface RegistryParts {
   readonly store: BlobStore
   /** Who may do what (the open policy without an `auth` section); the services that filter or choose by it were given it too. */
   readonly policy: AccessPolicy
+  /** The pull-through cache (without `proxy.upstreams`, one that proxies nothing). */
+  readonly proxy: PullThroughCache
 }
 
 /**
@@ -51,6 +54,7 @@ export class Registry {
 
   async close(): Promise<void> {
     await this.gc.idle()
+    await this.proxy.close()
     await this.metadata.close()
     await this.store.close()
   }
