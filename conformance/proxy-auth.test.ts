@@ -27,11 +27,10 @@ await scenario(t, 'crane pulls through the proxy from an upstream with token aut
   const upstream = await startAuthRegistry({ tls: true })
   t.teardown(() => upstream.stop())
   const { alice, bob } = upstream.users
-  const proxy: ProxyRegistry = await startProxy([
+  const proxy: ProxyRegistry = await startProxy(t, [
     { prefix: 'private.local', url: upstream.url, username: bob.user, password: bob.password, ca: upstream.caFile! },
     { prefix: 'wrong.local', url: upstream.url, username: bob.user, password: `${bob.password}-wrong`, ca: upstream.caFile! },
   ])
-  t.teardown(() => proxy.stop())
   const work = await tempDir('proxy-auth')
   t.teardown(() => work.remove())
 
@@ -42,7 +41,7 @@ await scenario(t, 'crane pulls through the proxy from an upstream with token aut
   t.equal(anonymous.status, 401, 'the upstream refuses an anonymous pull of team/**')
   const tokensBefore = upstream.tokenRequests().get
 
-  const ref = `${proxy.address}/private.local/${name}:v1`
+  const ref = `${proxy.wharf.address}/private.local/${name}:v1`
   t.equal((await crane(['digest', ref])).stdout.trim(), index.manifest.digest, 'crane digest through the proxy: the upstream\'s index digest')
   const layout = path.join(work.path, 'layout')
   await crane(['pull', '--format', 'oci', ref, layout])
@@ -50,7 +49,7 @@ await scenario(t, 'crane pulls through the proxy from an upstream with token aut
   t.ok(upstream.tokenRequests().get > tokensBefore, 'the proxy fetched tokens from the upstream\'s token endpoint')
   await assertCached(t, proxy, `private.local/${name}`, 'v1', allBlobs(index))
 
-  const refused = await crane(['digest', `${proxy.address}/wrong.local/${name}:v1`], true)
+  const refused = await crane(['digest', `${proxy.wharf.address}/wrong.local/${name}:v1`], true)
   t.not(refused.code, 0, 'crane digest through the proxy fails when the proxy\'s upstream password is wrong')
   t.match(refused.stderr, /DENIED|UNAUTHORIZED/, `with the spec's error code (${refused.stderr.trim().split('\n').pop()})`)
   t.notOk((await proxy.client.catalog()).includes(`wrong.local/${name}`), 'and nothing is cached under wrong.local')

@@ -38,18 +38,17 @@ const upstreams: Upstream[] = [
 // The Wharf upstream once more, behind a relay that can drop blob answers halfway.
 const relay = await startCuttingRelay(wharfUpstream.url)
 t.teardown(() => relay.stop())
-const proxy = await startProxy([
+const proxy = await startProxy(t, [
   ...upstreams.filter((u) => u.target !== undefined).map((u) => ({ ...u.config, url: u.target!.url })),
   { prefix: 'cut.local', url: relay.url },
 ])
-t.teardown(() => proxy.stop())
 
 const runId = uniqueSuffix()
 const salt = newSalt()
 const clientTools: ToolName[] = ['skopeo', 'crane', 'busybox', 'busyboxArm64']
 const needsOf = (u: Upstream): ToolName[] => u.kind === 'reference' ? [...clientTools, 'registry'] : clientTools
 
-const containers = await containersEnv([proxy.address])
+const containers = await containersEnv([proxy.wharf.address])
 t.teardown(() => containers.remove())
 const work = await tempDir('proxy-clients')
 t.teardown(() => work.remove())
@@ -73,7 +72,7 @@ let pulls = 0
  * resolved and every byte.
  */
 async function pullThroughProxy(t: Tap, client: Client, repo: string, content: IndexContent): Promise<void> {
-  const ref = `${proxy.address}/${repo}:v1`
+  const ref = `${proxy.wharf.address}/${repo}:v1`
   if (client === 'skopeo') {
     const raw = (await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout
     t.equal(digestOf(raw), content.manifest.digest, `skopeo inspect --raw ${repo}: the upstream's index, byte for byte`)
@@ -87,7 +86,7 @@ async function pullThroughProxy(t: Tap, client: Client, repo: string, content: I
 
 /** `skopeo copy --all` to `dir:` or `crane pull --format oci` of <proxy>/<repo>:v1 into a fresh directory, whatever the outcome. */
 async function pullAll(client: Client, repo: string, allowFailure = false): Promise<{ into: string; result: RunResult }> {
-  const ref = `${proxy.address}/${repo}:v1`
+  const ref = `${proxy.wharf.address}/${repo}:v1`
   const into = path.join(work.path, `pull-${++pulls}`)
   const result = client === 'skopeo'
     ? await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${ref}`, `dir:${into}`], allowFailure)
@@ -151,7 +150,7 @@ await scenario(t, 'upstream dropped mid-blob: skopeo and crane fail, nothing hal
         `a blob GET from the proxy while the upstream still cuts is not a complete 200 of other bytes (${answer instanceof Error ? answer.message : answer.status})`)
       const halfStored: string[] = []
       for (const blob of allBlobs(content)) {
-        const data = await readFile(blobPath(proxy.storage, blob.digest)).catch(() => undefined)
+        const data = await readFile(blobPath(proxy.wharf.storage, blob.digest)).catch(() => undefined)
         if (data !== undefined && digestOf(data) !== blob.digest) halfStored.push(blob.digest)
       }
       t.same(halfStored, [], 'no blob file in the proxy\'s store holds other bytes than its digest')

@@ -19,11 +19,10 @@ const upstream = await startWharfTarget()
 t.teardown(() => upstream.stop())
 const ghcrUpstream = await startWharfTarget()
 t.teardown(() => ghcrUpstream.stop())
-const proxy = await startProxy([
+const proxy = await startProxy(t, [
   { prefix: 'docker.io', url: upstream.url, mirror: true },
   { prefix: 'ghcr.io', url: ghcrUpstream.url },
 ])
-t.teardown(() => proxy.stop())
 const upstreamRegistry = new RegistryClient(upstream.url, { timeoutMs: 60_000 })
 const ghcrRegistry = new RegistryClient(ghcrUpstream.url, { timeoutMs: 60_000 })
 const runId = uniqueSuffix()
@@ -32,7 +31,7 @@ const salt = newSalt()
 let dockerd: Promise<DockerDaemon> | undefined
 function docker(): Promise<DockerDaemon> {
   if (!dockerd) {
-    dockerd = startDockerd([proxy.address], { registryMirrors: [proxy.url] })
+    dockerd = startDockerd([proxy.wharf.address], { registryMirrors: [proxy.wharf.url] })
     t.teardown(async () => { await (await dockerd!).stop() })
   }
   return dockerd
@@ -107,7 +106,7 @@ for (const registry of ['docker.io', 'ghcr.io'] as const) {
     const name = `${registry === 'docker.io' ? 'library' : 'wharf'}/ns-${runId}`
     const index = multiPlatform('oci', `${salt}-ctr-${registry}`)
     await (registry === 'docker.io' ? upstreamRegistry : ghcrRegistry).pushContent(name, 'v1', index)
-    const hosts = await containerdMirrorHosts(work.path, registry, proxy.url)
+    const hosts = await containerdMirrorHosts(work.path, registry, proxy.wharf.url)
     const ref = `${registry}/${name}:v1`
     await ctrPull(t, c, hosts, ref, index)
     t.ok(requestsTo(proxy, `/v2/${name}/manifests/v1?ns=${registry}`).length > 0, `ctr asked the mirror with ?ns=${registry}`)

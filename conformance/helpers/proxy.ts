@@ -7,8 +7,8 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import type { Tap } from './env.js'
-import { tempDir } from './proc.js'
-import { type Blob, blobPath, digestOf, RegistryClient, startWharf, writeConfig } from '../../test/support/index.js'
+import { type Proxy, startProxy as startProxyWharf } from '../../test/proxy/proxy-support.js'
+import { type Blob, blobPath, digestOf } from '../../test/support/index.js'
 
 /** One entry of `proxy.upstreams` (src/config/operations-config.ts). */
 export interface ProxyUpstream {
@@ -22,34 +22,12 @@ export interface ProxyUpstream {
   readonly ca?: string
 }
 
-export interface ProxyRegistry {
-  /** http://127.0.0.1:PORT */
-  readonly url: string
-  /** 127.0.0.1:PORT, as clients name the registry. */
-  readonly address: string
-  readonly storage: string
-  readonly client: RegistryClient
-  /** Everything the server logged so far, one request per line (`log.requests` is on). */
-  logs(): string
-  stop(): Promise<void>
-}
+/** The proxy under test: test/proxy's Wharf with `proxy.upstreams`, every request logged (see requestsTo). */
+export type ProxyRegistry = Proxy
 
-/** A Wharf on a free loopback port proxying `upstreams`, logging every request; storage removed at stop. */
-export async function startProxy(upstreams: readonly ProxyUpstream[]): Promise<ProxyRegistry> {
-  const dir = await tempDir('proxy')
-  try {
-    const config = await writeConfig(dir.path, { log: { level: 'info', requests: true }, proxy: { upstreams } })
-    const wharf = await startWharf({ extraArgs: ['--config', config] })
-    return {
-      url: wharf.url, address: wharf.address, storage: wharf.storage,
-      client: new RegistryClient(wharf.url, { timeoutMs: 60_000 }),
-      logs: () => wharf.logs.join('\n'),
-      async stop() { await wharf.stop({ removeStorage: true }); await dir.remove() },
-    }
-  } catch (error) {
-    await dir.remove()
-    throw error
-  }
+/** A Wharf on a free loopback port proxying `upstreams`, logging every request; stopped, storage removed, at `t`'s teardown. */
+export function startProxy(t: Tap, upstreams: readonly ProxyUpstream[]): Promise<ProxyRegistry> {
+  return startProxyWharf(t, upstreams.map((u) => ({ ...u })), { config: { log: { level: 'info', requests: true } } })
 }
 
 /**
@@ -62,7 +40,7 @@ export async function assertCached(t: Tap, proxy: ProxyRegistry, repo: string, t
   t.ok((await proxy.client.tags(repo)).includes(tag), `the proxy's ${repo} has the tag ${tag}`)
   const problems: string[] = []
   for (const blob of blobs) {
-    const data = await readFile(blobPath(proxy.storage, blob.digest)).catch(() => undefined)
+    const data = await readFile(blobPath(proxy.wharf.storage, blob.digest)).catch(() => undefined)
     if (data === undefined) problems.push(`${blob.digest} not stored`)
     else if (digestOf(data) !== blob.digest) problems.push(`${blob.digest} stored as ${digestOf(data)}`)
   }
@@ -72,7 +50,7 @@ export async function assertCached(t: Tap, proxy: ProxyRegistry, repo: string, t
 /** URLs of the requests the proxy logged (`incoming request`) that contain `fragment`, e.g. `/v2/library/x/manifests/v1?ns=docker.io`. */
 export function requestsTo(proxy: ProxyRegistry, fragment: string): string[] {
   const urls: string[] = []
-  for (const line of proxy.logs().split('\n')) {
+  for (const line of proxy.wharf.logs) {
     try {
       const entry = JSON.parse(line) as { msg?: string; req?: { url?: string } }
       if (entry.msg === 'incoming request' && entry.req?.url?.includes(fragment)) urls.push(entry.req.url)
