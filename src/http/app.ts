@@ -81,6 +81,8 @@ interface Guarded {
   readonly scope: readonly Need[]
   readonly route?: V2Route
   ctx?: RequestContext
+  /** The refusal of a pull the mirror may serve under another name: thrown if the name stays. */
+  deferred?: unknown
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -162,7 +164,13 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     const ctx = await authenticatedContext(request, reply, access.authenticator)
     state.ctx = ctx
     if (access.policy.enabled && needed.login && ctx.caller.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED')
-    access.policy.authorize(ctx.caller, needed.needs)
+    try {
+      access.policy.authorize(ctx.caller, needed.needs)
+    } catch (err) {
+      // A pull the mirror upstream may serve needs pull on the name it reads: decided once it is known (proxy-names.ts).
+      if (!registry.proxy.mayMirror(needed.route, request.method)) throw err
+      state.deferred = err
+    }
   })
   const contextOf = (request: FastifyRequest, reply: FastifyReply): RequestContext => guarded.get(request)?.ctx ?? requestContext(request, reply)
 
@@ -174,7 +182,9 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
     const query = new Query(rawQuery)
     let ctx = contextOf(request, reply)
-    const route = await resolveProxied(registry, ctx, guarded.get(request)?.route ?? parseV2Path(path), request.method, query, reply)
+    const requested = guarded.get(request)?.route ?? parseV2Path(path)
+    const route = await resolveProxied(registry, ctx, requested, request.method, query, reply)
+    if (guarded.get(request)?.deferred !== undefined && !('name' in route && 'name' in requested && route.name !== requested.name)) throw guarded.get(request)!.deferred
     // A body under the minimum rate is cut off: the request's signal then aborts too (with the
     // 408), besides when the client leaves, so the registry stops whichever comes first.
     if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {

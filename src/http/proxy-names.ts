@@ -28,7 +28,7 @@ export async function resolveProxied(registry: Registry, ctx: RequestContext, ro
         reply.header(Headers.ociNamespace, ns)
         return route
       }
-      const local = await proxy.localName(ctx, route.name)
+      const local = await proxy.localName(ctx, route.name, route.kind)
       return local === route.name ? route : { ...route, name: local }
     }
     case 'uploads':

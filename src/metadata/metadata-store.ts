@@ -175,6 +175,8 @@ export interface RepositoryUsage {
   /** What deleting the repository would free: blobs and manifests no other repository has. */
   readonly exclusiveBytes: number
   readonly tags?: ReadonlyArray<{ readonly tag: string; readonly digest: string; readonly bytes: number }>
+  /** Under a pull-through cache's prefix (set by the registry, not the store). */
+  readonly cached?: boolean
 }
 
 export interface PageRequest {

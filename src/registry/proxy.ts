@@ -88,16 +88,29 @@ export class PullThroughCache {
   /**
    * The local name a pull of `repo` reads: `repo` itself, or, for the mirror upstream, `<prefix>/<repo>`
    * when `repo` is not under a prefix and not stored here (as Docker's registry-mirrors asks for
-   * `library/alpine`). Pulling it through needs pull on that local name too.
+   * `library/alpine`). Pulling it through needs pull on that local name too. Blobs (and referrers)
+   * are read through the mirror only once its manifest was: a client pushing a new repository
+   * asks for its blobs first and must hear they are unknown, not the upstream's answer.
    */
-  async localName(ctx: RequestContext, repo: RepoName): Promise<RepoName> {
+  async localName(ctx: RequestContext, repo: RepoName, what: 'manifest' | 'tags' | 'blob' | 'referrers'): Promise<RepoName> {
     const mirror = this.parts.upstreams.find((u) => u.mirror)
     if (mirror === undefined || this.originOf(repo) !== undefined) return repo
     if (await this.parts.metadata.repositoryExists(repo)) return repo
     const local = `${mirror.prefix}/${repo}`
     if (!isRepoName(local)) return repo
+    if ((what === 'blob' || what === 'referrers') && !await this.parts.metadata.repositoryExists(local as RepoName)) return repo
     this.parts.policy.authorize(ctx.caller, [{ resource: { type: 'repository', name: local }, action: 'pull' }])
     return local as RepoName
+  }
+
+  /**
+   * Whether a request may be a pull the mirror upstream serves (an unprefixed name): its access is
+   * then decided on the name it reads (localName authorizes the prefixed one).
+   */
+  mayMirror(route: { readonly kind: string; readonly name?: string } | undefined, method: string): boolean {
+    if (route?.name === undefined || (method !== 'GET' && method !== 'HEAD')) return false
+    if (!['manifest', 'tags', 'blob', 'referrers'].includes(route.kind)) return false
+    return this.parts.upstreams.some((u) => u.mirror) && this.originOf(route.name) === undefined
   }
 
   /** Refuses a push into a proxied prefix (unless the upstream allows it), as registry:2 in proxy mode does. */

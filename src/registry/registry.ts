@@ -41,7 +41,9 @@ export class Registry {
    * the same sweep, so the two always agree).
    */
   async diskUsage(ctx: RequestContext, options: { readonly perTag: boolean; readonly gc: Omit<GcOptions, 'dryRun'> }): Promise<DiskUsage & { reclaimableBytes: number | null }> {
-    const usage = await this.metadata.diskUsage({ perTag: options.perTag })
+    const measured = await this.metadata.diskUsage({ perTag: options.perTag })
+    // Repositories of the pull-through cache are marked: their content can be fetched again.
+    const usage = { ...measured, repositories: measured.repositories.map((repo) => this.proxy.isCached(repo.name) ? { ...repo, cached: true } : repo) }
     let reclaimableBytes: number | null = null
     try {
       reclaimableBytes = (await this.gc.collect(ctx, { ...options.gc, dryRun: true, measureGraceKept: false })).bytesFreed

@@ -3,7 +3,7 @@
  * counted) and a proxy Wharf configured with it as `proxy.upstreams`.
  */
 import type { Test } from 'tap'
-import { RegistryClient, startWharf, tempDir, writeConfig, type WharfProcess } from '../support/index.js'
+import { RegistryClient, sleep, startWharf, tempDir, writeConfig, type HttpResponse, type RequestOptions, type WharfProcess } from '../support/index.js'
 
 export const PREFIX = 'cache.test'
 
@@ -55,4 +55,17 @@ export async function startProxy(t: Test, upstreams: ReadonlyArray<Record<string
   const wharf = await startWharf({ extraArgs: ['--config', configFile], ...(options.storage !== undefined ? { storage: options.storage } : {}) })
   t.teardown(() => wharf.stop({ removeStorage: options.storage === undefined }))
   return { wharf, client: new RegistryClient(wharf.url), configFile }
+}
+
+/** A registry client that sends `authorization` with every request. */
+export class AuthorizedClient extends RegistryClient {
+  constructor(base: string, readonly authorization: string) { super(base) }
+  override request(requestPath: string, options: RequestOptions = {}): Promise<HttpResponse> {
+    return super.request(requestPath, { ...options, headers: { authorization: this.authorization, ...options.headers } })
+  }
+}
+
+/** Waits for the server's log lines to come in (they are read from a pipe). */
+export function settleLogs(): Promise<void> {
+  return sleep(300)
 }
