@@ -39,14 +39,19 @@ async function unmountUnder(dir: string): Promise<void> {
   for (const point of points) await run('umount', ['-l', point], { allowFailure: true, timeoutMs: 10_000 })
 }
 
-export async function startDockerd(insecureRegistries: readonly string[]): Promise<DockerDaemon> {
+export interface DockerdOptions {
+  /** daemon.json `registry-mirrors`: base URLs dockerd asks first for docker.io images. */
+  readonly registryMirrors?: readonly string[]
+}
+
+export async function startDockerd(insecureRegistries: readonly string[], options: DockerdOptions = {}): Promise<DockerDaemon> {
   const dir = await tempDir('dockerd')
   const socket = path.join(dir.path, 'docker.sock')
   const cliConfig = path.join(dir.path, 'cli')
   await mkdir(cliConfig)
   await writeFile(path.join(cliConfig, 'config.json'), '{}')
   const daemonJson = path.join(dir.path, 'daemon.json')
-  await writeFile(daemonJson, '{}')
+  await writeFile(daemonJson, JSON.stringify(options.registryMirrors !== undefined ? { 'registry-mirrors': options.registryMirrors } : {}))
   const daemon = startDaemon('dockerd', toolPath('dockerd'), [
     '--data-root', path.join(dir.path, 'data'),
     '--exec-root', path.join(dir.path, 'exec'),

@@ -25,6 +25,7 @@ import { MaintenanceState } from '../registry/maintenance.js'
 import { ManifestService } from '../registry/manifests.js'
 import { Registry } from '../registry/registry.js'
 import { UploadService } from '../registry/uploads.js'
+import { pullThroughCacheFrom } from './proxy-parts.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import { FilesystemBlobStore } from '../storage/fs-blob-store.js'
 
@@ -125,10 +126,12 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     const policy = config.auth === null ? OPEN_POLICY : new RulesPolicy(config.auth)
     const maintenance = new MaintenanceState({ readOnly: config.maintenance.readOnly, clock, log: logger.child({ component: 'maintenance' }) })
     const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy, maintenance)
+    const proxy = pullThroughCacheFrom(config, { metadata, store: blobStore, uploads, clock, policy, log: logger.child({ component: 'proxy' }) })
     const registry = new Registry({
-      blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000, maintenance),
+      blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000, maintenance, proxy),
       uploads,
-      manifests: new ManifestService(metadata, clock, events, maintenance),
+      manifests: new ManifestService(metadata, clock, events, maintenance, proxy),
+      proxy,
       listings: new ListingService(metadata, config.limits.pageMaxEntries, policy),
       gc: new GarbageCollector({ metadata, store: blobStore, uploads, coordination, clock, events, log: logger.child({ component: 'gc' }) }),
       metadata,

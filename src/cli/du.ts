@@ -18,7 +18,7 @@ export async function du(args: ParsedArgs): Promise<number> {
     const line = (a: string, b: string, c: string): string => `${a.padEnd(48)} ${b.padStart(12)} ${c.padStart(12)}\n`
     process.stdout.write(line('REPOSITORY', 'LOGICAL', 'EXCLUSIVE'))
     for (const repo of usage.repositories) {
-      process.stdout.write(line(repo.name, formatBytes(repo.logicalBytes), formatBytes(repo.exclusiveBytes)))
+      process.stdout.write(line(repo.cached === true ? `${repo.name} (cached)` : repo.name, formatBytes(repo.logicalBytes), formatBytes(repo.exclusiveBytes)))
       for (const tag of repo.tags ?? []) process.stdout.write(line(`  :${tag.tag}`, formatBytes(tag.bytes), ''))
     }
     process.stdout.write(`\nblobs: ${usage.blobs.count} (${formatBytes(usage.blobs.bytes)}), manifests: ${usage.manifests.count} (${formatBytes(usage.manifests.bytes)})\n`)

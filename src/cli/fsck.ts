@@ -16,7 +16,7 @@ export async function fsck(args: ParsedArgs): Promise<number> {
     .catch(async (err: unknown) => { await lock.release(); throw err })
   const { registry } = wharf
   try {
-    const report = await checkStore(registry.metadata, registry.store, { repair })
+    const report = await checkStore(registry.metadata, registry.store, { repair, isCached: (repo) => registry.proxy.isCached(repo) })
     if (args.options.get('json') === true) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     } else {
@@ -29,6 +29,7 @@ export async function fsck(args: ParsedArgs): Promise<number> {
         `links without blob: ${report.linksWithoutBlob}`,
         `tags without manifest: ${report.tagsWithoutManifest}`,
         `references missing from their repository: ${report.missingReferences.length}`,
+        ...(report.notYetCached > 0 ? [`references the pull-through cache has not fetched yet: ${report.notYetCached}`] : []),
         `upload files without session: ${report.uploadFilesWithoutSession}`,
         `upload sessions without file: ${report.uploadSessionsWithoutFile}`,
         report.ok ? 'store is consistent' : repair ? 'problems found and repaired where possible' : 'problems found (run with --repair to fix what can be fixed)',

@@ -1,4 +1,5 @@
 import type { Need, RepositoryAction } from '../access/scope.js'
+import { parseRepoName } from '../oci/names.js'
 import { parseV2Path, type V2Route } from './v2-path.js'
 
 /** What a request needs before anything of it is read: the one table of who may call what. */
@@ -61,10 +62,26 @@ export function accessOf(route: V2Route, method: string): RouteAccess {
   }
 }
 
-/** What a request to `path` needs; undefined for paths outside /v2/, the admin API and /metrics (the token endpoint checks its own credentials). */
-export function accessOfPath(method: string, path: string, query: string): (RouteAccess & { readonly route?: V2Route }) | undefined {
+/**
+ * A pull with `?ns=<prefix>` (the distribution-spec's proxying section, containerd's mirrors) of a
+ * configured proxy prefix is a pull of `<prefix>/<name>`: the route names the local repository,
+ * so that is what the request needs `pull` on. Other requests are as they are (a registry MAY
+ * ignore `ns`).
+ */
+export function scopedByNamespace(route: V2Route, method: string, ns: string | null, isNamespace: (ns: string) => boolean): V2Route {
+  if (ns === null || (method !== 'GET' && method !== 'HEAD') || !isNamespace(ns)) return route
+  if (route.kind !== 'manifest' && route.kind !== 'blob' && route.kind !== 'tags' && route.kind !== 'referrers') return route
+  if (route.name.startsWith(`${ns}/`)) return route
+  return { ...route, name: parseRepoName(`${ns}/${route.name}`) }
+}
+
+/**
+ * What a request to `path` needs; undefined for paths outside /v2/, the admin API and /metrics (the
+ * token endpoint checks its own credentials). `isNamespace` says which `ns` values are proxy prefixes.
+ */
+export function accessOfPath(method: string, path: string, query: string, isNamespace: (ns: string) => boolean = () => false): (RouteAccess & { readonly route?: V2Route }) | undefined {
   if (path === '/v2' || path.startsWith('/v2/')) {
-    const route = parseV2Path(path)
+    const route = scopedByNamespace(parseV2Path(path), method, query === '' ? null : new URLSearchParams(query).get('ns'), isNamespace)
     const access = accessOf(route, method)
     const from = route.kind === 'uploads' && method === 'POST' ? new URLSearchParams(query).get('from') : null
     if (from !== null && from !== '' && new URLSearchParams(query).has('mount')) return { ...access, alsoAsks: repository(from, 'pull'), route }

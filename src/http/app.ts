@@ -38,6 +38,7 @@ import { handleManifest } from './routes/manifests.js'
 import { registerTokenRoutes } from './routes/token.js'
 import { handleUpload, handleUploadStart } from './routes/uploads.js'
 import { parseV2Path, splitUrl, unknownRoute, type V2Route } from './v2-path.js'
+import { resolveProxied } from './proxy-names.js'
 
 export interface AppOptions {
   readonly logger: Logger
@@ -92,6 +93,8 @@ interface Guarded {
   readonly scope: readonly Need[]
   readonly route?: V2Route
   ctx?: RequestContext
+  /** The refusal of a pull the mirror may serve under another name: thrown if the name stays. */
+  deferred?: unknown
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -168,14 +171,20 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   const guarded = new WeakMap<FastifyRequest, Guarded>()
   app.addHook('onRequest', async (request, reply) => {
     const { path, query } = splitUrl(request.raw.url ?? '/')
-    const needed = accessOfPath(request.method, path, query)
+    const needed = accessOfPath(request.method, path, query, (ns) => registry.proxy.isNamespace(ns))
     if (needed === undefined) return
     const state: Guarded = { needs: needed.needs, scope: [...needed.needs, ...needed.alsoAsks ?? []], ...(needed.route !== undefined ? { route: needed.route } : {}) }
     guarded.set(request, state)
     const ctx = await authenticatedContext(request, reply, access.authenticator)
     state.ctx = ctx
     if (access.policy.enabled && needed.login && ctx.caller.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED')
-    access.policy.authorize(ctx.caller, needed.needs)
+    try {
+      access.policy.authorize(ctx.caller, needed.needs)
+    } catch (err) {
+      // A pull the mirror upstream may serve needs pull on the name it reads: decided once it is known (proxy-names.ts).
+      if (!registry.proxy.mayMirror(needed.route, request.method)) throw err
+      state.deferred = err
+    }
   })
   const contextOf = (request: FastifyRequest, reply: FastifyReply): RequestContext => guarded.get(request)?.ctx ?? requestContext(request, reply)
 
@@ -186,9 +195,11 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const { path, query: rawQuery } = splitUrl(request.raw.url ?? '/')
-    const route = guarded.get(request)?.route ?? parseV2Path(path)
     const query = new Query(rawQuery)
     let ctx = contextOf(request, reply)
+    const requested = guarded.get(request)?.route ?? parseV2Path(path)
+    const route = await resolveProxied(registry, ctx, requested, request.method, query, reply)
+    if (guarded.get(request)?.deferred !== undefined && !('name' in route && 'name' in requested && route.name !== requested.name)) throw guarded.get(request)!.deferred
     // A body under the minimum rate is cut off: the request's signal then aborts too (with the
     // 408), besides when the client leaves, so the registry stops whichever comes first.
     if ((route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE' && hasBody(request.raw)) {

@@ -6,6 +6,8 @@ export const Headers = {
   ociSubject: 'OCI-Subject',
   ociTag: 'OCI-Tag',
   ociFiltersApplied: 'OCI-Filters-Applied',
+  /** The `ns` a pull was scoped by (distribution-spec, Registry Proxying). */
+  ociNamespace: 'OCI-Namespace',
   /** The id of the request in the server's log lines and events. */
   requestId: 'X-Request-Id',
 } as const

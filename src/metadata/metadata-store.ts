@@ -64,6 +64,10 @@ export interface MetadataStore {
   deleteManifest(repo: RepoName, digest: Digest): Promise<DeleteOutcome>
   /** Removes one tag; false when it did not exist. */
   deleteTag(repo: RepoName, tag: Tag): Promise<boolean>
+  /** When the tag was last fetched from its upstream (pull-through cache); undefined when never. */
+  tagFetchedAt(repo: RepoName, tag: Tag): Promise<number | undefined>
+  /** Records that the upstream just confirmed the tag (its digest unchanged). */
+  markTagFetched(repo: RepoName, tag: Tag, fetchedAt: number): Promise<void>
   listTags(repo: RepoName, page: PageRequest): Promise<string[]>
   /**
    * Manifests of `repo` whose subject is `subject`, optionally only those of one artifactType, in
@@ -205,6 +209,8 @@ export interface RepositoryUsage {
   /** What deleting the repository would free: blobs and manifests no other repository has. */
   readonly exclusiveBytes: number
   readonly tags?: ReadonlyArray<{ readonly tag: string; readonly digest: string; readonly bytes: number }>
+  /** Under a pull-through cache's prefix (set by the registry, not the store). */
+  readonly cached?: boolean
 }
 
 export interface PageRequest {
@@ -251,6 +257,12 @@ export interface ManifestPut {
   readonly references: readonly ManifestReference[]
   readonly tags: readonly Tag[]
   readonly now: number
+  /**
+   * A manifest the pull-through cache fetched from an upstream at `fetchedAt`: stored without
+   * checking its references (its blobs and children are fetched when pulled), and its tags are
+   * recorded as fetched then (tagFetchedAt).
+   */
+  readonly fromUpstream?: { readonly fetchedAt: number }
 }
 
 export type PutManifestResult =

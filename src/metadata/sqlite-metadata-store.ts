@@ -124,6 +124,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
         `SELECT ${MANIFEST_RECORD_COLUMNS}, c.body FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = ? AND m.digest = ?`),
       manifestByTagWithBody: db.prepare<[string, string], ManifestRow & { body: Buffer }>(
         `SELECT ${MANIFEST_RECORD_COLUMNS}, c.body FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
+      tagFetchedAt: db.prepare<[string, string], { fetched_at: number }>('SELECT fetched_at FROM proxied_tags WHERE repo = ? AND tag = ?'),
       listTags: db.prepare<[string, string, number], { tag: string }>('SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?'),
       // Digest order: a stable cursor for pages (`last`), whatever is pushed or deleted in between.
       referrers: db.prepare<{ repo: string; subject: string; artifactType: string | null; last: string; limit: number }, ManifestRow>(
@@ -308,6 +309,14 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
     return this.invalidating(repo, this.write('deleteTag', repo, tag))
   }
 
+
+  async tagFetchedAt(repo: RepoName, tag: Tag): Promise<number | undefined> {
+    return this.stmt.tagFetchedAt.get(repo, tag)?.fetched_at
+  }
+
+  async markTagFetched(repo: RepoName, tag: Tag, fetchedAt: number): Promise<void> {
+    return this.write('markTagFetched', repo, tag, fetchedAt)
+  }
 
   async listTags(repo: RepoName, page: PageRequest): Promise<string[]> {
     return this.stmt.listTags.all(repo, page.last ?? '', page.limit).map((row) => row.tag)

@@ -9,6 +9,7 @@ import type { RepoName } from '../oci/names.js'
 import type { ByteRange } from '../oci/range.js'
 import { BlobNotFoundError, type BlobStore } from '../storage/blob-store.js'
 import { writableMaintenance, type MaintenanceState } from './maintenance.js'
+import type { PullThroughCache } from './proxy.js'
 
 export interface BlobDescriptor {
   readonly digest: Digest
@@ -27,10 +28,14 @@ export class BlobService {
   private readonly touchIntervalMs: number
   /** Read-only mode refuses deletes (a HEAD's link touch is bookkeeping, not a write of a client). */
   private readonly maintenance: MaintenanceState
+  /** Fetches blobs of proxied repositories that are not stored yet. */
+  private readonly proxy: PullThroughCache | undefined
 
   /** `gcGraceMs`: a link shown to a client must outlive a collection for at least that long. */
-  constructor(metadata: MetadataStore, store: BlobStore, clock: Clock, events: EventSink, gcGraceMs: number, maintenance: MaintenanceState = writableMaintenance(clock)) {
+  constructor(metadata: MetadataStore, store: BlobStore, clock: Clock, events: EventSink, gcGraceMs: number,
+    maintenance: MaintenanceState = writableMaintenance(clock), proxy?: PullThroughCache) {
     this.maintenance = maintenance
+    this.proxy = proxy
     this.metadata = metadata
     this.store = store
     this.clock = clock
@@ -38,9 +43,14 @@ export class BlobService {
     this.touchIntervalMs = Math.min(LINK_TOUCH_INTERVAL_MS, Math.floor(gcGraceMs / 2))
   }
 
-  async stat(_ctx: RequestContext, repo: RepoName, digest: Digest): Promise<BlobDescriptor> {
+  /** A blob of a proxied repository that is not stored yet is described by its upstream. */
+  async stat(ctx: RequestContext, repo: RepoName, digest: Digest): Promise<BlobDescriptor> {
     const blob = await this.metadata.getRepositoryBlob(repo, digest)
-    if (blob === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
+    if (blob === undefined) {
+      const upstream = await this.proxy?.statBlob(ctx, repo, digest)
+      if (upstream !== undefined) return upstream
+      throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } })
+    }
     // A client that checks a blob before pushing a manifest relies on the link lasting until then.
     const now = this.clock.now()
     // A link old enough to need the touch may be in a collection's sweep right now: if the sweep
@@ -51,8 +61,18 @@ export class BlobService {
     return { digest: blob.digest, size: blob.size }
   }
 
-  /** The blob's bytes (or a range of them); publishes blob.pulled. */
+  /**
+   * The blob's bytes (or a range of them); publishes blob.pulled. A blob of a proxied repository
+   * that is not stored yet is fetched from the upstream (streamed while it is stored).
+   */
   async open(ctx: RequestContext, repo: RepoName, digest: Digest, range?: ByteRange): Promise<{ readonly blob: BlobDescriptor; readonly stream: Readable }> {
+    if (this.proxy?.isCached(repo) === true && await this.metadata.getRepositoryBlob(repo, digest) === undefined) {
+      const fetched = await this.proxy.openBlob(ctx, repo, digest, range === undefined)
+      if (fetched?.stream !== undefined) {
+        this.events.publish(ctx, { type: 'blob.pulled', repo, digest, size: fetched.blob.size })
+        return { blob: fetched.blob, stream: fetched.stream }
+      }
+    }
     const blob = await this.stat(ctx, repo, digest)
     try {
       const stream = await this.store.readBlob(digest, range)

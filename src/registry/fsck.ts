@@ -17,6 +17,11 @@ export interface FsckReport {
   readonly tagsWithoutManifest: number
   /** References from manifests to blobs or manifests absent from their repository (not repairable: reported). */
   readonly missingReferences: ReadonlyArray<{ readonly repo: string; readonly manifest: string; readonly child: string; readonly kind: string }>
+  /**
+   * References of manifests in pull-through cache repositories to what was not pulled yet: not a
+   * problem (the cache fetches them from the upstream when pulled).
+   */
+  readonly notYetCached: number
   readonly uploadFilesWithoutSession: number
   readonly uploadSessionsWithoutFile: number
   readonly repaired: boolean
@@ -29,7 +34,7 @@ export interface FsckReport {
  * of missing blobs, dangling links and tags, broken upload sessions. Run it with no server on the
  * storage (wharf fsck checks that).
  */
-export async function checkStore(metadata: MetadataMaintenance, store: BlobStore, options: { readonly repair: boolean }): Promise<FsckReport> {
+export async function checkStore(metadata: MetadataMaintenance, store: BlobStore, options: { readonly repair: boolean; readonly isCached?: (repo: string) => boolean }): Promise<FsckReport> {
   const records = new Map((await metadata.listBlobRecords()).map((r) => [r.digest as string, r.size]))
   const seen = new Set<string>()
   const corruptBlobs: Array<{ digest: string; reason: string }> = []
@@ -78,8 +83,11 @@ export async function checkStore(metadata: MetadataMaintenance, store: BlobStore
   // Dangling rows are counted after blob repairs, which can create some (links of forgotten blobs are removed with them).
   const dangling = await metadata.findDanglingRows()
   if (options.repair) await metadata.removeDanglingRows()
+  const isCached = options.isCached ?? ((): boolean => false)
+  const missingReferences = dangling.missingReferences.filter((r) => !isCached(r.repo))
+  const notYetCached = dangling.missingReferences.length - missingReferences.length
   const ok = missingBlobs.length + corruptBlobs.length + orphanFiles.length + corruptManifests.length
-    + dangling.linksWithoutBlob.length + dangling.tagsWithoutManifest.length + dangling.missingReferences.length
+    + dangling.linksWithoutBlob.length + dangling.tagsWithoutManifest.length + missingReferences.length
     + filesWithoutSession.length + sessionsWithoutFile.length === 0
   return {
     blobsChecked: seen.size,
@@ -91,7 +99,8 @@ export async function checkStore(metadata: MetadataMaintenance, store: BlobStore
     corruptManifests,
     linksWithoutBlob: dangling.linksWithoutBlob.length,
     tagsWithoutManifest: dangling.tagsWithoutManifest.length,
-    missingReferences: dangling.missingReferences,
+    missingReferences,
+    notYetCached,
     uploadFilesWithoutSession: filesWithoutSession.length,
     uploadSessionsWithoutFile: sessionsWithoutFile.length,
     repaired: options.repair,

@@ -7,6 +7,7 @@ import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js'
 import { parseManifest } from '../oci/manifest.js'
 import type { Reference, RepoName, Tag } from '../oci/names.js'
 import { writableMaintenance, type MaintenanceState } from './maintenance.js'
+import type { PullThroughCache } from './proxy.js'
 
 export interface StoredManifest {
   readonly record: ManifestRecord
@@ -26,15 +27,19 @@ export class ManifestService {
   private readonly events: EventSink
   /** Read-only mode refuses every PUT and DELETE. */
   private readonly maintenance: MaintenanceState
+  /** Brings manifests of proxied repositories into the cache (or up to date) before they are read. */
+  private readonly proxy: PullThroughCache | undefined
 
-  constructor(metadata: MetadataStore, clock: Clock, events: EventSink, maintenance: MaintenanceState = writableMaintenance(clock)) {
+  constructor(metadata: MetadataStore, clock: Clock, events: EventSink, maintenance: MaintenanceState = writableMaintenance(clock), proxy?: PullThroughCache) {
     this.maintenance = maintenance
+    this.proxy = proxy
     this.metadata = metadata
     this.clock = clock
     this.events = events
   }
 
-  async head(_ctx: RequestContext, repo: RepoName, reference: Reference): Promise<ManifestRecord> {
+  async head(ctx: RequestContext, repo: RepoName, reference: Reference): Promise<ManifestRecord> {
+    await this.proxy?.ensureManifest(ctx, repo, reference)
     const record = await this.metadata.findManifest(repo, reference)
     if (record === undefined) throw unknownManifest(reference)
     return record
@@ -42,6 +47,7 @@ export class ManifestService {
 
   /** The manifest and its bytes; publishes manifest.pulled (the caller is about to send them). */
   async get(ctx: RequestContext, repo: RepoName, reference: Reference): Promise<StoredManifest> {
+    await this.proxy?.ensureManifest(ctx, repo, reference)
     const found = await this.metadata.findManifestWithBody(repo, reference)
     if (found === undefined) throw unknownManifest(reference)
     const { digest, mediaType, size } = found.record

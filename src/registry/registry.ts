@@ -7,6 +7,7 @@ import type { BlobService } from './blobs.js'
 import type { ListingService } from './listings.js'
 import type { MaintenanceState } from './maintenance.js'
 import type { ManifestService } from './manifests.js'
+import type { PullThroughCache } from './proxy.js'
 import type { UploadService } from './uploads.js'
 
 /** What a Registry is made of; the composition root (src/cli/composition.ts) builds them. */
@@ -23,6 +24,8 @@ export interface RegistryParts {
   readonly policy: AccessPolicy
   /** Read-only mode, shared with the services that write (the admin API switches it). */
   readonly maintenance: MaintenanceState
+  /** The pull-through cache (without `proxy.upstreams`, one that proxies nothing). */
+  readonly proxy: PullThroughCache
 }
 
 /**
@@ -41,7 +44,9 @@ export class Registry {
    * the same sweep, so the two always agree).
    */
   async diskUsage(ctx: RequestContext, options: { readonly perTag: boolean; readonly gc: Omit<GcOptions, 'dryRun'> }): Promise<DiskUsage & { reclaimableBytes: number | null }> {
-    const usage = await this.metadata.diskUsage({ perTag: options.perTag })
+    const measured = await this.metadata.diskUsage({ perTag: options.perTag })
+    // Repositories of the pull-through cache are marked: their content can be fetched again.
+    const usage = { ...measured, repositories: measured.repositories.map((repo) => this.proxy.isCached(repo.name) ? { ...repo, cached: true } : repo) }
     let reclaimableBytes: number | null = null
     try {
       reclaimableBytes = (await this.gc.collect(ctx, { ...options.gc, dryRun: true, measureGraceKept: false })).bytesFreed
@@ -54,6 +59,7 @@ export class Registry {
 
   async close(): Promise<void> {
     await this.gc.idle()
+    await this.proxy.close()
     await this.metadata.close()
     await this.store.close()
   }

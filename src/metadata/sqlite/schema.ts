@@ -100,6 +100,16 @@ export const MIGRATIONS: readonly string[] = [
     last_success_at INTEGER
   ) WITHOUT ROWID;
   `,
+  // The pull-through cache: when a tag of a proxied repository was last fetched from (or confirmed
+  // by) its upstream; it is served from the cache until its TTL has passed since.
+  `
+  CREATE TABLE proxied_tags (
+    repo TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    PRIMARY KEY (repo, tag)
+  ) WITHOUT ROWID;
+  `,
 ]
 
 /**

@@ -55,6 +55,10 @@ export class SqliteWriter {
         `INSERT INTO tags (repo, tag, digest, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = MAX(excluded.updated_at, tags.updated_at + 1)`),
       deleteTag: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ?'),
+      forgetTagFetched: db.prepare<[string, string]>('DELETE FROM proxied_tags WHERE repo = ? AND tag = ?'),
+      markTagFetched: db.prepare<[string, string, number]>(
+        `INSERT INTO proxied_tags (repo, tag, fetched_at) VALUES (?, ?, ?)
+         ON CONFLICT (repo, tag) DO UPDATE SET fetched_at = MAX(excluded.fetched_at, proxied_tags.fetched_at)`),
       createUpload: db.prepare<[string, string, number, number, string | null]>('INSERT INTO uploads (id, repo, started_at, updated_at, owner) VALUES (?, ?, ?, ?, ?)'),
       touchUpload: db.prepare<[number, string]>('UPDATE uploads SET updated_at = ? WHERE id = ?'),
       deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
@@ -120,7 +124,7 @@ export class SqliteWriter {
     const missing: ManifestReference[] = []
     const sizeMismatch: ManifestReference[] = []
     for (const ref of put.references) {
-      if (ref.kind === 'external') continue
+      if (ref.kind === 'external' || put.fromUpstream !== undefined) continue
       let size: number | undefined
       if (ref.kind !== 'manifest') size = this.stmt.getRepositoryBlob.get(put.repo, ref.digest)?.size
       if (size === undefined && (ref.kind === 'manifest' || ref.kind === 'blob')) size = this.stmt.manifestSizeInRepo.get(put.repo, ref.digest)?.size
@@ -136,7 +140,16 @@ export class SqliteWriter {
     for (const ref of put.references) this.stmt.insertReference.run(put.digest, ref.digest, ref.kind)
     this.stmt.insertManifest.run(put.repo, put.digest, put.now, put.now)
     for (const tag of put.tags) this.stmt.setTag.run(put.repo, tag, put.digest, put.now)
+    // A tag pushed here (allowPush) is the repository's own from then on: never re-validated upstream.
+    for (const tag of put.tags) {
+      if (put.fromUpstream !== undefined) this.stmt.markTagFetched.run(put.repo, tag, put.fromUpstream.fetchedAt)
+      else this.stmt.forgetTagFetched.run(put.repo, tag)
+    }
     return { ok: true, repositoryCreated }
+  }
+
+  markTagFetched(repo: string, tag: string, fetchedAt: number): void {
+    this.stmt.markTagFetched.run(repo, tag, fetchedAt)
   }
 
   deleteManifest(repo: string, digest: string): DeleteOutcome {
@@ -149,6 +162,7 @@ export class SqliteWriter {
   }
 
   deleteTag(repo: string, tag: string): boolean {
+    this.stmt.forgetTagFetched.run(repo, tag)
     return this.stmt.deleteTag.run(repo, tag).changes > 0
   }
 
