@@ -17,7 +17,7 @@ import type { AccessPolicy } from '../access/policy.js'
 import { createLogger } from '../logging.js'
 import { Metrics } from '../metrics/metrics.js'
 import { isNotificationQueue, type MetadataMaintenance, type MetadataStore } from '../metadata/metadata-store.js'
-import { Notifications } from '../notifications/notifications.js'
+import type { Notifications } from '../notifications/notifications.js'
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
 import { BlobService } from '../registry/blobs.js'
 import { ListingService } from '../registry/listings.js'
@@ -140,7 +140,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       maintenance,
     })
     const components: Components = { logger, clock, coordination, events, blobStore, metadata }
-    const notifications = buildNotifications(config, components)
+    const notifications = await buildNotifications(config, components)
     let access: Promise<{ control: AccessControl; parts?: AuthParts }> | undefined
     const accessControl = (): Promise<AccessControl> => {
       access ??= buildAccessControl(config, policy, options.authParts ?? defaultAuthParts, logger)
@@ -173,9 +173,11 @@ export async function compose(config: Config, overrides: Overrides = {}, options
 }
 
 /** Webhooks over the metadata store's queue, when `notifications.endpoints` names any. */
-function buildNotifications(config: Config, components: Components): Notifications | undefined {
+async function buildNotifications(config: Config, components: Components): Promise<Notifications | undefined> {
   if (config.notifications.endpoints.length === 0) return undefined
   if (!isNotificationQueue(components.metadata)) throw new Error('notifications need a metadata store that keeps their queue')
+  // Loaded only when used: the HTTP client costs every command's start-up otherwise.
+  const { Notifications } = await import('../notifications/notifications.js')
   return new Notifications({
     endpoints: config.notifications.endpoints, queue: components.metadata, events: components.events, clock: components.clock,
     log: components.logger.child({ component: 'notifications' }), https: config.http.tls !== null,

@@ -93,6 +93,7 @@ export class EndpointDispatcher {
       try {
         if (error === undefined) {
           await this.queue.markNotificationsDelivered(this.settings.name, batch.map((entry) => entry.id), this.clock.now())
+          if (streak > 0) this.log.info({ endpoint: this.settings.name, url: this.url, failures: streak }, 'webhook delivery recovered')
           streak = 0
           nextAttemptAt = 0
         } else {
