@@ -130,6 +130,27 @@ for (const upstream of upstreams) {
     })
 }
 
+await scenario(t, 'a push into a proxied prefix is refused: skopeo and crane print the registry\'s error, nothing is stored',
+  { tools: clientTools, timeout: 60_000 }, async (t) => {
+    const origin = new RegistryClient(wharfUpstream.url, { timeoutMs: 60_000 })
+    const content = multiPlatform('oci', `${salt}-push`)
+    await origin.pushContent(`library/push-source-${runId}`, 'v1', content)
+    const source = `${wharfUpstream.address}/library/push-source-${runId}:v1`
+    const into = (client: Client): string => `${proxy.wharf.address}/docker.io/library/pushed-${client}-${runId}:v1`
+    const results: Record<Client, RunResult> = {
+      skopeo: await skopeo(['copy', '--all', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${source}`, `docker://${into('skopeo')}`], true),
+      crane: await crane(['copy', source, into('crane')], true),
+    }
+    const catalog = await proxy.client.catalog()
+    for (const client of ['skopeo', 'crane'] as const) {
+      const output = `${results[client].stdout}${results[client].stderr}`
+      t.not(results[client].code, 0, `${client} cannot push into docker.io/ on the proxy`)
+      t.match(output, /UNSUPPORTED|unsupported/, `${client} shows the spec's UNSUPPORTED code`)
+      t.match(output, /pull-through cache/, `${client} shows why (${output.trim().split('\n').pop()})`)
+      t.notOk(catalog.includes(`docker.io/library/pushed-${client}-${runId}`), `nothing was stored under docker.io/library/pushed-${client}-${runId}`)
+    }
+  })
+
 await scenario(t, 'upstream dropped mid-blob: skopeo and crane fail, nothing half-stored is served, the next pull is whole',
   { tools: clientTools, timeout: 120_000 }, async (t) => {
     const origin = new RegistryClient(wharfUpstream.url, { timeoutMs: 60_000 })
