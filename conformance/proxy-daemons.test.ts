@@ -9,7 +9,7 @@
 import t from 'tap'
 import { startContainerd, startDockerd, type ContainerdDaemon, type DockerDaemon } from './helpers/daemons.js'
 import { missingRequirements, scenario, uniqueSuffix, type Requirements, type Tap } from './helpers/env.js'
-import { multiPlatform, newSalt } from './helpers/fixtures.js'
+import { busyboxImage, multiPlatform, newSalt } from './helpers/fixtures.js'
 import { tempDir } from './helpers/proc.js'
 import { assertCached, containerdMirrorHosts, requestsTo, startProxy } from './helpers/proxy.js'
 import { startWharfTarget } from './helpers/target.js'
@@ -96,6 +96,19 @@ await scenario(t, 'docker pull through registry-mirrors', { ...dockerNeeds, time
   const cached = await proxy.client.pullVerified(`docker.io/library/${name}`, list.manifest.digest)
   t.equal(cached.digest, list.manifest.digest, 'the proxy serves the list by digest under docker.io/library/<name>')
   dockerPulled = { name, list }
+})
+
+await scenario(t, 'docker pull by prefix: <proxy>/ghcr.io/<name>', { ...dockerNeeds, timeout: 120_000 }, async (t) => {
+  const d = await docker()
+  const name = `wharf/prefix-${runId}`
+  const image = busyboxImage('amd64', 'docker', `${salt}-prefix`)
+  await ghcrRegistry.pushContent(name, 'v1', image)
+  const ref = `${proxy.wharf.address}/ghcr.io/${name}:v1`
+  const pulled = await d.docker(['pull', ref])
+  t.match(pulled.stdout, `Digest: ${image.manifest.digest}`, 'docker pull reports the upstream\'s manifest digest')
+  const [inspect] = JSON.parse((await d.docker(['image', 'inspect', ref])).stdout) as Array<{ Id: string }>
+  t.equal(inspect?.Id, image.config.digest, 'the image ID is the upstream\'s config digest')
+  await assertCached(t, proxy, `ghcr.io/${name}`, 'v1', [image.config, ...image.layers])
 })
 
 // docker.io is the mirror upstream; ghcr.io is another upstream that only a prefix or `?ns=ghcr.io`
