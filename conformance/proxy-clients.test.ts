@@ -151,6 +151,24 @@ await scenario(t, 'a push into a proxied prefix is refused: skopeo and crane pri
     }
   })
 
+await scenario(t, 'skopeo and crane pulling one new image at once: each blob is fetched from the upstream once',
+  { tools: clientTools, timeout: 120_000 }, async (t) => {
+    const origin = new RegistryClient(wharfUpstream.url, { timeoutMs: 60_000 })
+    const name = `library/together-${runId}`
+    const content = multiPlatform('oci', `${salt}-together`)
+    await origin.pushContent(name, 'v1', content)
+    const repo = `cut.local/${name}`
+    const clients: Client[] = ['skopeo', 'crane', 'skopeo', 'crane']
+    const pulled = await Promise.all(clients.map((client) => pullAll(client, repo)))
+    t.same(pulled.map(({ result }) => result.code), clients.map(() => 0), `${clients.length} pulls at once all succeed`)
+    for (const [i, { into }] of pulled.entries()) {
+      if (clients[i] === 'skopeo') await assertDirHolds(t, into, content)
+      else await assertLayoutHolds(t, into, content)
+    }
+    t.same(allBlobs(content).map((blob) => relay.blobGets(blob.digest)), allBlobs(content).map(() => 1),
+      'the upstream saw one GET per blob')
+  })
+
 await scenario(t, 'upstream dropped mid-blob: skopeo and crane fail, nothing half-stored is served, the next pull is whole',
   { tools: clientTools, timeout: 120_000 }, async (t) => {
     const origin = new RegistryClient(wharfUpstream.url, { timeoutMs: 60_000 })
