@@ -2,10 +2,11 @@
 // upstream proxied as `docker.io` (tags re-validated after the default TTL) and the reference
 // registry (Debian's docker-registry) proxied as `reference.local` (tagTtlSeconds 0: every tag
 // pull asks the upstream). Clients pull `<proxy>/<prefix>/library/<name>:v1`; digests and bytes
-// must be the upstream's, the proxy must keep what it served, and once both upstreams are stopped
-// the same pulls must still work from the cache. A third upstream (the Wharf one behind a relay that
-// drops blob answers halfway) checks that a client pulling while the upstream dies mid-blob gets an
-// error and that nothing half-stored is ever served.
+// must be the upstream's, the proxy must keep what it served, a moved tag follows the TTL, a push
+// into a prefix is refused, and once both upstreams are stopped the same pulls still work from the
+// cache. A third upstream, the Wharf one behind a relay (cut.local), counts blob GETs (clients
+// pulling at once share one fetch) and drops blob answers halfway (a client pulling while the
+// upstream dies mid-blob gets an error, nothing half-stored is ever served).
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
