@@ -62,11 +62,12 @@ export function requestsTo(proxy: ProxyRegistry, fragment: string): string[] {
 /**
  * A containerd hosts directory (`ctr --hosts-dir`, or CRI's `config_path`) whose
  * `<registry>/hosts.toml` sends pulls and resolves to `mirrorUrl` first, then to `server`
- * (Docker Hub for docker.io). containerd adds `?ns=<registry>` to every request to the mirror.
+ * (by default the registry itself, Docker Hub for docker.io). containerd adds `?ns=<registry>` to
+ * every request to the mirror.
  */
-export async function containerdMirrorHosts(dir: string, registry: string, mirrorUrl: string): Promise<string> {
+export async function containerdMirrorHosts(dir: string, registry: string, mirrorUrl: string, server?: string): Promise<string> {
   const hosts = path.join(dir, 'containerd-hosts')
-  const server = registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`
+  server ??= registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`
   await mkdir(path.join(hosts, registry), { recursive: true })
   await writeFile(path.join(hosts, registry, 'hosts.toml'), [
     `server = "${server}"`,
