@@ -248,7 +248,7 @@ export class PullThroughCache {
       }
       announceSize(upstream.size)
       const held: { last?: Buffer } = {}
-      const stored = await this.parts.uploads.putMonolithic(shared, repo, digest, tee(upstream.body, stream, held), { length: upstream.size })
+      const stored = await this.parts.uploads.putMonolithic(shared, repo, digest, tee(upstream.body, stream, held), { length: upstream.size }, false)
       if (stream !== undefined && !stream.destroyed) stream.end(held.last)
       return stored
     }

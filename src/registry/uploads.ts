@@ -144,8 +144,12 @@ export class UploadService {
     })
   }
 
-  /** A whole blob in one request (POST ?digest= with a body, or PUT without a session). */
-  async putMonolithic(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<BlobDescriptor> {
+  /**
+   * A whole blob in one request (POST ?digest= with a body, or PUT without a session). `announce`
+   * false stores it without push events: the pull-through cache filling itself is no push (as
+   * registry:2's proxy sends none).
+   */
+  async putMonolithic(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions, announce = true): Promise<BlobDescriptor> {
     const id = randomUUID()
     // The upload file has no session row; the lock marks it as in use for purge.
     return this.coordination.lock(LockKeys.upload(id), async () => {
@@ -158,7 +162,7 @@ export class UploadService {
         }
         const actual = digester.digest()
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
-        return await this.commit(ctx, repo, id, digest, size)
+        return await this.commit(ctx, repo, id, digest, size, undefined, announce)
       } finally {
         await this.store.deleteUpload(id)
       }
@@ -169,11 +173,12 @@ export class UploadService {
    * Makes a verified upload the blob `digest` of `repo`: bytes durable in the store first, then the
    * record (ending session `sessionId`, if any), under the digest lock garbage collection also takes.
    */
-  private async commit(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string): Promise<BlobDescriptor> {
+  private async commit(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string, announce = true): Promise<BlobDescriptor> {
     const recorded = await this.coordination.lock(LockKeys.blob(digest), async () => {
       await this.store.commitUpload(id, digest)
       return this.metadata.recordBlob(repo, digest, size, sessionId)
     })
+    if (!announce) return { digest, size }
     if (recorded.repositoryCreated) this.events.publish(ctx, { type: 'repository.created', repo })
     this.events.publish(ctx, { type: 'blob.pushed', repo, digest, size })
     return { digest, size }

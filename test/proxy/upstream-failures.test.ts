@@ -5,11 +5,12 @@
 import { existsSync } from 'node:fs'
 import { readdir, writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import https from 'node:https'
 import path from 'node:path'
 import t from 'tap'
 import {
   ACCEPT_ALL_MANIFESTS, blobPath, configBlob, digestOf, errorBody, exists, makeBlob, makeImage, makeIndex, MediaTypes, RegistryClient,
-  runCli, sameContent, startReferenceRegistry, startWharf, tempDir, waitFor, writeConfig,
+  issueCertificate, makeCertificateAuthority, pem, runCli, sameContent, startReferenceRegistry, startWharf, tempDir, waitFor, writeConfig,
 } from '../support/index.js'
 import { basic, htpasswdLine } from '../auth/auth-server.js'
 import { AuthorizedClient, PREFIX, startProxy, startUpstream } from './proxy-support.js'
@@ -138,4 +139,28 @@ t.test('the reference registry as the upstream, with Basic auth', { skip: refere
   const refused = await anonymous.client.get(`/v2/${PREFIX}/library/ref/manifests/stable`, { Accept: ACCEPT_ALL_MANIFESTS })
   t.equal(refused.status, 403, 'no credentials for a Basic upstream')
   t.equal(errorBody(refused)?.errors[0]?.code, 'DENIED')
+})
+
+t.test('an HTTPS upstream with a private CA: trusted through `ca`, refused clearly without it', async (t) => {
+  const dir = await tempDir('upstream-tls')
+  const ca = await makeCertificateAuthority(dir, 'Upstream Test CA')
+  const server = await issueCertificate(ca, { kind: 'server', name: '127.0.0.1', file: 'upstream', ips: ['127.0.0.1'] })
+  const configFile = await writeConfig(dir, { http: { tls: { certificate: server.cert, key: server.key } } })
+  const upstream = await startWharf({ extraArgs: ['--config', configFile] })
+  t.teardown(() => upstream.stop({ removeStorage: true }))
+  t.match(upstream.url, /^https:/)
+  const image = makeImage(MediaTypes.ociManifest, configBlob(), [makeBlob(20_000)])
+  await new RegistryClient(upstream.url, { agent: new https.Agent({ ca: await pem(ca.cert) }) }).pushContent('secure/app', 'v1', image)
+
+  const trusting = await startProxy(t, [{ url: upstream.url, ca: ca.cert }])
+  const pulled = await trusting.client.pullVerified(`${PREFIX}/secure/app`, 'v1')
+  t.same(sameContent(pulled, image), [], 'pulled over HTTPS, the CA given as a file')
+  const inline = await startProxy(t, [{ url: upstream.url, ca: await pem(ca.cert) }])
+  t.equal((await inline.client.get(`/v2/${PREFIX}/secure/app/manifests/v1`, { Accept: ACCEPT_ALL_MANIFESTS })).status, 200, 'the CA given as PEM text')
+
+  const untrusting = await startProxy(t, [{ url: upstream.url }])
+  const refused = await untrusting.client.get(`/v2/${PREFIX}/secure/app/manifests/v1`, { Accept: ACCEPT_ALL_MANIFESTS })
+  t.equal(refused.status, 503, 'an upstream whose certificate is not trusted')
+  t.equal(errorBody(refused)?.errors[0]?.code, 'UNAVAILABLE')
+  t.match(JSON.stringify(errorBody(refused)?.errors[0]?.detail), /CERT|certificate|SELF_SIGNED|UNABLE/i, 'the reason names the certificate')
 })
