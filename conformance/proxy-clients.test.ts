@@ -2,10 +2,11 @@
 // upstream proxied as `docker.io` (tags re-validated after the default TTL) and the reference
 // registry (Debian's docker-registry) proxied as `reference.local` (tagTtlSeconds 0: every tag
 // pull asks the upstream). Clients pull `<proxy>/<prefix>/library/<name>:v1`; digests and bytes
-// must be the upstream's, the proxy must keep what it served, and once both upstreams are stopped
-// the same pulls must still work from the cache. A third upstream (the Wharf one behind a relay that
-// drops blob answers halfway) checks that a client pulling while the upstream dies mid-blob gets an
-// error and that nothing half-stored is ever served.
+// must be the upstream's, the proxy must keep what it served, a moved tag follows the TTL, a push
+// into a prefix is refused, and once both upstreams are stopped the same pulls still work from the
+// cache. A third upstream, the Wharf one behind a relay (cut.local), counts blob GETs (clients
+// pulling at once share one fetch) and drops blob answers halfway (a client pulling while the
+// upstream dies mid-blob gets an error, nothing half-stored is ever served).
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
@@ -129,6 +130,45 @@ for (const upstream of upstreams) {
       await pullThroughProxy(t, 'crane', repo, served)
     })
 }
+
+await scenario(t, 'a push into a proxied prefix is refused: skopeo and crane print the registry\'s error, nothing is stored',
+  { tools: clientTools, timeout: 60_000 }, async (t) => {
+    const origin = new RegistryClient(wharfUpstream.url, { timeoutMs: 60_000 })
+    const content = multiPlatform('oci', `${salt}-push`)
+    await origin.pushContent(`library/push-source-${runId}`, 'v1', content)
+    const source = `${wharfUpstream.address}/library/push-source-${runId}:v1`
+    const into = (client: Client): string => `${proxy.wharf.address}/docker.io/library/pushed-${client}-${runId}:v1`
+    const results: Record<Client, RunResult> = {
+      skopeo: await skopeo(['copy', '--all', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${source}`, `docker://${into('skopeo')}`], true),
+      crane: await crane(['copy', source, into('crane')], true),
+    }
+    const catalog = await proxy.client.catalog()
+    for (const client of ['skopeo', 'crane'] as const) {
+      const output = `${results[client].stdout}${results[client].stderr}`
+      t.not(results[client].code, 0, `${client} cannot push into docker.io/ on the proxy`)
+      t.match(output, /UNSUPPORTED|unsupported/, `${client} shows the spec's UNSUPPORTED code`)
+      t.match(output, /pull-through cache/, `${client} shows why (${output.trim().split('\n').pop()})`)
+      t.notOk(catalog.includes(`docker.io/library/pushed-${client}-${runId}`), `nothing was stored under docker.io/library/pushed-${client}-${runId}`)
+    }
+  })
+
+await scenario(t, 'skopeo and crane pulling one new image at once: each blob is fetched from the upstream once',
+  { tools: clientTools, timeout: 120_000 }, async (t) => {
+    const origin = new RegistryClient(wharfUpstream.url, { timeoutMs: 60_000 })
+    const name = `library/together-${runId}`
+    const content = multiPlatform('oci', `${salt}-together`)
+    await origin.pushContent(name, 'v1', content)
+    const repo = `cut.local/${name}`
+    const clients: Client[] = ['skopeo', 'crane', 'skopeo', 'crane']
+    const pulled = await Promise.all(clients.map((client) => pullAll(client, repo)))
+    t.same(pulled.map(({ result }) => result.code), clients.map(() => 0), `${clients.length} pulls at once all succeed`)
+    for (const [i, { into }] of pulled.entries()) {
+      if (clients[i] === 'skopeo') await assertDirHolds(t, into, content)
+      else await assertLayoutHolds(t, into, content)
+    }
+    t.same(allBlobs(content).map((blob) => relay.blobGets(blob.digest)), allBlobs(content).map(() => 1),
+      'the upstream saw one GET per blob')
+  })
 
 await scenario(t, 'upstream dropped mid-blob: skopeo and crane fail, nothing half-stored is served, the next pull is whole',
   { tools: clientTools, timeout: 120_000 }, async (t) => {

@@ -9,7 +9,7 @@
 import t from 'tap'
 import { startContainerd, startDockerd, type ContainerdDaemon, type DockerDaemon } from './helpers/daemons.js'
 import { missingRequirements, scenario, uniqueSuffix, type Requirements, type Tap } from './helpers/env.js'
-import { multiPlatform, newSalt } from './helpers/fixtures.js'
+import { busyboxImage, multiPlatform, newSalt } from './helpers/fixtures.js'
 import { tempDir } from './helpers/proc.js'
 import { assertCached, containerdMirrorHosts, requestsTo, startProxy } from './helpers/proxy.js'
 import { startWharfTarget } from './helpers/target.js'
@@ -98,6 +98,19 @@ await scenario(t, 'docker pull through registry-mirrors', { ...dockerNeeds, time
   dockerPulled = { name, list }
 })
 
+await scenario(t, 'docker pull by prefix: <proxy>/ghcr.io/<name>', { ...dockerNeeds, timeout: 120_000 }, async (t) => {
+  const d = await docker()
+  const name = `wharf/prefix-${runId}`
+  const image = busyboxImage('amd64', 'docker', `${salt}-prefix`)
+  await ghcrRegistry.pushContent(name, 'v1', image)
+  const ref = `${proxy.wharf.address}/ghcr.io/${name}:v1`
+  const pulled = await d.docker(['pull', ref])
+  t.match(pulled.stdout, `Digest: ${image.manifest.digest}`, 'docker pull reports the upstream\'s manifest digest')
+  const [inspect] = JSON.parse((await d.docker(['image', 'inspect', ref])).stdout) as Array<{ Id: string }>
+  t.equal(inspect?.Id, image.config.digest, 'the image ID is the upstream\'s config digest')
+  await assertCached(t, proxy, `ghcr.io/${name}`, 'v1', [image.config, ...image.layers])
+})
+
 // docker.io is the mirror upstream; ghcr.io is another upstream that only a prefix or `?ns=ghcr.io`
 // reaches, so a proxy that ignored `ns` (and answered as the docker.io mirror) would not find it.
 for (const registry of ['docker.io', 'ghcr.io'] as const) {
@@ -117,6 +130,24 @@ for (const registry of ['docker.io', 'ghcr.io'] as const) {
     ctrPulled.push({ ref, index, hosts })
   })
 }
+
+// containerd sends `?ns=quay.io` when a hosts.toml for quay.io (or `_default`, for every registry)
+// names Wharf as its mirror. Wharf proxies no quay.io: answering from its docker.io mirror would hand
+// out Docker Hub's library/<name> as quay.io/library/<name>, another publisher's image.
+await scenario(t, 'ctr pull of a registry the proxy does not cache (?ns=quay.io): not answered from the docker.io mirror', { ...ctrNeeds, timeout: 120_000 }, async (t) => {
+  const c = await containerd()
+  const name = `library/elsewhere-${runId}`
+  const image = busyboxImage('amd64', 'oci', `${salt}-elsewhere`)
+  await upstreamRegistry.pushContent(name, 'v1', image)
+  // The fallback server refuses at once (there is no quay.io here).
+  const hosts = await containerdMirrorHosts(work.path, 'quay.io', proxy.wharf.url, 'http://127.0.0.1:1')
+  const pulled = await c.ctr(['images', 'pull', '--hosts-dir', hosts, '--snapshotter', 'native', `quay.io/${name}:v1`], { allowFailure: true })
+  t.not(pulled.code, 0, `ctr cannot pull quay.io/${name} through a Wharf that proxies no quay.io`)
+  t.notOk(`${pulled.stdout}${pulled.stderr}`.includes(image.manifest.digest.slice(7)), 'and never saw the docker.io image\'s digest')
+  const answer = await proxy.client.get(`/v2/${name}/manifests/v1?ns=quay.io`, { Accept: ACCEPT_ALL_MANIFESTS })
+  t.equal(answer.status, 404, 'the proxy answers ?ns=quay.io with 404')
+  t.notOk((await proxy.client.catalog()).includes(`docker.io/${name}`), `nothing was fetched into docker.io/${name}`)
+})
 
 await scenario(t, 'upstreams stopped: dockerd and ctr pull the same images again from the cache', { ...dockerNeeds, ...ctrNeeds, tools: [...new Set([...dockerNeeds.tools!, ...ctrNeeds.tools!])], timeout: 180_000 }, async (t) => {
   t.ok(dockerPulled !== undefined && ctrPulled.length === 2, 'dockerd and ctr pulled through the proxy while the upstreams were up')

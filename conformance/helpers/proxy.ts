@@ -62,11 +62,12 @@ export function requestsTo(proxy: ProxyRegistry, fragment: string): string[] {
 /**
  * A containerd hosts directory (`ctr --hosts-dir`, or CRI's `config_path`) whose
  * `<registry>/hosts.toml` sends pulls and resolves to `mirrorUrl` first, then to `server`
- * (Docker Hub for docker.io). containerd adds `?ns=<registry>` to every request to the mirror.
+ * (by default the registry itself, Docker Hub for docker.io). containerd adds `?ns=<registry>` to
+ * every request to the mirror.
  */
-export async function containerdMirrorHosts(dir: string, registry: string, mirrorUrl: string): Promise<string> {
+export async function containerdMirrorHosts(dir: string, registry: string, mirrorUrl: string, server?: string): Promise<string> {
   const hosts = path.join(dir, 'containerd-hosts')
-  const server = registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`
+  server ??= registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`
   await mkdir(path.join(hosts, registry), { recursive: true })
   await writeFile(path.join(hosts, registry, 'hosts.toml'), [
     `server = "${server}"`,
@@ -85,6 +86,8 @@ export interface CuttingRelay {
   cutBlobs: boolean
   /** Blob GETs cut so far. */
   readonly cuts: number
+  /** Blob GETs relayed so far (cut or not), by digest. */
+  blobGets(digest: string): number
   stop(): Promise<void>
 }
 
@@ -96,13 +99,16 @@ export interface CuttingRelay {
 export async function startCuttingRelay(targetUrl: string): Promise<CuttingRelay> {
   const target = new URL(targetUrl)
   let cuts = 0
+  const gets = new Map<string, number>()
   const server = http.createServer((req, res) => {
+    const blob = req.method === 'GET' ? /\/blobs\/(sha256:[0-9a-f]{64})/.exec(req.url ?? '')?.[1] : undefined
+    if (blob !== undefined) gets.set(blob, (gets.get(blob) ?? 0) + 1)
     const upstream = http.request({
       host: target.hostname, port: target.port, method: req.method, path: req.url,
       headers: { ...req.headers, host: target.host },
     }, (answer) => {
       const length = Number(answer.headers['content-length'] ?? 0)
-      const cut = relay.cutBlobs && req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '') && answer.statusCode === 200 && length > 1
+      const cut = relay.cutBlobs && blob !== undefined && answer.statusCode === 200 && length > 1
       res.writeHead(answer.statusCode ?? 502, answer.headers)
       if (!cut) { answer.pipe(res); return }
       cuts++
@@ -122,6 +128,7 @@ export async function startCuttingRelay(targetUrl: string): Promise<CuttingRelay
     url: `http://127.0.0.1:${address.port}`,
     cutBlobs: false,
     get cuts() { return cuts },
+    blobGets: (digest) => gets.get(digest) ?? 0,
     stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
   }
   return relay

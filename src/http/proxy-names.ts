@@ -28,6 +28,9 @@ export async function resolveProxied(registry: Registry, ctx: RequestContext, ro
         reply.header(Headers.ociNamespace, ns)
         return route
       }
+      // Scoped to a registry no upstream caches (containerd's `_default` mirror sends `?ns=quay.io`):
+      // never the mirror upstream's repository of that name, which is another registry's image.
+      if (ns !== undefined) return route
       const local = await proxy.localName(ctx, route.name, route.kind)
       return local === route.name ? route : { ...route, name: local }
     }

@@ -130,24 +130,25 @@ export class PullThroughCache {
    * it moved; the cached one is served (stale, logged) when the upstream fails. A tag pushed here
    * (allowPush) is never re-validated.
    */
-  async ensureManifest(ctx: RequestContext, repo: RepoName, reference: Reference): Promise<void> {
+  async ensureManifest(_ctx: RequestContext, repo: RepoName, reference: Reference): Promise<void> {
     const origin = this.originOf(repo)
     if (origin === undefined) return
     const key = `${repo}@${reference.digest ?? reference.tag}`
     let fill = this.manifestFills.get(key)
     if (fill === undefined) {
-      fill = this.refreshManifest(ctx, origin, repo, reference).finally(() => this.manifestFills.delete(key))
+      fill = this.refreshManifest(origin, repo, reference).finally(() => this.manifestFills.delete(key))
       this.manifestFills.set(key, fill)
     }
     return fill
   }
 
-  private async refreshManifest(ctx: RequestContext, origin: Origin, repo: RepoName, reference: Reference): Promise<void> {
+  // Shared by concurrent pulls: not stopped by the first client leaving (the upstream's timeouts bound it).
+  private async refreshManifest(origin: Origin, repo: RepoName, reference: Reference): Promise<void> {
     const { metadata, clock } = this.parts
     const { client } = origin.upstream
     if (reference.digest !== undefined) {
       if (await metadata.findManifest(repo, { digest: reference.digest }) !== undefined) return
-      const fetched = await client.getManifest(origin.remote, reference.digest, ctx.signal)
+      const fetched = await client.getManifest(origin.remote, reference.digest)
       await this.storeManifest(repo, reference.digest, fetched.body, fetched.mediaType, [], clock.now())
       return
     }
@@ -157,14 +158,14 @@ export class PullThroughCache {
     if (cached !== undefined && (fetchedAt === undefined || clock.now() - fetchedAt < origin.upstream.tagTtlMs)) return
     const now = clock.now()
     try {
-      const head = await client.headManifest(origin.remote, tag, ctx.signal)
+      const head = await client.headManifest(origin.remote, tag)
       if (cached !== undefined && head.digest === cached.digest) {
         await metadata.markTagFetched(repo, tag, now)
         return
       }
       const digest = head.digest
       // The moved tag's manifest by digest (what HEAD named, so the bytes are checked against it); by tag when HEAD named none.
-      const fetched = await client.getManifest(origin.remote, digest ?? tag, ctx.signal)
+      const fetched = await client.getManifest(origin.remote, digest ?? tag)
       const expected = digest ?? fetched.digest ?? digestOf(fetched.body)
       await this.storeManifest(repo, expected, fetched.body, fetched.mediaType, [tag], now)
       if (cached !== undefined && cached.digest !== expected) this.parts.log.info({ repo, tag, from: cached.digest, to: expected }, 'cached tag moved to the upstream\'s new manifest')
@@ -219,6 +220,12 @@ export class PullThroughCache {
       if (await this.parts.metadata.getRepositoryBlob(repo, digest) === undefined) await this.parts.metadata.linkBlob(repo, digest)
       return { blob }
     }
+    // Stored already for another repository: linked here once the upstream confirms this repository has it.
+    if (await this.parts.metadata.getBlob(digest) !== undefined) {
+      await origin.upstream.client.headBlob(origin.remote, digest, ctx.signal)
+      const mounted = await this.parts.uploads.mount(ctx, repo, digest)
+      if (mounted !== undefined) return { blob: mounted }
+    }
     const { fill, stream, size } = this.fill(ctx, origin, repo, digest, true)
     // The fetch's outcome reaches the client through the stream; its rejection is handled there.
     fill.catch(() => undefined)
@@ -241,7 +248,7 @@ export class PullThroughCache {
       }
       announceSize(upstream.size)
       const held: { last?: Buffer } = {}
-      const stored = await this.parts.uploads.putMonolithic(shared, repo, digest, tee(upstream.body, stream, held), { length: upstream.size })
+      const stored = await this.parts.uploads.putMonolithic(shared, repo, digest, tee(upstream.body, stream, held), { length: upstream.size }, false)
       if (stream !== undefined && !stream.destroyed) stream.end(held.last)
       return stored
     }

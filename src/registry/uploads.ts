@@ -163,12 +163,17 @@ export class UploadService {
     })
   }
 
-  /** A whole blob in one request (POST ?digest= with a body, or PUT without a session). */
-  async putMonolithic(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<BlobDescriptor> {
-    return this.maintenance.write('blob upload', () => this.putMonolithicWritable(ctx, repo, digest, body, options))
+  /**
+   * A whole blob in one request (POST ?digest= with a body, or PUT without a session). `announce`
+   * false stores it without push events: the pull-through cache filling itself is no push (as
+   * registry:2's proxy sends none), and no client's write either, so read-only mode lets it through.
+   */
+  async putMonolithic(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions, announce = true): Promise<BlobDescriptor> {
+    if (!announce) return this.putMonolithicWritable(ctx, repo, digest, body, options, false)
+    return this.maintenance.write('blob upload', () => this.putMonolithicWritable(ctx, repo, digest, body, options, true))
   }
 
-  private async putMonolithicWritable(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<BlobDescriptor> {
+  private async putMonolithicWritable(ctx: RequestContext, repo: RepoName, digest: Digest, body: AsyncIterable<Uint8Array>, options: ChunkOptions, announce: boolean): Promise<BlobDescriptor> {
     const id = randomUUID()
     // The upload file has no session row; the lock marks it as in use for purge.
     return this.coordination.lock(LockKeys.upload(id), async () => {
@@ -181,7 +186,7 @@ export class UploadService {
         }
         const actual = digester.digest()
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
-        return await this.commit(ctx, repo, id, digest, size)
+        return await this.commit(ctx, repo, id, digest, size, undefined, announce)
       } finally {
         await this.store.deleteUpload(id)
       }
@@ -192,11 +197,12 @@ export class UploadService {
    * Makes a verified upload the blob `digest` of `repo`: bytes durable in the store first, then the
    * record (ending session `sessionId`, if any), under the digest lock garbage collection also takes.
    */
-  private async commit(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string): Promise<BlobDescriptor> {
+  private async commit(ctx: RequestContext, repo: RepoName, id: string, digest: Digest, size: number, sessionId?: string, announce = true): Promise<BlobDescriptor> {
     const recorded = await this.coordination.lock(LockKeys.blob(digest), async () => {
       await this.store.commitUpload(id, digest)
       return this.metadata.recordBlob(repo, digest, size, sessionId)
     })
+    if (!announce) return { digest, size }
     if (recorded.repositoryCreated) this.events.publish(ctx, { type: 'repository.created', repo })
     this.events.publish(ctx, { type: 'blob.pushed', repo, digest, size })
     return { digest, size }

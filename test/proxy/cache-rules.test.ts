@@ -66,6 +66,15 @@ t.test('concurrent pulls of one blob share one upstream GET; every client gets t
   t.ok(later.body.equals(layer.data.subarray(10, 20)), 'a range of the cached blob')
   await settleLogs()
   t.equal(upstream.requests('GET', `/blobs/${layer.digest}`), 1, 'served locally from then on')
+
+  // The same layer in another upstream repository: stored once, linked there once the upstream confirms it has it.
+  await upstream.client.pushContent('team/big2', 'v1', makeImage(MediaTypes.ociManifest, configBlob({ other: true }), [layer]))
+  const other = await proxy.client.getBlob(`${PREFIX}/team/big2`, layer.digest)
+  t.equal(other.status, 200)
+  t.equal(digestOf(other.body), layer.digest)
+  await settleLogs()
+  t.equal(upstream.requests('GET', `/blobs/${layer.digest}`), 1, 'not fetched again for another repository')
+  t.equal((await proxy.client.getBlob(`${PREFIX}/team/big2`, digestOf('not in team/big2'))).status, 404, 'a digest the upstream repository lacks stays unknown')
 })
 
 t.test('a Range request of a blob not cached yet fetches it whole, then serves the range', async (t) => {

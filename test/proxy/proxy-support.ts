@@ -7,6 +7,9 @@ import { RegistryClient, sleep, startWharf, tempDir, writeConfig, type HttpRespo
 
 export const PREFIX = 'cache.test'
 
+/** Generous: the machine may be busy with other suites, and a start that times out leaves its server running. */
+export const START_TIMEOUT_MS = 60_000
+
 export interface Upstream {
   readonly wharf: WharfProcess
   readonly client: RegistryClient
@@ -18,7 +21,7 @@ export interface Upstream {
 export async function startUpstream(t: Test, options: { port?: number; storage?: string; config?: Record<string, unknown> } = {}): Promise<Upstream> {
   const configFile = await writeConfig(await tempDir('upstream'), { log: { level: 'info', requests: true }, gc: { intervalSeconds: 0 }, ...options.config })
   const wharf = await startWharf({
-    extraArgs: ['--config', configFile],
+    extraArgs: ['--config', configFile], timeoutMs: START_TIMEOUT_MS,
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.storage !== undefined ? { storage: options.storage } : {}),
   })
@@ -52,7 +55,7 @@ export async function startProxy(t: Test, upstreams: ReadonlyArray<Record<string
     ...options.config,
     proxy: { upstreams: upstreams.map((u) => ({ prefix: PREFIX, ...u })) },
   })
-  const wharf = await startWharf({ extraArgs: ['--config', configFile], ...(options.storage !== undefined ? { storage: options.storage } : {}) })
+  const wharf = await startWharf({ extraArgs: ['--config', configFile], timeoutMs: START_TIMEOUT_MS, ...(options.storage !== undefined ? { storage: options.storage } : {}) })
   t.teardown(() => wharf.stop({ removeStorage: options.storage === undefined }))
   return { wharf, client: new RegistryClient(wharf.url), configFile }
 }

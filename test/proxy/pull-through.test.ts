@@ -71,3 +71,17 @@ t.test('unknown upstream content is the spec\'s 404; pushes to the prefix are re
   t.notOk(await exists(blobPath(proxy.wharf.storage, layer.digest)), 'nothing stored')
   t.equal((await proxy.client.postBlob('local/app', layer)).status, 201, 'pushes elsewhere still work')
 })
+
+t.test('allowPush: pushes into the prefix are accepted, and a tag pushed here is never re-validated upstream', async (t) => {
+  const upstream = await startUpstream(t)
+  const remote = makeImage(MediaTypes.ociManifest, configBlob({ remote: true }), [makeBlob(500)])
+  await upstream.client.pushContent('team/app', 'v1', remote)
+  const proxy = await startProxy(t, [{ url: upstream.wharf.url, allowPush: true, tagTtlSeconds: 0 }])
+  const repo = `${PREFIX}/team/app`
+  t.equal((await proxy.client.get(`/v2/${repo}/manifests/v1`, { Accept: ACCEPT_ALL_MANIFESTS })).header('docker-content-digest'), remote.manifest.digest, 'pulled through')
+  const local = makeImage(MediaTypes.ociManifest, configBlob({ local: true }), [makeBlob(600)])
+  await proxy.client.pushContent(repo, 'v1', local)
+  for (let i = 0; i < 2; i++) {
+    t.equal((await proxy.client.get(`/v2/${repo}/manifests/v1`, { Accept: ACCEPT_ALL_MANIFESTS })).header('docker-content-digest'), local.manifest.digest, 'the pushed tag, though the TTL is 0')
+  }
+})
