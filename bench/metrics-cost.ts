@@ -1,0 +1,72 @@
+/**
+ * What metrics cost on manifest GET: two servers, metrics on and off, the same image; rounds of
+ * keep-alive GETs by tag alternate between them, and each round reports requests per second and
+ * the server's CPU per request (less sensitive to a busy machine than the rate).
+ *
+ *   node dist/bench/metrics-cost.js [--rounds N] [--seconds S] [--connections C]
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { FastClient } from './fast-client.js'
+import { startWharfServer, type BenchServer } from './servers.js'
+import { MANIFEST_ACCEPT } from './load-client.js'
+import { RegistryClient, writeConfig } from '../test/support/index.js'
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`)
+  return i === -1 ? fallback : Number(process.argv[i + 1])
+}
+
+async function round(server: BenchServer, seconds: number, connections: number, path: string): Promise<{ rate: number; cpuMicros: number }> {
+  const client = new FastClient(server.url, connections)
+  const cpuBefore = server.cpuSeconds()
+  const started = performance.now()
+  const deadline = started + seconds * 1000
+  let count = 0
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (performance.now() < deadline) {
+      const res = await client.request({ method: 'GET', path, headers: { accept: MANIFEST_ACCEPT } })
+      if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`)
+      count++
+    }
+  }))
+  const elapsed = (performance.now() - started) / 1000
+  const cpu = server.cpuSeconds() - cpuBefore
+  client.close()
+  return { rate: count / elapsed, cpuMicros: cpu / count * 1e6 }
+}
+
+async function main(): Promise<void> {
+  const rounds = option('rounds', 3)
+  const seconds = option('seconds', 5)
+  const connections = option('connections', 8)
+  const dir = await mkdtemp(path.join(tmpdir(), 'wharf-metrics-cost-'))
+  const servers: Record<'on' | 'off', BenchServer> = {
+    on: await startWharfServer({ extraArgs: ['--config', await writeConfig(dir, { log: { level: 'info' }, metrics: { enabled: true } })] }),
+    off: await startWharfServer({ extraArgs: ['--config', await writeConfig(dir, { log: { level: 'info' }, metrics: { enabled: false } })] }),
+  }
+  try {
+    for (const server of Object.values(servers)) await new RegistryClient(server.url).pushImage('bench/app', { tag: 'v1' })
+    const results: Record<'on' | 'off', Array<{ rate: number; cpuMicros: number }>> = { on: [], off: [] }
+    for (let r = 0; r < rounds; r++) {
+      for (const kind of (r % 2 === 0 ? ['on', 'off'] : ['off', 'on']) as Array<'on' | 'off'>) {
+        const result = await round(servers[kind], seconds, connections, '/v2/bench/app/manifests/v1')
+        results[kind].push(result)
+        process.stdout.write(`round ${r + 1} metrics ${kind}: ${result.rate.toFixed(0)} req/s, ${result.cpuMicros.toFixed(1)} µs server CPU per request\n`)
+      }
+    }
+    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+    const summary = (kind: 'on' | 'off') => ({ rate: median(results[kind].map((x) => x.rate)), cpu: median(results[kind].map((x) => x.cpuMicros)) })
+    const on = summary('on')
+    const off = summary('off')
+    process.stdout.write(`median: on ${on.rate.toFixed(0)} req/s ${on.cpu.toFixed(1)} µs; off ${off.rate.toFixed(0)} req/s ${off.cpu.toFixed(1)} µs; ` +
+      `rate ${((on.rate / off.rate - 1) * 100).toFixed(1)}%, CPU per request ${((on.cpu / off.cpu - 1) * 100).toFixed(1)}%\n`)
+  } finally {
+    await servers.on.stop()
+    await servers.off.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+await main()
