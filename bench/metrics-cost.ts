@@ -1,9 +1,11 @@
 /**
- * What metrics cost on manifest GET: two servers, metrics on and off, the same image; rounds of
- * keep-alive GETs by tag alternate between them, and each round reports requests per second and
- * the server's CPU per request (less sensitive to a busy machine than the rate).
+ * What metrics cost on manifest GET: two servers, metrics on and off, the same image, loaded at the
+ * same time with keep-alive GETs by tag (so that whatever else the machine does weighs on both
+ * alike); each round reports requests per second and each server's CPU per request.
  *
- *   node dist/bench/metrics-cost.js [--rounds N] [--seconds S] [--connections C]
+ *   node dist/bench/metrics-cost.js [--rounds N] [--seconds S] [--connections C] [--aa]
+ *
+ * --aa: metrics off on both, to see the difference the setup itself makes (the first server's rate).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -43,18 +45,22 @@ async function main(): Promise<void> {
   const connections = option('connections', 8)
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-metrics-cost-'))
   const servers: Record<'on' | 'off', BenchServer> = {
-    on: await startWharfServer({ extraArgs: ['--config', await writeConfig(dir, { log: { level: 'info' }, metrics: { enabled: true } })] }),
+    on: await startWharfServer({ extraArgs: ['--config', await writeConfig(dir, { log: { level: 'info' }, metrics: { enabled: !process.argv.includes('--aa') } })] }),
     off: await startWharfServer({ extraArgs: ['--config', await writeConfig(dir, { log: { level: 'info' }, metrics: { enabled: false } })] }),
   }
   try {
     for (const server of Object.values(servers)) await new RegistryClient(server.url).pushImage('bench/app', { tag: 'v1' })
     const results: Record<'on' | 'off', Array<{ rate: number; cpuMicros: number }>> = { on: [], off: [] }
     for (let r = 0; r < rounds; r++) {
-      for (const kind of (r % 2 === 0 ? ['on', 'off'] : ['off', 'on']) as Array<'on' | 'off'>) {
-        const result = await round(servers[kind], seconds, connections, '/v2/bench/app/manifests/v1')
-        results[kind].push(result)
-        process.stdout.write(`round ${r + 1} metrics ${kind}: ${result.rate.toFixed(0)} req/s, ${result.cpuMicros.toFixed(1)} µs server CPU per request\n`)
-      }
+      // Both at once: whatever else the machine does in that window weighs on both alike.
+      const [on, off] = await Promise.all([
+        round(servers.on, seconds, connections, '/v2/bench/app/manifests/v1'),
+        round(servers.off, seconds, connections, '/v2/bench/app/manifests/v1'),
+      ])
+      results.on.push(on)
+      results.off.push(off)
+      process.stdout.write(`round ${r + 1}: metrics on ${on.rate.toFixed(0)} req/s, ${on.cpuMicros.toFixed(1)} µs CPU per request; ` +
+        `off ${off.rate.toFixed(0)} req/s, ${off.cpuMicros.toFixed(1)} µs\n`)
     }
     const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
     const summary = (kind: 'on' | 'off') => ({ rate: median(results[kind].map((x) => x.rate)), cpu: median(results[kind].map((x) => x.cpuMicros)) })
