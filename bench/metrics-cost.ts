@@ -3,10 +3,12 @@
  * same time with keep-alive GETs by tag (so that whatever else the machine does weighs on both
  * alike); each round reports requests per second and each server's CPU per request.
  *
- *   node dist/bench/metrics-cost.js [--rounds N] [--seconds S] [--connections C] [--aa]
+ *   node dist/bench/metrics-cost.js [--rounds N] [--seconds S] [--connections C] [--push] [--aa]
  *
+ * --push: small pushes instead (a unique 1 KiB blob in one POST each: body counted, a metadata write).
  * --aa: metrics off on both, to see the difference the setup itself makes (the first server's rate).
  */
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -20,7 +22,20 @@ function option(name: string, fallback: number): number {
   return i === -1 ? fallback : Number(process.argv[i + 1])
 }
 
-async function round(server: BenchServer, seconds: number, connections: number, path: string): Promise<{ rate: number; cpuMicros: number }> {
+/** One operation: a manifest GET by tag, or (--push) a unique 1 KiB blob pushed in one POST. */
+async function operation(client: FastClient, push: boolean): Promise<void> {
+  if (push) {
+    const body = randomBytes(1024)
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+    const res = await client.request({ method: 'POST', path: `/v2/bench/push/blobs/uploads/?digest=${digest}`, headers: { 'content-type': 'application/octet-stream' }, body })
+    if (res.status !== 201) throw new Error(`push: ${res.status}`)
+    return
+  }
+  const res = await client.request({ method: 'GET', path: '/v2/bench/app/manifests/v1', headers: { accept: MANIFEST_ACCEPT } })
+  if (res.status !== 200) throw new Error(`GET manifest: ${res.status}`)
+}
+
+async function round(server: BenchServer, seconds: number, connections: number, push: boolean): Promise<{ rate: number; cpuMicros: number }> {
   const client = new FastClient(server.url, connections)
   const cpuBefore = server.cpuSeconds()
   const started = performance.now()
@@ -28,8 +43,7 @@ async function round(server: BenchServer, seconds: number, connections: number, 
   let count = 0
   await Promise.all(Array.from({ length: connections }, async () => {
     while (performance.now() < deadline) {
-      const res = await client.request({ method: 'GET', path, headers: { accept: MANIFEST_ACCEPT } })
-      if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`)
+      await operation(client, push)
       count++
     }
   }))
@@ -43,6 +57,7 @@ async function main(): Promise<void> {
   const rounds = option('rounds', 3)
   const seconds = option('seconds', 5)
   const connections = option('connections', 8)
+  const push = process.argv.includes('--push')
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-metrics-cost-'))
   const servers: Record<'on' | 'off', BenchServer> = {
     on: await startWharfServer({ extraArgs: ['--config', await writeConfig(dir, { log: { level: 'info' }, metrics: { enabled: !process.argv.includes('--aa') } })] }),
@@ -51,11 +66,13 @@ async function main(): Promise<void> {
   try {
     for (const server of Object.values(servers)) await new RegistryClient(server.url).pushImage('bench/app', { tag: 'v1' })
     const results: Record<'on' | 'off', Array<{ rate: number; cpuMicros: number }>> = { on: [], off: [] }
+    // A warm-up round, not counted: the JIT, the page cache and SQLite's first pages.
+    await Promise.all([round(servers.on, seconds, connections, push), round(servers.off, seconds, connections, push)])
     for (let r = 0; r < rounds; r++) {
       // Both at once: whatever else the machine does in that window weighs on both alike.
       const [on, off] = await Promise.all([
-        round(servers.on, seconds, connections, '/v2/bench/app/manifests/v1'),
-        round(servers.off, seconds, connections, '/v2/bench/app/manifests/v1'),
+        round(servers.on, seconds, connections, push),
+        round(servers.off, seconds, connections, push),
       ])
       results.on.push(on)
       results.off.push(off)
