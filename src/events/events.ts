@@ -53,8 +53,18 @@ export interface EventSink {
   publish(ctx: RequestContext, payload: EventPayload): void
 }
 
+export type EventType = EventPayload['type']
+
+export interface SubscribeOptions {
+  /**
+   * Only events of these types reach the listener (default: all). Events no subscriber wants are
+   * never built: a subscriber of collections alone costs a pull nothing.
+   */
+  readonly types?: readonly EventType[]
+}
+
 /** One bus per process; webhooks, metrics or a UI subscribe to it. */
 export interface EventBus extends EventSink {
   /** Returns the unsubscribe function. */
-  subscribe(listener: EventListener): () => void
+  subscribe(listener: EventListener, options?: SubscribeOptions): () => void
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../context/clock.js'
 import type { RequestContext } from '../context/request-context.js'
-import type { EventBus, EventListener, EventPayload, RegistryEvent } from './events.js'
+import type { EventBus, EventListener, EventPayload, EventType, RegistryEvent, SubscribeOptions } from './events.js'
 
 /**
  * Delivers each event to every subscriber on a later turn of the event loop, in publication order,
@@ -9,7 +9,8 @@ import type { EventBus, EventListener, EventPayload, RegistryEvent } from './eve
  * and dropped. Subscribers that need order or back-pressure across their own async work queue it.
  */
 export class InProcessEventBus implements EventBus {
-  private readonly listeners = new Set<EventListener>()
+  /** Each listener with the types it wants (undefined: all). */
+  private readonly listeners = new Map<EventListener, ReadonlySet<EventType> | undefined>()
   private readonly clock: Clock
   private readonly log: Logger
 
@@ -18,15 +19,20 @@ export class InProcessEventBus implements EventBus {
     this.log = log
   }
 
-  subscribe(listener: EventListener): () => void {
-    this.listeners.add(listener)
+  subscribe(listener: EventListener, options: SubscribeOptions = {}): () => void {
+    this.listeners.set(listener, options.types !== undefined ? new Set(options.types) : undefined)
     return () => { this.listeners.delete(listener) }
   }
 
   publish(ctx: RequestContext, payload: EventPayload): void {
     if (this.listeners.size === 0) return
-    const event: RegistryEvent = Object.freeze({ ...payload, requestId: ctx.requestId, caller: ctx.caller, ...(ctx.origin !== undefined ? { origin: ctx.origin } : {}), at: this.clock.now() })
-    for (const listener of this.listeners) setImmediate(() => this.deliver(listener, event))
+    let event: RegistryEvent | undefined
+    for (const [listener, types] of this.listeners) {
+      if (types !== undefined && !types.has(payload.type)) continue
+      event ??= Object.freeze({ ...payload, requestId: ctx.requestId, caller: ctx.caller, ...(ctx.origin !== undefined ? { origin: ctx.origin } : {}), at: this.clock.now() })
+      const delivered = event
+      setImmediate(() => this.deliver(listener, delivered))
+    }
   }
 
   private deliver(listener: EventListener, event: RegistryEvent): void {

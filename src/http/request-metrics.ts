@@ -30,7 +30,7 @@ export function observeRequests(app: FastifyInstance, metrics: HttpMetrics, v2Ki
   app.addHook('onRequest', (request, reply, done) => {
     const socket = request.raw.socket
     const writtenBefore = socket.bytesWritten
-    reply.raw.once('close', () => {
+    reply.raw.on('close', () => {
       const response = reply.raw
       // Node keeps the response head it wrote as a latin1 string: one byte per character.
       const head = (response as unknown as { _header?: string | null })._header

@@ -28,10 +28,11 @@ export function registerGcMetrics(registry: Registry, events: EventBus): () => v
   metric('wharf_gc_duration_seconds', 'How long each garbage collection took.', 'histogram', () => duration.samples('wharf_gc_duration_seconds', {}))
   metric('wharf_gc_last_run_timestamp_seconds', 'When the last garbage collection finished (Unix seconds); 0 before the first.', 'gauge', () => [{ value: lastRunAt, labels: {} }])
   for (const [name, field, help] of COUNTED) metric(name, help, 'counter', () => [{ value: totals.get(field)!, labels: {} }])
+  // Collections only: the bus then builds no event for a pull or a push on the metrics' account.
   return events.subscribe((event) => {
     if (event.type !== 'collection.finished') return
     duration.observe(event.summary.durationMs / 1000)
     for (const [, field] of COUNTED) totals.set(field, totals.get(field)! + event.summary[field])
     lastRunAt = event.at / 1000
-  })
+  }, { types: ['collection.finished'] })
 }

@@ -50,7 +50,10 @@ export class Metrics {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() }
   }
 
-  /** Stops listening to the event bus and the metadata writer. */
+  /**
+   * Stops listening to the event bus and the metadata writer. prom-client's process collectors (an
+   * event-loop delay monitor, a GC observer) have no stop: they end with the process, as a server's do.
+   */
   close(): void {
     for (const stop of this.stops.splice(0)) stop()
   }

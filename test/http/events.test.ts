@@ -141,3 +141,21 @@ t.test('a DELETE refused because the manifest or blob is referenced (409) publis
   t.same(seen.filter((e) => e.type === 'manifest.deleted' || e.type === 'blob.deleted'), [], 'no manifest.deleted or blob.deleted')
   t.match(seen.at(-1), { type: 'tag.deleted', repo, tag: 'child', digest: image.manifest.digest })
 })
+
+t.test('a subscriber of some event types gets only those, in order with the others', async (t) => {
+  const { wharf, client } = await startComposed(t)
+  const all: RegistryEvent[] = []
+  const some: RegistryEvent[] = []
+  wharf.components.events.subscribe((event) => { some.push(event) }, { types: ['manifest.pushed', 'collection.finished'] })
+  wharf.components.events.subscribe((event) => { all.push(event) })
+  const repo = uniqueRepo('events/filtered')
+  const image = await client.pushImage(repo, { tag: 'v1' })
+  t.equal((await client.get(`/v2/${repo}/manifests/v1`, { accept: MediaTypes.ociManifest })).status, 200)
+  t.equal((await request(client.base, '/_wharf/v1/gc', { method: 'POST' })).status, 200)
+  await waitFor('the collection event', async () => (all.some((e) => e.type === 'collection.finished') ? true : undefined))
+  await waitFor('the filtered collection event', async () => (some.some((e) => e.type === 'collection.finished') ? true : undefined))
+  t.same(some.map((e) => e.type), ['manifest.pushed', 'collection.finished'])
+  t.equal(some[0]!.type === 'manifest.pushed' ? some[0]!.digest : undefined, image.manifest.digest)
+  t.same(all.map((e) => e.type), ['repository.created', 'blob.pushed', 'blob.pushed', 'manifest.pushed', 'tag.moved', 'manifest.pulled', 'collection.finished'],
+    'the unfiltered subscriber still sees everything')
+})

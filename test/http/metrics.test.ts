@@ -4,6 +4,7 @@
  * and the differences must be exactly that work; with access control on it is an admin's; with
  * `metrics.address` it moves to a listener of its own; with `metrics.enabled: false` it is 404.
  */
+import http from 'node:http'
 import { PassThrough } from 'node:stream'
 import t, { type Test } from 'tap'
 import { rm } from 'node:fs/promises'
@@ -152,6 +153,34 @@ t.test('per repository figures: the largest repositories, and blobs shared betwe
   t.equal(many.get('wharf_repository_blob_bytes', { repository: 'r003' }), 14)
   t.equal(many.get('wharf_repository_blob_bytes', { repository: 'r100' }), 111)
   t.equal([...many.values.keys()].filter((key) => key.startsWith('wharf_repository_blobs{')).length, 101, '100 repositories and the others')
+})
+
+t.test('a download the client leaves counts what was written for it, not the whole blob', async (t) => {
+  const wharf = await startServer(t)
+  const client = new RegistryClient(wharf.url)
+  const size = 64 << 20
+  const blob = makeBlob(size)
+  await client.pushBlobMonolithic('big', blob)
+  const before = await scrape(t, wharf.url)
+  // Read 1 MiB, then hang up: the server stops writing (backpressure) long before 64 MiB.
+  const received = await new Promise<number>((resolve, reject) => {
+    const req = http.get(`${wharf.url}/v2/big/blobs/${blob.digest}`, { agent: false }, (res) => {
+      let bytes = 0
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length
+        if (bytes >= 1 << 20) { req.destroy(); resolve(bytes) }
+      })
+      res.on('error', () => undefined)
+    })
+    req.on('error', (err) => { if (!req.destroyed) reject(err) })
+  })
+  const after = await waitFor('the abandoned download counted', async () => {
+    const s = await scrape(t, wharf.url)
+    return s.get('wharf_http_requests_total', { route: 'blob', method: 'GET', code: '200' }) === 1 ? s : undefined
+  })
+  const sent = after.get('wharf_http_response_body_bytes_total', { route: 'blob' }) - before.get('wharf_http_response_body_bytes_total', { route: 'blob' })
+  t.ok(sent >= received, `at least what the client read (${sent} >= ${received})`)
+  t.ok(sent < size / 2, `far from the whole blob (${sent} of ${size})`)
 })
 
 t.test('garbage collection: runs, duration and bytes freed', async (t) => {
