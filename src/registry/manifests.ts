@@ -72,7 +72,7 @@ export class ManifestService {
     const tags = [...new Set([...(reference.tag !== undefined ? [reference.tag] : []), ...extraTags])]
     // Where the tags pointed, for tag.moved events (a concurrent put of the same tag may make this stale).
     const previous = await Promise.all(tags.map(async (tag) => (await this.metadata.findManifest(repo, { tag }))?.digest))
-    const result = await this.metadata.putManifest({
+    const store = (): ReturnType<MetadataStore['putManifest']> => this.metadata.putManifest({
       repo, digest, body, tags, now: this.clock.now(),
       mediaType: manifest.mediaType,
       references: manifest.references,
@@ -80,6 +80,10 @@ export class ManifestService {
       ...(manifest.subject !== undefined ? { subject: manifest.subject.digest } : {}),
       ...(manifest.annotations !== undefined ? { annotations: manifest.annotations } : {}),
     })
+    let result = await store()
+    // A push into a proxied prefix (allowPush) may reference what the upstream has and the cache
+    // has not fetched yet (the client skipped blobs its HEAD found there): fetched, then stored.
+    if (!result.ok && result.missing.length > 0 && this.proxy?.isCached(repo) === true && await this.proxy.fetchMissing(ctx, repo, result.missing)) result = await store()
     if (!result.ok) {
       if (result.missing.length > 0) {
         throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {

@@ -7,7 +7,7 @@ import type { RequestContext } from '../context/request-context.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { MetadataStore } from '../metadata/metadata-store.js'
 import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js'
-import { parseManifest } from '../oci/manifest.js'
+import { parseManifest, type ManifestReference } from '../oci/manifest.js'
 import { isRepoName, type Reference, type RepoName, type Tag } from '../oci/names.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import { isUpstreamFailure, type UpstreamClient } from '../upstream/upstream-client.js'
@@ -191,6 +191,26 @@ export class PullThroughCache {
       ...(manifest.annotations !== undefined ? { annotations: manifest.annotations } : {}),
     })
     if (!result.ok) throw new RegistryError('UNKNOWN', { message: 'cached manifest could not be stored' })
+  }
+
+  /**
+   * Fetches what a manifest pushed into a proxied prefix references and the cache lacks: blobs and
+   * child manifests the upstream has. False when some could not be fetched (the push then fails
+   * as it would have).
+   */
+  async fetchMissing(ctx: RequestContext, repo: RepoName, missing: readonly ManifestReference[]): Promise<boolean> {
+    const origin = this.originOf(repo)
+    if (origin === undefined) return false
+    try {
+      for (const ref of missing) {
+        if (ref.kind === 'manifest') await this.ensureManifest(ctx, repo, { digest: ref.digest })
+        else await this.openBlob(ctx, repo, ref.digest, false)
+      }
+      return true
+    } catch (err) {
+      this.parts.log.info({ repo, err: (err as Error).message }, 'a pushed manifest references content the upstream could not give')
+      return false
+    }
   }
 
   /** A blob of a proxied repository not stored here, as the upstream describes it (HEAD); undefined for other repositories. */

@@ -84,4 +84,11 @@ t.test('allowPush: pushes into the prefix are accepted, and a tag pushed here is
   for (let i = 0; i < 2; i++) {
     t.equal((await proxy.client.get(`/v2/${repo}/manifests/v1`, { Accept: ACCEPT_ALL_MANIFESTS })).header('docker-content-digest'), local.manifest.digest, 'the pushed tag, though the TTL is 0')
   }
+  // An image built on the upstream's layer: the client's HEAD finds that layer (upstream) and skips
+  // uploading it; the manifest PUT has the cache fetch it.
+  const derived = makeImage(MediaTypes.ociManifest, configBlob({ derived: true }), [remote.layers[0]!, makeBlob(700)])
+  t.equal((await proxy.client.headBlob(repo, remote.layers[0]!.digest)).status, 200, 'the upstream\'s layer exists for the client')
+  await proxy.client.pushContent(repo, 'derived', derived)
+  t.same(sameContent(await proxy.client.pullVerified(repo, 'derived'), derived), [], 'the pushed image, whole')
+  t.ok(await exists(blobPath(proxy.wharf.storage, remote.layers[0]!.digest)), 'the upstream\'s layer fetched into the cache')
 })
