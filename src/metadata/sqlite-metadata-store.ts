@@ -102,7 +102,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
       this.calls.delete(message.id)
       this.releaseWriteSlot()
       if (this.calls.size === 0) this.writer.unref()
-      if (this.writerObservers.size > 0) this.tellObservers(message, call.postedAt)
+      if (this.writerObservers.size > 0 && call.postedAt > 0) this.tellObservers(message, call.postedAt)
       if (message.ok) call.resolve(message.value)
       else call.reject(Object.assign(new Error(message.error.message), { name: message.error.name, ...(message.error.code !== undefined ? { code: message.error.code } : {}) }))
     })
@@ -153,7 +153,8 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
    * unbounded work (and manifest bodies) in memory.
    */
   private async write<K extends WriteOperation>(operation: K, ...args: Parameters<SqliteWriter[K]>): Promise<ReturnType<SqliteWriter[K]>> {
-    const askedAt = performance.now()
+    // Timed only while someone observes (metrics on).
+    const askedAt = this.writerObservers.size > 0 ? performance.now() : 0
     await this.acquireWriteSlot()
     if (this.writerFailure !== undefined) { this.releaseWriteSlot(); throw this.writerFailure }
     if (this.closing !== undefined) { this.releaseWriteSlot(); throw new Error('metadata store is closed') }
