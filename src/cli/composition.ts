@@ -17,7 +17,7 @@ import type { AccessPolicy } from '../access/policy.js'
 import { createLogger } from '../logging.js'
 import { Metrics } from '../metrics/metrics.js'
 import { isNotificationQueue, type MetadataMaintenance, type MetadataStore } from '../metadata/metadata-store.js'
-import type { Notifications } from '../notifications/notifications.js'
+import type { NotificationEndpointStats, Notifications, NotificationStatsSource } from '../notifications/notifications.js'
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
 import { BlobService } from '../registry/blobs.js'
 import { ListingService } from '../registry/listings.js'
@@ -149,7 +149,10 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     let metrics: Metrics | undefined
     const metricsOf = (): Metrics | undefined => {
       if (config.metrics.enabled) {
-        metrics ??= new Metrics({ events, metadata, onError: (err) => logger.warn({ err }, 'failed to read the storage figures for metrics') })
+        if (metrics === undefined) {
+          metrics = new Metrics({ events, metadata, onError: (err) => logger.warn({ err }, 'failed to read the storage figures for metrics') })
+          if (notifications !== undefined) registerNotificationMetrics(metrics, notifications)
+        }
       }
       return metrics
     }
@@ -170,6 +173,22 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     await built.blobStore?.close().catch(() => undefined)
     throw err
   }
+}
+
+/** Webhook delivery figures, read from the queue at each scrape (failed deliveries are what alerts watch). */
+function registerNotificationMetrics(metrics: Metrics, notifications: NotificationStatsSource): void {
+  let snapshot: Promise<NotificationEndpointStats[]> | undefined
+  // One read of the queue per scrape, shared by the four metrics (they are collected one after another).
+  const stats = (): Promise<NotificationEndpointStats[]> => {
+    snapshot ??= notifications.stats().finally(() => { setImmediate(() => { snapshot = undefined }) })
+    return snapshot
+  }
+  const series = (value: (s: NotificationEndpointStats) => number) => async () => (await stats()).map((s) => ({ labels: { endpoint: s.endpoint }, value: value(s) }))
+  metrics.register({ name: 'wharf_notifications_pending', help: 'Events queued for the endpoint and not delivered yet', type: 'gauge', collect: series((s) => s.pending) })
+  metrics.register({ name: 'wharf_notifications_oldest_pending_age_seconds', help: 'How long the oldest undelivered event of the endpoint has waited', type: 'gauge', collect: series((s) => s.oldestPendingAgeSeconds) })
+  metrics.register({ name: 'wharf_notifications_delivered_total', help: 'Events the endpoint accepted', type: 'counter', collect: series((s) => s.delivered) })
+  metrics.register({ name: 'wharf_notifications_failed_attempts_total', help: 'Delivery attempts that failed (refused, timed out or answered with an error status)', type: 'counter', collect: series((s) => s.failedAttempts) })
+  metrics.register({ name: 'wharf_notifications_consecutive_failures', help: 'Failed attempts since the endpoint last accepted a delivery', type: 'gauge', collect: series((s) => s.consecutiveFailures) })
 }
 
 /** Webhooks over the metadata store's queue, when `notifications.endpoints` names any. */

@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import type { Caller } from '../context/request-context.js'
-import type { RegistryEvent } from '../events/events.js'
+import type { EventType, RegistryEvent } from '../events/events.js'
 
 /** registry:2's envelope media type: receivers written for it check this Content-Type. */
 export const ENVELOPE_MEDIA_TYPE = 'application/vnd.docker.distribution.events.v1+json'
@@ -54,6 +54,14 @@ function actorName(caller: Caller): string | undefined {
     default:
       return undefined
   }
+}
+
+/** The Wharf event types that become each registry:2 action (the inverse of actionOf). */
+export const EVENT_TYPES_OF_ACTION: Readonly<Record<EnvelopeAction, readonly EventType[]>> = {
+  push: ['manifest.pushed', 'blob.pushed'],
+  mount: ['blob.mounted'],
+  delete: ['manifest.deleted', 'tag.deleted', 'blob.deleted'],
+  pull: ['manifest.pulled', 'blob.pulled'],
 }
 
 /** The registry:2 action a Wharf event becomes; undefined for those not sent. */

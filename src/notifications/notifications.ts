@@ -8,7 +8,7 @@ import type { NotificationEndpointState, NotificationQueue } from '../metadata/m
 import { EndpointDispatcher } from './dispatcher.js'
 import { EndpointFilter, type EndpointSettings } from './endpoint.js'
 import { NotificationEnqueuer } from './enqueuer.js'
-import type { EventSource } from './envelope.js'
+import { EVENT_TYPES_OF_ACTION, type EventSource } from './envelope.js'
 
 /** One endpoint's delivery figures, for metrics and the admin API (times in milliseconds since the epoch). */
 export interface NotificationEndpointStats extends NotificationEndpointState {
@@ -65,7 +65,9 @@ export class Notifications implements NotificationStatsSource {
       queue: options.queue, clock: options.clock, log: options.log, source: () => this.source,
       onQueued: (endpoints) => { for (const name of endpoints) this.byName.get(name)?.wake() },
     })
-    this.unsubscribe = options.events.subscribe(this.enqueuer.accept)
+    // Only the event types some endpoint's actions need: pulls cost nothing unless one opted in.
+    const types = [...new Set(options.endpoints.flatMap((settings) => settings.actions.flatMap((action) => EVENT_TYPES_OF_ACTION[action])))]
+    this.unsubscribe = options.events.subscribe(this.enqueuer.accept, { types })
   }
 
   /** Starts delivering; `port` is where the registry listens (registry:2's `source.addr` is host:port). */

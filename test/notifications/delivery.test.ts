@@ -4,7 +4,7 @@
  * Every event arrives exactly once, in order; a push never waits for a receiver.
  */
 import t from 'tap'
-import { makeBlob, waitFor, sleep } from '../support/index.js'
+import { makeBlob, scrape, waitFor, sleep } from '../support/index.js'
 import { Receiver } from './receiver.js'
 import { endpointStatus, startWithEndpoints } from './support.js'
 
@@ -31,6 +31,11 @@ t.test('a slow receiver, then down for a while, then back: every event exactly o
   t.ok(failing.pending >= 1, 'events wait in the queue')
   t.ok(failing.oldestPendingAgeSeconds > 0)
   t.equal(failing.delivered, 5)
+  const down = await scrape(t, client.base)
+  const hook = { endpoint: 'hook' }
+  t.ok(down.get('wharf_notifications_failed_attempts_total', hook) >= 2, 'metrics show the failed deliveries')
+  t.ok(down.get('wharf_notifications_pending', hook) >= 1 && down.get('wharf_notifications_consecutive_failures', hook) >= 2)
+  t.equal(down.get('wharf_notifications_delivered_total', hook), 5)
 
   await receiver.listen()
   await waitFor('every event after the receiver came back', async () => receiver.events.length >= 10, 15000)
@@ -41,6 +46,9 @@ t.test('a slow receiver, then down for a while, then back: every event exactly o
   t.same(events.map((e) => e.target.digest), pushed, 'in push order')
   t.equal(new Set(events.map((e) => e.id)).size, 10)
   t.match(await endpointStatus(client, 'hook'), { delivered: 10, pending: 0, consecutiveFailures: 0, nextAttemptAt: null })
+  const back = await scrape(t, client.base)
+  t.same([back.get('wharf_notifications_delivered_total', { endpoint: 'hook' }), back.get('wharf_notifications_pending', { endpoint: 'hook' }),
+    back.get('wharf_notifications_consecutive_failures', { endpoint: 'hook' })], [10, 0, 0], 'and their end')
 })
 
 t.test('a receiver that never answers slows no push; the timeout ends the attempt and it is retried', async (t) => {

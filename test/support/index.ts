@@ -5,6 +5,7 @@
 export * from './certificates.js'
 export * from './content.js'
 export * from './http.js'
+export * from './metrics-scrape.js'
 export * from './reference.js'
 export * from './registry-client.js'
 export * from './store.js'
