@@ -4,12 +4,11 @@
 // and optionally HTTPS with a certificate for 127.0.0.1 signed by a CA the test makes with the
 // openssl CLI. Everything lives in one temp directory removed at stop.
 import { randomBytes } from 'node:crypto'
-import type { OutgoingHttpHeaders } from 'node:http'
 import https from 'node:https'
 import path from 'node:path'
 import {
-  issueCertificate, makeCertificateAuthority, pem, RegistryClient, runCli, startWharf, writeConfig,
-  type HttpResponse, type RequestOptions, type WharfProcess,
+  CredentialedClient, issueCertificate, makeCertificateAuthority, pem, RegistryClient, runCli, startWharf, writeConfig,
+  type WharfProcess,
 } from '../../test/support/index.js'
 import { run, tempDir } from './proc.js'
 
@@ -47,20 +46,6 @@ export async function writeHtpasswd(file: string, users: readonly Login[]): Prom
 /** `Authorization: Basic …` for a login. */
 export function basic(login: Login): string {
   return `Basic ${Buffer.from(`${login.user}:${login.password}`).toString('base64')}`
-}
-
-/** The test registry client with headers sent on every request (Basic credentials). */
-export class CredentialedClient extends RegistryClient {
-  private readonly defaultHeaders: OutgoingHttpHeaders
-  constructor(base: string, options: ConstructorParameters<typeof RegistryClient>[1] & { headers?: OutgoingHttpHeaders }) {
-    const { headers, ...rest } = options ?? {}
-    super(base, rest)
-    this.defaultHeaders = headers ?? {}
-  }
-
-  override request(path: string, options: RequestOptions = {}): Promise<HttpResponse> {
-    return super.request(path, { ...options, headers: { ...this.defaultHeaders, ...options.headers } })
-  }
 }
 
 export interface RobotRequest {

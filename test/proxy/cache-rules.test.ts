@@ -8,8 +8,8 @@ import {
 import { basic, htpasswdLine } from '../auth/auth-server.js'
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { tempDir } from '../support/index.js'
-import { AuthorizedClient, PREFIX, settleLogs, startProxy, startUpstream } from './proxy-support.js'
+import { CredentialedClient, tempDir } from '../support/index.js'
+import { PREFIX, settleLogs, startProxy, startUpstream } from './proxy-support.js'
 
 t.test('a tag is served from the cache within its TTL and re-validated after it; a digest never', async (t) => {
   const upstream = await startUpstream(t)
@@ -141,8 +141,8 @@ t.test('with access control, an ns= pull needs pull on the prefixed name', async
   const proxy = await startProxy(t, [{ url: upstream.wharf.url, mirror: true }], {
     config: { auth: { htpasswd, rules: [{ repositories: `${PREFIX}/**`, users: ['cached'], actions: ['pull'] }, { repositories: 'library/**', users: ['plain'], actions: ['pull'] }] } },
   })
-  const cached = new AuthorizedClient(proxy.wharf.url, basic('cached', 'pw1'))
-  const plain = new AuthorizedClient(proxy.wharf.url, basic('plain', 'pw2'))
+  const cached = new CredentialedClient(proxy.wharf.url, { headers: { authorization: basic('cached', 'pw1') } })
+  const plain = new CredentialedClient(proxy.wharf.url, { headers: { authorization: basic('plain', 'pw2') } })
   t.equal((await cached.get(`/v2/library/alpine/manifests/3?ns=${PREFIX}`, { Accept: ACCEPT_ALL_MANIFESTS })).status, 200, 'pull on the prefixed name')
   const refused = await plain.get(`/v2/library/alpine/manifests/3?ns=${PREFIX}`, { Accept: ACCEPT_ALL_MANIFESTS })
   t.equal(refused.status, 403, 'pull on the unprefixed name is not enough')

@@ -60,14 +60,6 @@ export async function startProxy(t: Test, upstreams: ReadonlyArray<Record<string
   return { wharf, client: new RegistryClient(wharf.url), configFile }
 }
 
-/** A registry client that sends `authorization` with every request. */
-export class AuthorizedClient extends RegistryClient {
-  constructor(base: string, readonly authorization: string) { super(base) }
-  override request(requestPath: string, options: RequestOptions = {}): Promise<HttpResponse> {
-    return super.request(requestPath, { ...options, headers: { authorization: this.authorization, ...options.headers } })
-  }
-}
-
 /** Waits for the server's log lines to come in (they are read from a pipe). */
 export function settleLogs(): Promise<void> {
   return sleep(300)

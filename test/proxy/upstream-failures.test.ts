@@ -9,11 +9,11 @@ import https from 'node:https'
 import path from 'node:path'
 import t from 'tap'
 import {
-  ACCEPT_ALL_MANIFESTS, blobPath, configBlob, digestOf, errorBody, exists, makeBlob, makeImage, makeIndex, MediaTypes, RegistryClient,
+  ACCEPT_ALL_MANIFESTS, blobPath, configBlob, digestOf, errorBody, exists, makeBlob, makeImage, makeIndex, MediaTypes, RegistryClient, CredentialedClient,
   issueCertificate, makeCertificateAuthority, pem, runCli, sameContent, startReferenceRegistry, startWharf, tempDir, waitFor, writeConfig,
 } from '../support/index.js'
 import { basic, htpasswdLine } from '../auth/auth-server.js'
-import { AuthorizedClient, PREFIX, startProxy, startUpstream } from './proxy-support.js'
+import { PREFIX, startProxy, startUpstream } from './proxy-support.js'
 
 /** GETs `url`, reads `pauseAfter` bytes, then stops reading until `resume` is called; resolves with how it ended. */
 function pausedDownload(url: string, pauseAfter: number): { paused: Promise<void>; resume: () => void; done: Promise<{ status: number; received: number; complete: boolean; error?: string }> } {
@@ -125,7 +125,7 @@ t.test('the reference registry as the upstream, with Basic auth', { skip: refere
   await writeFile(htpasswd, `${htpasswdLine('puller', 'ref-pw')}\n`)
   const reference = await startReferenceRegistry({ binary, htpasswd })
   t.teardown(() => reference.stop())
-  const pusher = new AuthorizedClient(reference.url, basic('puller', 'ref-pw'))
+  const pusher = new CredentialedClient(reference.url, { headers: { authorization: basic('puller', 'ref-pw') } })
   const amd64 = makeImage(MediaTypes.ociManifest, configBlob({ architecture: 'amd64' }), [makeBlob(70_000)], { platform: { os: 'linux', architecture: 'amd64' } })
   const index = makeIndex(MediaTypes.ociIndex, [amd64])
   await pusher.pushContent('library/ref', 'stable', index)

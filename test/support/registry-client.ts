@@ -342,3 +342,17 @@ export function removalsOf(r: GcReport): Omit<GcReport, 'dryRun' | 'startedAt' |
   delete (rest as { phases?: unknown }).phases
   return rest
 }
+
+/** The registry client with headers sent on every request (credentials: `{ headers: { authorization } }`). */
+export class CredentialedClient extends RegistryClient {
+  private readonly defaultHeaders: OutgoingHttpHeaders
+  constructor(base: string, options: ConstructorParameters<typeof RegistryClient>[1] & { headers?: OutgoingHttpHeaders }) {
+    const { headers, ...rest } = options ?? {}
+    super(base, rest)
+    this.defaultHeaders = headers ?? {}
+  }
+
+  override request(path: string, options: RequestOptions = {}): Promise<HttpResponse> {
+    return super.request(path, { ...options, headers: { ...this.defaultHeaders, ...options.headers } })
+  }
+}
