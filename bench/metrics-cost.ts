@@ -3,12 +3,16 @@
  * same time with keep-alive GETs by tag (so that whatever else the machine does weighs on both
  * alike); each round reports requests per second and each server's CPU per request.
  *
- *   node dist/bench/metrics-cost.js [--rounds N] [--seconds S] [--connections C] [--push] [--aa]
+ *   node dist/bench/metrics-cost.js [--rounds N] [--seconds S] [--connections C] [--push] [--aa] [--events | --events-all]
  *
  * --push: small pushes instead (a unique 1 KiB blob in one POST each: body counted, a metadata write).
  * --aa: metrics off on both, to see the difference the setup itself makes (the first server's rate).
+ * --events: the first server also has a webhook endpoint (default actions: push, delete, mount) whose
+ *   receiver, in this process, answers 204 at once: every push is queued durably and delivered.
+ * --events-all: the same with pull events too (every GET queued and delivered: the worst case).
  */
 import { createHash, randomBytes } from 'node:crypto'
+import http from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -59,8 +63,17 @@ async function main(): Promise<void> {
   const connections = option('connections', 8)
   const push = process.argv.includes('--push')
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-metrics-cost-'))
+  const events = process.argv.includes('--events-all') ? ['push', 'delete', 'mount', 'pull'] : process.argv.includes('--events') ? ['push', 'delete', 'mount'] : undefined
+  let delivered = 0
+  const receiver = http.createServer((request, response) => {
+    request.resume()
+    request.on('end', () => { delivered++; response.writeHead(204).end() })
+  })
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+  const receiverPort = (receiver.address() as { port: number }).port
+  const notifications = events === undefined ? {} : { notifications: { endpoints: [{ name: 'bench', url: `http://127.0.0.1:${receiverPort}/events`, actions: events }] } }
   const servers: Record<'on' | 'off', BenchServer> = {
-    on: await startWharfServer({ extraArgs: ['--config', await writeConfig(dir, { log: { level: 'info' }, metrics: { enabled: !process.argv.includes('--aa') } })] }),
+    on: await startWharfServer({ extraArgs: ['--config', await writeConfig(dir, { log: { level: 'info' }, metrics: { enabled: !process.argv.includes('--aa') }, ...notifications })] }),
     off: await startWharfServer({ extraArgs: ['--config', await writeConfig(dir, { log: { level: 'info' }, metrics: { enabled: false } })] }),
   }
   try {
@@ -88,7 +101,9 @@ async function main(): Promise<void> {
       (median(results.on.map((x, i) => read(x) / read(results.off[i]!))) - 1) * 100
     process.stdout.write(`median: on ${on.rate.toFixed(0)} req/s ${on.cpu.toFixed(1)} µs; off ${off.rate.toFixed(0)} req/s ${off.cpu.toFixed(1)} µs; ` +
       `median of the rounds' ratios: rate ${paired((x) => x.rate).toFixed(1)}%, CPU per request ${paired((x) => x.cpuMicros).toFixed(1)}%\n`)
+    if (events !== undefined) process.stdout.write(`webhook deliveries received (batches of events): ${delivered}\n`)
   } finally {
+    receiver.close()
     await servers.on.stop()
     await servers.off.stop()
     await rm(dir, { recursive: true, force: true })

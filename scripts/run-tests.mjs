@@ -24,7 +24,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const args = process.argv.slice(2)
 const node24Asked = args.includes('--node24')
 const targets = args.filter((arg) => arg !== '--node24')
-const NODE24_TARGETS = ['dist/test/unit', 'dist/test/http', 'dist/test/storage', 'dist/test/metadata', 'dist/test/auth', 'dist/test/proxy']
+const NODE24_TARGETS = ['dist/test/unit', 'dist/test/http', 'dist/test/storage', 'dist/test/metadata', 'dist/test/auth', 'dist/test/proxy', 'dist/test/notifications']
 
 /** Test files are the compiled *.test.js under the targets; helpers and contract suites beside them are not. */
 function testFiles(target, base = root) {
