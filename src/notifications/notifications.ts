@@ -38,7 +38,7 @@ export interface NotificationsOptions {
  * that wants it; from start(), each endpoint's queue is delivered (commands other than `serve`
  * only queue). Guarantee: at least once, in order per endpoint, with stable event ids (a receiver
  * deduplicates by id). An event is lost only if the process dies between the commit that caused
- * it and the enqueue's commit (milliseconds); it is sent twice only if the process dies after
+ * it and the enqueue's commit (the ~10 ms events gather, plus the commit); it is sent twice only if the process dies after
  * the receiver took it and before it was marked delivered.
  */
 export class Notifications implements NotificationStatsSource {
