@@ -3,12 +3,12 @@
 // and cached content under garbage collection, fsck and disk usage.
 import t from 'tap'
 import {
-  ACCEPT_ALL_MANIFESTS, configBlob, digestOf, errorBody, makeBlob, makeImage, MediaTypes, runCli, sleep,
+  ACCEPT_ALL_MANIFESTS, configBlob, digestOf, errorBody, makeBlob, makeImage, MediaTypes, runCli, sleep, waitFor,
+  CredentialedClient, tempDir,
 } from '../support/index.js'
 import { basic, htpasswdLine } from '../auth/auth-server.js'
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { CredentialedClient, tempDir } from '../support/index.js'
 import { PREFIX, settleLogs, startProxy, startUpstream } from './proxy-support.js'
 
 t.test('a tag is served from the cache within its TTL and re-validated after it; a digest never', async (t) => {
@@ -45,7 +45,8 @@ t.test('a tag is served from the cache within its TTL and re-validated after it;
   await upstream.wharf.stop()
   await sleep(3200)
   t.equal(await digestOfTag(), second.manifest.digest, 'upstream down after the TTL: the cached tag')
-  t.ok(proxy.wharf.logs.some((line) => line.includes('serving the cached tag, stale')), 'and it is logged')
+  // The log arrives through a pipe: wait for it rather than assume it is read by now.
+  t.ok(await waitFor('the stale answer in the log', async () => proxy.wharf.logs.some((line) => line.includes('serving the cached tag, stale')), 5000), 'and it is logged')
 })
 
 t.test('concurrent pulls of one blob share one upstream GET; every client gets the right bytes', async (t) => {
