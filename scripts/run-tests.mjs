@@ -97,8 +97,9 @@ if (targets.length === 0 || node24Asked) {
   }
   if (prepared !== undefined) {
     // The compiled code is the same on every Node; only the dependencies differ (native better-sqlite3).
-    // src/ goes along for the tests that read the sources (test/unit/layers).
-    for (const dir of ['dist', 'src']) {
+    // src/ goes along for the tests that read the sources (test/unit/layers), container/ for the
+    // HEALTHCHECK script's test (test/http/healthcheck).
+    for (const dir of ['dist', 'src', 'container']) {
       rmSync(path.join(prepared.project, dir), { recursive: true, force: true })
       cpSync(path.join(root, dir), path.join(prepared.project, dir), { recursive: true })
     }
