@@ -10,7 +10,7 @@
 //
 // Extra arguments narrow the run to those compiled files or folders (no Node 24
 // run then, unless --node24 is among them: it runs the same files on Node 24 too).
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -79,6 +79,14 @@ function runTap({ node, cwd, files, prefix = '', jobs = 2, held = false }) {
   })
 }
 
+/** Builds tap's test class for the project's plugins (what `tap` does itself when they changed). */
+function buildTap(node, cwd) {
+  const tapPackage = require.resolve('tap/package.json', { paths: [cwd] })
+  const tapBin = path.join(path.dirname(tapPackage), require(tapPackage).bin.tap)
+  const built = spawnSync(node, [tapBin, 'build'], { cwd, stdio: ['ignore', 'ignore', 'inherit'] })
+  if (built.status !== 0) throw new Error(`tap build failed (${built.status ?? built.signal})`)
+}
+
 /**
  * The longest files of the whole suite. tap starts files in alphabetical order, which put these
  * last, running alone for minutes at the end; they run from the start instead, one after the
@@ -104,6 +112,9 @@ let mainCode
 if (poles.length === 0) {
   mainCode = await runTap({ node: process.execPath, cwd: root, files: mainFiles })
 } else {
+  // tap rebuilds its test class when the configured plugins differ from what it was built with (a
+  // fresh install): built once here, so that two runs side by side never rebuild it under each other.
+  buildTap(process.execPath, root)
   const codes = await Promise.all([
     runTap({ node: process.execPath, cwd: root, files: mainFiles.filter((file) => !poles.includes(file)), jobs: 1 }),
     runTap({ node: process.execPath, cwd: root, files: poles, jobs: 1, held: true }),
