@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { assertPulls } from './helpers/checks.js'
-import { startContainerd, type ContainerdDaemon } from './helpers/daemons.js'
+import { startContainerd, startedOnce } from './helpers/daemons.js'
 import { missingRequirements, scenario, uniqueSuffix, type Requirements, type Tap } from './helpers/env.js'
 import { busyboxImage, multiPlatform, newSalt, ociArchive } from './helpers/fixtures.js'
 import { allBlobs, allManifests, bytesOf, type Content, hexOf, RegistryClient } from '../test/support/index.js'
@@ -22,14 +22,7 @@ const needs: Requirements = { tools: ['containerd', 'ctr', 'busybox', 'busyboxAr
 const repo = (name: string): string => `conformance/ctr-${runId}/${name}`
 const name = (r: string, tag: string): string => `${target.address}/${repo(r)}:${tag}`
 
-let daemon: Promise<ContainerdDaemon> | undefined
-function containerd(): Promise<ContainerdDaemon> {
-  if (!daemon) {
-    daemon = startContainerd()
-    t.teardown(async () => { await (await daemon!).stop() })
-  }
-  return daemon
-}
+const containerd = startedOnce(t, () => startContainerd())
 if (missingRequirements(needs) === undefined) void containerd().catch(() => undefined)
 
 /** Checks that an exported archive (OCI layout tar) holds every manifest and blob of content. */

@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { assertPulls, assertTags, layerFiles } from './helpers/checks.js'
-import { startDockerd, type DockerDaemon } from './helpers/daemons.js'
+import { startDockerd, startedOnce, type DockerDaemon } from './helpers/daemons.js'
 import { missingRequirements, scenario, toolPath, uniqueSuffix, type Requirements } from './helpers/env.js'
 import { busyboxImage, dockerArchive, multiPlatform, newSalt } from './helpers/fixtures.js'
 import { type ImageContent, RegistryClient } from '../test/support/index.js'
@@ -22,14 +22,7 @@ const repo = (name: string): string => `conformance/docker-${runId}/${name}`
 const name = (r: string, tag: string): string => `${target.address}/${repo(r)}:${tag}`
 
 // One private dockerd for the whole file, started on first use and stopped by PID at the end.
-let daemon: Promise<DockerDaemon> | undefined
-function docker(): Promise<DockerDaemon> {
-  if (!daemon) {
-    daemon = startDockerd([target.address])
-    t.teardown(async () => { await (await daemon!).stop() })
-  }
-  return daemon
-}
+const docker = startedOnce(t, () => startDockerd([target.address]))
 if (missingRequirements(needs) === undefined) {
   // Start dockerd while the first scenario prepares its fixtures.
   void docker().catch(() => undefined)

@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { startContainerd, type ContainerdDaemon } from './helpers/daemons.js'
+import { startContainerd, startedOnce } from './helpers/daemons.js'
 import { missingRequirements, uniqueSuffix, type Requirements } from './helpers/env.js'
 import { busyboxImage, newSalt, ociArchive } from './helpers/fixtures.js'
 import type { AuthRegistry, Login } from './helpers/auth-registry.js'
@@ -15,14 +15,7 @@ const salt = newSalt()
 const needs: Requirements = { tools: ['containerd', 'ctr', 'busybox'], root: true }
 const image = busyboxImage('amd64', 'oci', salt)
 
-let daemon: Promise<ContainerdDaemon> | undefined
-function containerd(): Promise<ContainerdDaemon> {
-  if (!daemon) {
-    daemon = startContainerd()
-    t.teardown(async () => { await (await daemon!).stop() })
-  }
-  return daemon
-}
+const containerd = startedOnce(t, () => startContainerd())
 if (missingRequirements(needs) === undefined) void containerd().catch(() => undefined)
 
 /**

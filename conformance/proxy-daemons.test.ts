@@ -7,7 +7,7 @@
 // what it served under <registry>/<name>. There is no Docker Hub (or ghcr.io) here: a pull that
 // did not go through the mirror fails.
 import t from 'tap'
-import { startContainerd, startDockerd, type ContainerdDaemon, type DockerDaemon } from './helpers/daemons.js'
+import { startContainerd, startDockerd, startedOnce, type ContainerdDaemon, type DockerDaemon } from './helpers/daemons.js'
 import { missingRequirements, scenario, uniqueSuffix, type Requirements, type Tap } from './helpers/env.js'
 import { busyboxImage, multiPlatform, newSalt } from './helpers/fixtures.js'
 import { tempDir } from './helpers/proc.js'
@@ -28,22 +28,8 @@ const ghcrRegistry = new RegistryClient(ghcrUpstream.url, { timeoutMs: 60_000 })
 const runId = uniqueSuffix()
 const salt = newSalt()
 
-let dockerd: Promise<DockerDaemon> | undefined
-function docker(): Promise<DockerDaemon> {
-  if (!dockerd) {
-    dockerd = startDockerd([proxy.wharf.address], { registryMirrors: [proxy.wharf.url] })
-    t.teardown(async () => { await (await dockerd!).stop() })
-  }
-  return dockerd
-}
-let containerdDaemon: Promise<ContainerdDaemon> | undefined
-function containerd(): Promise<ContainerdDaemon> {
-  if (!containerdDaemon) {
-    containerdDaemon = startContainerd()
-    t.teardown(async () => { await (await containerdDaemon!).stop() })
-  }
-  return containerdDaemon
-}
+const docker = startedOnce(t, () => startDockerd([proxy.wharf.address], { registryMirrors: [proxy.wharf.url] }))
+const containerd = startedOnce(t, () => startContainerd())
 const dockerNeeds: Requirements = { tools: ['dockerd', 'docker', 'containerd', 'busybox', 'busyboxArm64'], root: true }
 const ctrNeeds: Requirements = { tools: ['containerd', 'ctr', 'busybox', 'busyboxArm64'], root: true }
 // Both daemons start while the first scenario seeds the upstream.

@@ -127,3 +127,19 @@ export async function startContainerd(): Promise<ContainerdDaemon> {
   }
   return { address, ctr, output: () => daemon.output(), stop }
 }
+
+/**
+ * A daemon for a whole test file: `start` runs on the first call only (every later call gets the
+ * same daemon), and the daemon is stopped at `t`'s teardown once started.
+ */
+export function startedOnce<D extends { stop(): Promise<void> }>(t: { teardown(fn: () => Promise<void>): void }, start: () => Promise<D>): () => Promise<D> {
+  let daemon: Promise<D> | undefined
+  return () => {
+    if (daemon === undefined) {
+      const started = start()
+      daemon = started
+      t.teardown(async () => { await (await started).stop() })
+    }
+    return daemon
+  }
+}
