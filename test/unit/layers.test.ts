@@ -12,9 +12,13 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['cli'],
   ['config'],
   ['http'],
+  // Server-rendered pages of the web UI: HTML from the registry's browse answers.
+  ['ui'],
   ['metrics'],
   ['notifications'],
   ['auth'],
+  // Image archives in and out (import, export), built on the registry's services.
+  ['transfer'],
   ['registry'],
   ['gc'],
   ['events'],
@@ -32,6 +36,7 @@ const PACKAGE_OWNERS: Readonly<Record<string, readonly string[]>> = {
   'prom-client': ['metrics'],
   // The HTTP client for upstream registries (the pull-through cache) and webhook receivers.
   undici: ['upstream', 'notifications'],
+  '@fastify/multipart': ['http'],
 }
 
 interface SourceFile {
