@@ -1,6 +1,7 @@
 import type { Need, RepositoryAction } from '../access/scope.js'
 import { parseRepoName } from '../oci/names.js'
 import { parseV2Path, type V2Route } from './v2-path.js'
+import { parseRepositoriesApiPath, REPOSITORIES_API_PREFIX, type RepositoriesApiRoute } from './wharf-api-path.js'
 
 /** What a request needs before anything of it is read: the one table of who may call what. */
 export interface RouteAccess {
@@ -87,6 +88,27 @@ export function accessOfPath(method: string, path: string, query: string, isName
     if (from !== null && from !== '' && new URLSearchParams(query).has('mount')) return { ...access, alsoAsks: repository(from, 'pull'), route }
     return { ...access, route }
   }
+  if (path === REPOSITORIES_API_PREFIX || path.startsWith(`${REPOSITORIES_API_PREFIX}/`)) return accessOfRepositoriesApi(parseRepositoriesApiPath(path))
   if (path.startsWith(ADMIN_PATH_PREFIX) || path === METRICS_PATH) return { needs: [ADMIN], login: false }
   return undefined
+}
+
+/**
+ * The UI's JSON API reads as /v2/ does: what a caller sees of a repository needs pull on it; the
+ * repository list needs nothing and shows only what the caller may pull (as the catalog filters).
+ * An import is a push; an export a pull.
+ */
+export function accessOfRepositoriesApi(route: RepositoriesApiRoute): RouteAccess {
+  switch (route.kind) {
+    case 'repositories':
+    case 'unknown':
+      return { needs: [], login: false }
+    case 'import':
+      return { needs: repository(route.name, 'pull', 'push'), login: false }
+    case 'tags':
+    case 'manifest':
+    case 'delete-preview':
+    case 'export':
+      return { needs: repository(route.name, 'pull'), login: false }
+  }
 }
