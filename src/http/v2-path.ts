@@ -21,11 +21,8 @@ export type V2Route =
 export function parseV2Path(rawPath: string): V2Route {
   if (rawPath === '/v2' || rawPath === '/v2/') return { kind: 'base' }
   if (!rawPath.startsWith('/v2/')) return { kind: 'unknown' }
-  const parts = rawPath.slice(4).split('/')
-  const count = parts.length
-  const at = (i: number): string | undefined => parts[count + i]
-  const nameBefore = (end: number): RepoName => parseRepoName(parts.slice(0, count + end).join('/'))
-  if (count === 1 && parts[0] === '_catalog') return { kind: 'catalog' }
+  const { count, at, nameBefore } = segmentsFromEnd(rawPath.slice(4))
+  if (count === 1 && at(-1) === '_catalog') return { kind: 'catalog' }
   if (count >= 3 && at(-2) === 'tags' && at(-1) === 'list') return { kind: 'tags', name: nameBefore(-2) }
   if (count >= 3 && at(-2) === 'manifests' && at(-1) !== '') return { kind: 'manifest', name: nameBefore(-2), reference: at(-1)! }
   if (count >= 4 && at(-3) === 'blobs' && at(-2) === 'uploads') {
@@ -35,6 +32,20 @@ export function parseV2Path(rawPath: string): V2Route {
   if (count >= 3 && at(-2) === 'blobs' && at(-1) !== '') return { kind: 'blob', name: nameBefore(-2), digest: at(-1)! }
   if (count >= 3 && at(-2) === 'referrers' && at(-1) !== '') return { kind: 'referrers', name: nameBefore(-2), digest: at(-1)! }
   return { kind: 'unknown' }
+}
+
+/**
+ * The segments of a path after its prefix, read from the end: names may contain slashes, so an
+ * endpoint is its last segments and the name everything before them (NAME_INVALID if malformed).
+ */
+export function segmentsFromEnd(rest: string): { readonly count: number; at(i: number): string | undefined; nameBefore(end: number): RepoName } {
+  const parts = rest.split('/')
+  const count = parts.length
+  return {
+    count,
+    at: (i) => parts[count + i],
+    nameBefore: (end) => parseRepoName(parts.slice(0, count + end).join('/')),
+  }
 }
 
 /** Path and query of a raw request URL, the query still encoded. */

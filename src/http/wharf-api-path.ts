@@ -1,11 +1,12 @@
-import { parseRepoName, type RepoName } from '../oci/names.js'
+import type { RepoName } from '../oci/names.js'
+import { segmentsFromEnd } from './v2-path.js'
 
 /** Where the JSON API of the UI (repositories, tags, manifests, import, export) lives. */
 export const REPOSITORIES_API_PREFIX = '/_wharf/v1/repositories'
 
 /**
  * The endpoint a path under /_wharf/v1/repositories addresses. Names may contain slashes, so the
- * endpoint is read from the end, as in /v2/ (v2-path.ts):
+ * endpoint is read from the end, as in /v2/ (segmentsFromEnd):
  *   GET  /_wharf/v1/repositories                                   repositories (filtered, paged)
  *   GET  /_wharf/v1/repositories/<name>/tags                        tags with kind, platforms, size
  *   GET  /_wharf/v1/repositories/<name>/manifests/<digest>          an image, index or artifact in detail
@@ -26,10 +27,7 @@ export type RepositoriesApiRoute =
 export function parseRepositoriesApiPath(rawPath: string): RepositoriesApiRoute {
   if (rawPath === REPOSITORIES_API_PREFIX || rawPath === `${REPOSITORIES_API_PREFIX}/`) return { kind: 'repositories' }
   if (!rawPath.startsWith(`${REPOSITORIES_API_PREFIX}/`)) return { kind: 'unknown' }
-  const parts = rawPath.slice(REPOSITORIES_API_PREFIX.length + 1).split('/')
-  const count = parts.length
-  const at = (i: number): string | undefined => parts[count + i]
-  const nameBefore = (end: number): RepoName => parseRepoName(parts.slice(0, count + end).join('/'))
+  const { count, at, nameBefore } = segmentsFromEnd(rawPath.slice(REPOSITORIES_API_PREFIX.length + 1))
   if (count >= 3 && at(-2) === 'manifests' && at(-1) !== '') return { kind: 'manifest', name: nameBefore(-2), digest: at(-1)! }
   if (count >= 2) {
     const last = at(-1)

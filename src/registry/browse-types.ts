@@ -1,5 +1,6 @@
 import type { RequestContext } from '../context/request-context.js'
 import type { Digest } from '../oci/digest.js'
+import type { Descriptor as OciDescriptor } from '../oci/manifest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 
 /**
@@ -98,13 +99,8 @@ export interface TagPage {
   readonly can: RepositoryPermissions
 }
 
-export interface Descriptor {
-  readonly mediaType: string
-  readonly digest: Digest
-  readonly size: number
-  readonly artifactType?: string
-  readonly annotations?: Readonly<Record<string, string>>
-}
+/** A descriptor as the answers show it: the OCI one (src/oci/manifest.ts) without urls and platform, which are given apart. */
+export type Descriptor = Pick<OciDescriptor, 'mediaType' | 'digest' | 'size' | 'artifactType' | 'annotations'>
 
 /** The parts of an image config a person looks at (image-spec config.md). */
 export interface ImageConfigSummary {
