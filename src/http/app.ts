@@ -36,6 +36,8 @@ import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
 import { handleManifest } from './routes/manifests.js'
 import { registerTokenRoutes } from './routes/token.js'
+import { registerExportRoute } from './routes/export.js'
+import { OciArchiveExporter } from '../transfer/exporter.js'
 import { handleUpload, handleUploadStart } from './routes/uploads.js'
 import { parseV2Path, splitUrl, unknownRoute, type V2Route } from './v2-path.js'
 import { resolveProxied } from './proxy-names.js'
@@ -235,6 +237,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
   registerAdminRoutes(app, registry, options.gc, contextOf)
+  registerExportRoute(app, new OciArchiveExporter(registry), contextOf)
   registerNotificationRoutes(app, options.notifications)
   registerHealthRoutes(app, registry, options.shuttingDown !== undefined ? { shuttingDown: options.shuttingDown } : {})
   if (options.metrics?.route === true) registerMetricsRoute(app, options.metrics.collector)

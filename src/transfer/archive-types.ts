@@ -60,6 +60,20 @@ export interface ExportRequest {
    * default linux/amd64 or the index's only image. The OCI part always holds the whole index.
    */
   readonly platform?: string
+  /**
+   * The registry's host as clients name it (`registry.example:5000`): image names in the archive
+   * (io.containerd.image.name, manifest.json's RepoTags) are `<host>/<repository>:<tag>`, so a
+   * loaded image has the name it is pulled by. Absent: the bare repository name.
+   */
+  readonly host?: string
+}
+
+/** An export resolved and found complete; `write` streams exactly `size` bytes into the sink (never ending it). */
+export interface PreparedExport {
+  /** A safe file name for the archive: `<repository>_<tag>.tar`, '/' and other characters as '_'. */
+  readonly fileName: string
+  readonly size: number
+  write(sink: Writable): Promise<void>
 }
 
 export interface ImageImporter {
@@ -69,5 +83,5 @@ export interface ImageImporter {
 
 export interface ImageExporter {
   /** Resolves what would be written (so HTTP can answer 404 before any byte); `write` then streams it. */
-  prepare(ctx: RequestContext, request: ExportRequest): Promise<{ readonly fileName: string; write(sink: Writable): Promise<void> }>
+  prepare(ctx: RequestContext, request: ExportRequest): Promise<PreparedExport>
 }
