@@ -136,6 +136,10 @@ export function writeChunk(sink: Writable, chunk: Uint8Array): Promise<void> {
   })
 }
 
+function isDestroyable(value: unknown): value is { destroy(): void } {
+  return typeof (value as { destroy?: unknown }).destroy === 'function'
+}
+
 /** Streams entries into `sink` (which it never ends: the caller does). */
 export class TarWriter {
   private readonly sink: Writable
@@ -150,24 +154,29 @@ export class TarWriter {
 
   /**
    * A file of exactly `size` bytes from `data`; a source that gives more or fewer bytes fails the
-   * archive (its entry would be corrupt). An async iterable source is closed in every case.
+   * archive (its entry would be corrupt). A stream source is destroyed in every case.
    */
   async file(name: string, size: number, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
-    await writeChunk(this.sink, entryHeaders({ name, size }))
-    let written = 0
-    if (data instanceof Uint8Array) {
-      written = data.length
-      if (written === size) await writeChunk(this.sink, data)
-    } else {
-      for await (const chunk of data) {
-        written += chunk.length
-        if (written > size) break
-        await writeChunk(this.sink, chunk)
+    try {
+      await writeChunk(this.sink, entryHeaders({ name, size }))
+      let written = 0
+      if (data instanceof Uint8Array) {
+        written = data.length
+        if (written === size) await writeChunk(this.sink, data)
+      } else {
+        for await (const chunk of data) {
+          written += chunk.length
+          if (written > size) break
+          await writeChunk(this.sink, chunk)
+        }
       }
+      if (written !== size) throw new Error(`tar entry ${name}: expected ${size} bytes, the source gave ${written > size ? 'more' : written}`)
+      const pad = padding(size)
+      if (pad > 0) await writeChunk(this.sink, Buffer.alloc(pad))
+    } finally {
+      // Also when it failed before the source was read (a closed sink): no stream left open.
+      if (isDestroyable(data)) data.destroy()
     }
-    if (written !== size) throw new Error(`tar entry ${name}: expected ${size} bytes, the source gave ${written > size ? 'more' : written}`)
-    const pad = padding(size)
-    if (pad > 0) await writeChunk(this.sink, Buffer.alloc(pad))
   }
 
   async end(): Promise<void> {
