@@ -15,6 +15,7 @@ Commands:
   user     users of the htpasswd file: add, passwd, rm, list
   token    robot tokens for CI: create, list, revoke
   auth     token signing keys: rotate-key, retire-key --keep N | --older-than DURATION, keys
+  export   download an image from a running registry as an oci-archive or docker-archive tar
 
 Options of every command:
 ${COMMON}
@@ -38,6 +39,27 @@ Examples:
   wharf serve --host 0.0.0.0 --port 5000 --storage /srv/wharf
   WHARF_LOG_LEVEL=debug wharf serve --config config.yaml
   WHARF_HTTP_TLS_CERTIFICATE=fullchain.pem WHARF_HTTP_TLS_KEY=privkey.pem wharf serve --port 443   # HTTPS
+`,
+  export: `Usage: wharf export REF FILE [options]
+
+Downloads an image from a running Wharf as a tar that docker load, podman load and
+skopeo (oci-archive:FILE) read. REF is NAME:TAG or NAME@sha256:...; an index is exported whole.
+FILE is written through a temporary file beside it and renamed once complete; "-" writes to
+standard output. A progress bar shows on a terminal.
+
+Options:
+  --url URL        the registry (default http://127.0.0.1:5000); env WHARF_URL
+  --format FORMAT  oci (an OCI image layout) or docker (the same plus manifest.json and
+                   repositories, as docker save writes from Docker 25 on); default oci
+  --platform P     with --format docker and an index: the image docker load gets (os/arch[/variant];
+                   default linux/amd64 or the index's only image)
+  --username USER  log in as USER; the password comes from env WHARF_PASSWORD or is asked for
+  -h, --help       this help
+
+Examples:
+  wharf export library/alpine:3.20 alpine.tar && podman load -i alpine.tar
+  wharf export --format docker --platform linux/arm64 --url http://nas:5000 app:1.4 app.tar
+  WHARF_PASSWORD=... wharf export --username ci app@sha256:4f1c... - | docker load
 `,
   gc: `Usage: wharf gc [options]
 

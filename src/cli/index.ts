@@ -6,6 +6,7 @@ import { ConfigError } from '../config/config.js'
 import { parseArgs, type ParsedArgs } from './args.js'
 import { auth } from './auth.js'
 import { du } from './du.js'
+import { exportImage } from './export.js'
 import { CommandFailure } from './failure.js'
 import { COMMAND_HELP, USAGE } from './help.js'
 import { fsck } from './fsck.js'
@@ -14,7 +15,7 @@ import { serve } from './serve.js'
 import { token } from './token.js'
 import { user } from './user.js'
 
-const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck, user, token, auth }
+const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck, user, token, auth, export: exportImage }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
