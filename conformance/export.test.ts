@@ -104,7 +104,7 @@ await scenario(t, 'docker load reads the docker format, by tag and for one platf
     t.match(loaded.stdout, `Loaded image: ${target.address}/${repo}:${tag}`, `docker load ${tag} ${options.join(' ')}: named as pulled`)
     const [inspect] = JSON.parse((await d.docker(['image', 'inspect', `${target.address}/${repo}:${tag}`])).stdout) as Array<{ Id: string; Architecture: string }>
     t.equal(inspect?.Id, config, 'the image id is the exported config digest')
-    t.equal(inspect?.Architecture, arch)
+    t.equal(inspect?.Architecture, arch, `docker has the ${arch} image`)
     await d.docker(['rmi', '--force', `${target.address}/${repo}:${tag}`])
   }
 })
