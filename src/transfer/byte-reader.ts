@@ -60,11 +60,6 @@ export class ByteReader {
     for await (const chunk of this.stream(n)) skipped += chunk.byteLength
     return skipped
   }
-
-  /** Stops the source (a reader abandoned on an error). */
-  async close(): Promise<void> {
-    await this.iterator.return?.()
-  }
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

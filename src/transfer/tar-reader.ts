@@ -37,57 +37,57 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
 interface Overrides { path?: string; linkpath?: string; size?: number }
 
-/** Every entry of the tar in `source`, in order. The source is read to its end, padding included. */
+/**
+ * Every entry of the tar in `source`, in order. The source is read to its end, padding included;
+ * on an error it is left as it is, not destroyed (an HTTP request body is then drained by the
+ * server's refusal handling, so the client reads the error instead of a reset).
+ */
 export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerator<TarEntry> {
   const reader = new ByteReader(source)
   let overrides: Overrides = {}
-  try {
-    for (;;) {
-      const header = await reader.exact(BLOCK)
-      if (header.byteLength < BLOCK) throw new TarError(header.byteLength === 0 ? 'archive truncated: no end-of-archive marker' : 'archive truncated inside a header')
-      if (isZeroBlock(header)) {
-        // End of archive: one zero block (GNU tar accepts a lone one), then padding, read and dropped.
-        await reader.skip(Number.MAX_SAFE_INTEGER)
-        return
-      }
-      verifyChecksum(header)
-      const typeflag = String.fromCharCode(header[156]!)
-      const headerSize = readNumber(header, 124, 12, 'size')
-      if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
-        if (headerSize > META_MAX_BYTES) throw new TarError(`extended header of ${headerSize} bytes is over the limit of ${META_MAX_BYTES}`)
-        const data = await readPadded(reader, headerSize)
-        if (typeflag === 'x') overrides = { ...overrides, ...parsePax(data) }
-        else if (typeflag === 'L') overrides.path = cString(data, 0, data.byteLength)
-        else if (typeflag === 'K') overrides.linkpath = cString(data, 0, data.byteLength)
-        // 'g' (global pax) carries defaults for every later entry; none of its keys matter here.
-        continue
-      }
-      const size = overrides.size ?? headerSize
-      const rawPath = overrides.path ?? ustarName(header)
-      const rawLink = overrides.linkpath ?? cString(header, 157, 100)
-      overrides = {}
-      const type = entryType(typeflag, rawPath)
-      const path = normalizeEntryPath(rawPath)
-      if (path === '' && type !== 'directory') throw new TarError('entry without a name')
-      const linkTarget = type === 'symlink' ? resolveSymlink(path, rawLink) : type === 'hardlink' ? normalizeEntryPath(rawLink) : undefined
-      // Only regular files have content; a link's or directory's size field is meaningless (ignored, as tar does).
-      const bodySize = type === 'file' || type === 'other' ? size : 0
-      let read = 0
-      const body = (async function* () {
-        for await (const chunk of reader.stream(bodySize - read)) {
-          read += chunk.byteLength
-          yield chunk
-        }
-        if (read < bodySize) throw new TarError(`archive truncated inside ${path}`)
-      })()
-      yield { path, type, size: type === 'file' ? size : 0, ...(linkTarget !== undefined ? { linkTarget } : {}), body: type === 'file' ? body : empty() }
-      const left = bodySize - read
-      if (await reader.skip(left) < left) throw new TarError(`archive truncated inside ${path}`)
-      const padding = (BLOCK - (bodySize % BLOCK)) % BLOCK
-      if (await reader.skip(padding) < padding) throw new TarError(`archive truncated after ${path}`)
+  for (;;) {
+    const header = await reader.exact(BLOCK)
+    if (header.byteLength < BLOCK) throw new TarError(header.byteLength === 0 ? 'archive truncated: no end-of-archive marker' : 'archive truncated inside a header')
+    if (isZeroBlock(header)) {
+      // End of archive: one zero block (GNU tar accepts a lone one), then padding, read and dropped.
+      await reader.skip(Number.MAX_SAFE_INTEGER)
+      return
     }
-  } finally {
-    await reader.close()
+    verifyChecksum(header)
+    const typeflag = String.fromCharCode(header[156]!)
+    const headerSize = readNumber(header, 124, 12, 'size')
+    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+      if (headerSize > META_MAX_BYTES) throw new TarError(`extended header of ${headerSize} bytes is over the limit of ${META_MAX_BYTES}`)
+      const data = await readPadded(reader, headerSize)
+      if (typeflag === 'x') overrides = { ...overrides, ...parsePax(data) }
+      else if (typeflag === 'L') overrides.path = cString(data, 0, data.byteLength)
+      else if (typeflag === 'K') overrides.linkpath = cString(data, 0, data.byteLength)
+      // 'g' (global pax) carries defaults for every later entry; none of its keys matter here.
+      continue
+    }
+    const size = overrides.size ?? headerSize
+    const rawPath = overrides.path ?? ustarName(header)
+    const rawLink = overrides.linkpath ?? cString(header, 157, 100)
+    overrides = {}
+    const type = entryType(typeflag, rawPath)
+    const path = normalizeEntryPath(rawPath)
+    if (path === '' && type !== 'directory') throw new TarError('entry without a name')
+    const linkTarget = type === 'symlink' ? resolveSymlink(path, rawLink) : type === 'hardlink' ? normalizeEntryPath(rawLink) : undefined
+    // Only regular files have content; a link's or directory's size field is meaningless (ignored, as tar does).
+    const bodySize = type === 'file' || type === 'other' ? size : 0
+    let read = 0
+    const body = (async function* () {
+      for await (const chunk of reader.stream(bodySize - read)) {
+        read += chunk.byteLength
+        yield chunk
+      }
+      if (read < bodySize) throw new TarError(`archive truncated inside ${path}`)
+    })()
+    yield { path, type, size: type === 'file' ? size : 0, ...(linkTarget !== undefined ? { linkTarget } : {}), body: type === 'file' ? body : empty() }
+    const left = bodySize - read
+    if (await reader.skip(left) < left) throw new TarError(`archive truncated inside ${path}`)
+    const padding = (BLOCK - (bodySize % BLOCK)) % BLOCK
+    if (await reader.skip(padding) < padding) throw new TarError(`archive truncated after ${path}`)
   }
 }
 

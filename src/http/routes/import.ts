@@ -68,7 +68,13 @@ async function importMultipart(options: ImportRouteOptions, name: RepoName, requ
       part.file.resume()
       continue
     }
-    result = await options.importer.import(options.contextOf(request, reply), part.file as never, { repository: name, tags: parseTags(texts) })
+    try {
+      result = await options.importer.import(options.contextOf(request, reply), part.file as never, { repository: name, tags: parseTags(texts) })
+    } catch (err) {
+      // The rest of the form is read and dropped, so the client gets the answer rather than a reset.
+      part.file.resume()
+      throw err
+    }
   }
   if (result === undefined) throw new RegistryError('BLOB_UPLOAD_INVALID', { message: `the form has no "${ARCHIVE_FIELD}" file` })
   return result
