@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises'
+import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t, { type Test } from 'tap'
 import { tar } from '../../conformance/helpers/tar.js'
@@ -38,6 +40,7 @@ async function nothingLeft(t: Test, repo: string, content: Content): Promise<voi
   t.equal((await client.get(`/v2/${repo}/tags/list`)).status, 404, 'no tags')
   for (const m of allManifests(content)) t.equal((await client.head(`/v2/${repo}/manifests/${m.digest}`)).status, 404, `no manifest ${m.digest}`)
   for (const b of allBlobs(content)) t.equal((await client.head(`/v2/${repo}/blobs/${b.digest}`)).status, 404, `no blob ${b.digest}`)
+  t.same(await readdir(path.join(wharf.storage, 'uploads')), [], 'no staged upload left')
 }
 
 t.test('an OCI layout with a multi-platform index, raw body, tags from the request', async (t) => {
