@@ -1,4 +1,6 @@
-import { readdir } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t, { type Test } from 'tap'
@@ -6,7 +8,7 @@ import { tar } from '../../conformance/helpers/tar.js'
 import { dockerArchive, ociArchive } from '../support/archives.js'
 import {
   MediaTypes, allBlobs, allManifests, configBlob, errorCodes, hexOf, makeBlob, makeImage, makeIndex, sameContent,
-  serverErrors, startTestServer, uniqueRepo, type Content, type HttpResponse,
+  serverErrors, startTestServer, uniqueRepo, WHARF_CLI, type Content, type HttpResponse,
 } from '../support/index.js'
 
 const { wharf, client } = await startTestServer(t)
@@ -148,6 +150,27 @@ t.test('access to other paths and methods', async (t) => {
   t.equal(res.status, 404)
   const empty = await client.request(importPath(uniqueRepo('x')), { method: 'POST' })
   t.equal(empty.status, 400)
+})
+
+t.test('wharf import: the CLI streams a file and prints the digests', async (t) => {
+  const repo = uniqueRepo('import-cli')
+  const content = multiPlatform()
+  const dir = await mkdtemp(path.join(tmpdir(), 'import-cli-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'image.tar')
+  await writeFile(file, ociArchive(content))
+  const run = (args: string[]): { code: number; stdout: string; stderr: string } => {
+    const out = spawnSync(process.execPath, [WHARF_CLI, 'import', ...args], { encoding: 'utf8' })
+    return { code: out.status ?? -1, stdout: out.stdout, stderr: out.stderr }
+  }
+  const ok = run([file, '--repository', repo, '--tag', 'cli', '--url', wharf.url])
+  t.equal(ok.code, 0, ok.stderr)
+  t.match(ok.stdout, `${repo}@${content.manifest.digest}  tags: cli`)
+  t.same(sameContent(await client.pullVerified(repo, 'cli'), content), [])
+  await writeFile(file, ociArchiveWithout(content, allBlobs(content)[0]!.digest))
+  const bad = run([file, '--repository', uniqueRepo('import-cli'), '--url', wharf.url])
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /import failed \(HTTP 400\): MANIFEST_BLOB_UNKNOWN/)
 })
 
 t.test('no server errors', async (t) => {
