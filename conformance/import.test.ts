@@ -2,12 +2,13 @@
 // docker-archive (the legacy `docker save` layout), through the HTTP endpoint and `wharf import`;
 // then skopeo reads the imported images back and the digests are the archive's.
 import { spawnSync } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { containersEnv } from './helpers/containers-env.js'
-import { scenario, toolPath, uniqueSuffix, type Tap, type ToolName } from './helpers/env.js'
-import { busyboxImage, multiPlatform, newSalt, writeOciLayout } from './helpers/fixtures.js'
+import { startDockerd, startedOnce } from './helpers/daemons.js'
+import { scenario, toolPath, uniqueSuffix, type Requirements, type Tap, type ToolName } from './helpers/env.js'
+import { busyboxImage, dockerArchive, multiPlatform, newSalt, writeOciLayout } from './helpers/fixtures.js'
 import { digestOf, RegistryClient, WHARF_CLI } from '../test/support/index.js'
 import { run, tempDir, type RunResult } from './helpers/proc.js'
 import { startTarget } from './helpers/target.js'
@@ -68,4 +69,34 @@ await scenario(t, 'skopeo docker-archive → wharf import (CLI) → config and l
   t.equal(inspect.Layers.length, image.layers.length)
   await skopeo(['copy', '--src-tls-verify=false', `docker://${target.address}/${repo('docker')}:saved`, `oci:${path.join(work, 'back')}:v1`])
   t.pass('skopeo pulls the imported image with every blob verified')
+})
+
+// One private dockerd (Debian's 20.10: `docker save` writes the legacy layout, no manifests inside).
+const docker = startedOnce(t, () => startDockerd([target.address]))
+const dockerNeeds: Requirements = { tools: ['dockerd', 'docker', 'containerd', 'skopeo', 'busybox', 'busyboxArm64'], root: true }
+
+await scenario(t, 'docker save → import (archive tags) → docker pull gives the same image id, skopeo sees the config', { ...dockerNeeds, timeout: 180_000 }, async (t) => {
+  const d = await docker()
+  const { skopeo, work } = await withSkopeo(t)
+  const image = busyboxImage('amd64', 'docker', salt)
+  const loadFile = path.join(work, 'load.tar')
+  const local = `${repo('saved')}:fromarchive`
+  await writeFile(loadFile, dockerArchive(image, [local]))
+  await d.docker(['load', '-i', loadFile])
+  const id = (await d.docker(['image', 'inspect', '--format', '{{.Id}}', local])).stdout.trim()
+  const saved = path.join(work, 'saved.tar')
+  await d.docker(['save', '-o', saved, local])
+  const res = await reg.request(`/_wharf/v1/repositories/${repo('saved')}/import`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: await readFile(saved) })
+  t.equal(res.status, 201, res.text())
+  const result = res.json<{ format: string; images: Array<{ digest: string; tags: string[] }> }>()
+  t.equal(result.format, 'docker')
+  t.same(result.images[0]!.tags, ['fromarchive'], 'the RepoTag naming this repository is set')
+  const config = (await skopeo(['inspect', '--config', '--raw', '--tls-verify=false', `docker://${target.address}/${repo('saved')}:fromarchive`])).stdout
+  t.equal(digestOf(config), id, 'the config digest is the image id docker saved')
+  const raw = (await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${target.address}/${repo('saved')}:fromarchive`])).stdout
+  t.equal(digestOf(raw), result.images[0]!.digest, 'the stored manifest is the one reported')
+  await d.docker(['rmi', local])
+  await d.docker(['pull', `${target.address}/${local}`])
+  const pulled = (await d.docker(['image', 'inspect', '--format', '{{.Id}}', `${target.address}/${local}`])).stdout.trim()
+  t.equal(pulled, id, 'docker pulls the imported image back with the same id')
 })
