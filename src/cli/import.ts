@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { Readable } from 'node:stream'
 import { ConfigError } from '../config/config.js'
 import { checkOptions, stringOption, stringOptions, type ParsedArgs } from './args.js'
 import { CommandFailure } from './failure.js'
@@ -29,10 +28,16 @@ export async function importArchive(args: ParsedArgs): Promise<number> {
   headers['content-length'] = String(total)
   const progress = new Progress(total, process.stderr.isTTY === true)
   const source = createReadStream(file, { highWaterMark: 1 << 20 })
-  source.on('data', (chunk) => progress.add(chunk.length))
+  // Counted on the way out (a 'data' listener would race the request for the stream's chunks).
+  const counted = (async function* () {
+    for await (const chunk of source) {
+      progress.add((chunk as Buffer).length)
+      yield chunk as Buffer
+    }
+  })()
   let response: Response
   try {
-    response = await fetch(url, { method: 'POST', headers, body: Readable.toWeb(source) as ReadableStream, duplex: 'half' } as RequestInit)
+    response = await fetch(url, { method: 'POST', headers, body: counted, duplex: 'half' } as unknown as RequestInit)
   } catch (err) {
     throw new CommandFailure(`import failed: ${(err as Error).message}${(err as Error).cause !== undefined ? ` (${String((err as { cause?: Error }).cause?.message ?? '')})` : ''}`)
   }
