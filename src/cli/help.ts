@@ -16,6 +16,7 @@ Commands:
   token    robot tokens for CI: create, list, revoke
   auth     token signing keys: rotate-key, retire-key --keep N | --older-than DURATION, keys
   export   download an image from a running registry as an oci-archive or docker-archive tar
+  import   send an image archive (docker save, oci-archive, tarred OCI layout) to a running server
 
 Options of every command:
 ${COMMON}
@@ -23,6 +24,25 @@ Run "wharf <command> --help" for a command's own options and examples.
 `
 
 export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  import: `Usage: wharf import FILE --repository NAME [--tag TAG ...] [options]
+
+Streams an image archive to a running server (POST /_wharf/v1/repositories/NAME/import): what
+\`docker save\`, \`podman save\`, \`skopeo copy ... oci-archive:FILE\` or \`tar -C layout -cf FILE .\`
+make. Every image lands with its digests unchanged (a docker save archive before Docker 25 holds
+no manifests: an OCI manifest is made for it); a failed import leaves nothing behind. Without
+--tag the archive's own tags for NAME are set. Prints the imported digests.
+
+Options:
+  --repository NAME  where the images go (pull and push access needed)
+  --tag TAG          tag to set (repeatable); the archive must then hold one image
+  --url URL          the server (default http://127.0.0.1:5000); env WHARF_URL
+  --username USER    log in as USER; the password from WHARF_PASSWORD, else asked on the terminal
+  -h, --help         this help
+
+Examples:
+  docker save alpine:3.20 -o alpine.tar && wharf import alpine.tar --repository library/alpine
+  skopeo copy docker://busybox oci-archive:busybox.tar && wharf import busybox.tar --repository busybox --tag 1.36 --url http://registry.lan:5000
+`,
   serve: `Usage: wharf serve [options]
 
 Runs the registry until SIGTERM or SIGINT, then lets requests in flight finish (30 s at most).

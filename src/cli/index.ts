@@ -11,11 +11,12 @@ import { CommandFailure } from './failure.js'
 import { COMMAND_HELP, USAGE } from './help.js'
 import { fsck } from './fsck.js'
 import { gc } from './gc.js'
+import { importArchive } from './import.js'
 import { serve } from './serve.js'
 import { token } from './token.js'
 import { user } from './user.js'
 
-const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck, user, token, auth, export: exportImage }
+const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck, user, token, auth, import: importArchive, export: exportImage }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv

@@ -26,6 +26,8 @@ import { UploadLimiter } from './upload-limiter.js'
 import { httpsServerOptions, logClientCertificate, watchTlsFiles, type SecureContextTarget, type TlsMaterial } from './tls.js'
 import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
+import { registerImportRoute } from './routes/import.js'
+import { ArchiveImporter } from '../transfer/importer.js'
 import { registerNotificationRoutes } from './routes/notifications.js'
 import type { NotificationStatsSource } from '../notifications/notifications.js'
 import { registerHealthRoutes } from './routes/health.js'
@@ -238,6 +240,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
 
   registerAdminRoutes(app, registry, options.gc, contextOf)
   registerExportRoute(app, new OciArchiveExporter(registry), contextOf)
+  registerImportRoute(app, { importer: new ArchiveImporter(registry, { manifestMaxBytes: options.manifestMaxBytes }), contextOf, uploadLimiter, bodyRate })
   registerNotificationRoutes(app, options.notifications)
   registerHealthRoutes(app, registry, options.shuttingDown !== undefined ? { shuttingDown: options.shuttingDown } : {})
   if (options.metrics?.route === true) registerMetricsRoute(app, options.metrics.collector)
