@@ -71,34 +71,37 @@ export function runBrowseContract(t: Test, makeStore: MetadataStoreFactory): voi
     const config = await blob(store, r, 10)
     const layer = await blob(store, r, 1000)
     const own = await blob(store, r, 50)
-    const child1 = manifestPut(r, [ref(config, 10, 'config'), ref(layer, 1000, 'layer')])
-    const child2 = manifestPut(r, [ref(config, 10, 'config'), ref(layer, 1000, 'layer'), ref(own, 50, 'layer')])
+    const child1 = manifestPut(r, [ref(config, 10, 'config'), ref(layer, 1000, 'layer')], { now: 1000 })
+    const child2 = manifestPut(r, [ref(config, 10, 'config'), ref(layer, 1000, 'layer'), ref(own, 50, 'layer')], { now: 1000 })
     await store.putManifest(child1.put)
     await store.putManifest(child2.put)
-    const index = manifestPut(r, [ref(child1.digest, child1.put.body.length, 'manifest'), ref(child2.digest, child2.put.body.length, 'manifest')], { tags: ['multi'] })
+    const index = manifestPut(r, [ref(child1.digest, child1.put.body.length, 'manifest'), ref(child2.digest, child2.put.body.length, 'manifest')], { tags: ['multi'], now: 2000 })
     await store.putManifest(index.put)
-    const sig = manifestPut(r, [ref(config, 10, 'config')], { subject: index.digest, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json' })
+    const sig = manifestPut(r, [ref(config, 10, 'config')], { subject: index.digest, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', now: 3000 })
+    const orphan = manifestPut(r, [ref(config, 10, 'config')], { subject: randomDigest(), now: 4000 })
+    await store.putManifest(orphan.put)
     await store.putManifest(sig.put)
     const [indexSize, child2Size] = await store.contentSizes([index.digest, child2.digest])
     t.equal(indexSize, index.put.body.length + child1.put.body.length + child2.put.body.length + 10 + 1000 + 50, 'each blob counted once')
     t.equal(child2Size, child2.put.body.length + 1060)
 
-    t.same(await store.manifestLinks(r, index.digest), { tags: ['multi'], parents: [], children: [child1.digest, child2.digest].sort(), referrers: [sig.digest] })
-    t.same(await store.manifestLinks(r, child1.digest), { tags: [], parents: [index.digest], children: [], referrers: [] })
-    t.same(await store.manifestLinks(r, sig.digest), { tags: [], parents: [], children: [], referrers: [], subject: index.digest })
+    t.same(await store.manifestLinks(r, index.digest), { tags: ['multi'], parents: [], children: [child1.digest, child2.digest].sort(), referrers: [sig.digest], pushedAt: 2000 })
+    t.same(await store.manifestLinks(r, child1.digest), { tags: [], parents: [index.digest], children: [], referrers: [], pushedAt: 1000 })
+    t.same(await store.manifestLinks(r, sig.digest), { tags: [], parents: [], children: [], referrers: [], subject: { digest: index.digest, present: true }, pushedAt: 3000 })
+    t.same((await store.manifestLinks(r, orphan.digest))?.subject, { digest: orphan.put.subject, present: false }, 'a subject not stored here')
     t.equal(await store.manifestLinks(r, randomDigest()), undefined)
     t.equal(await store.manifestLinks(repo('links/none'), index.digest), undefined)
 
     // Without child2: its own layer goes; config and layer stay (child1 and the signature use them).
     t.equal(await store.bytesFreedWithout(r, [child2.digest]), child2.put.body.length + 50)
     t.equal(await store.bytesFreedWithout(r, [index.digest, child1.digest, child2.digest, sig.digest]),
-      index.put.body.length + child1.put.body.length + child2.put.body.length + sig.put.body.length + 1060)
+      index.put.body.length + child1.put.body.length + child2.put.body.length + sig.put.body.length + 1050, 'the config stays: the orphan uses it')
     // What another repository holds is not freed.
     await store.recordBlob(repo('links/other'), layer, 1000)
     await store.recordBlob(repo('links/other'), config, 10)
     await store.putManifest({ ...child1.put, repo: repo('links/other') })
-    t.equal(await store.bytesFreedWithout(r, [index.digest, child1.digest, child2.digest, sig.digest]),
-      index.put.body.length + child2.put.body.length + sig.put.body.length + 50)
+    t.equal(await store.bytesFreedWithout(r, [index.digest, child1.digest, child2.digest, sig.digest, orphan.digest]),
+      index.put.body.length + child2.put.body.length + sig.put.body.length + orphan.put.body.length + 50)
     t.equal(await store.bytesFreedWithout(r, []), 0)
   })
 

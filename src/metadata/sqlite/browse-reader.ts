@@ -49,7 +49,9 @@ export class SqliteBrowseReader {
         )
         SELECT SUM(COALESCE(mc.size, b.size, 0)) AS bytes FROM closure c
           LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest`),
-      manifestInRepo: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM manifests WHERE repo = ? AND digest = ?'),
+      manifest: db.prepare<{ repo: string; digest: string }, { pushed_at: number; subject: string | null; present: number }>(
+        `SELECT m.pushed_at, c.subject, EXISTS (SELECT 1 FROM manifests s WHERE s.repo = m.repo AND s.digest = c.subject) AS present
+         FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = :repo AND m.digest = :digest`),
       tagsOf: db.prepare<[string, string], { tag: string }>('SELECT tag FROM tags WHERE repo = ? AND digest = ? ORDER BY tag'),
       // As the writer's refusal of a delete (writer.ts manifestReferencedBy): manifest and index-blob references.
       parents: db.prepare<{ repo: string; digest: string }, { digest: string }>(
@@ -61,8 +63,6 @@ export class SqliteBrowseReader {
       referrers: db.prepare<{ repo: string; digest: string }, { digest: string }>(
         `SELECT c.digest FROM manifest_contents c JOIN manifests m ON m.repo = :repo AND m.digest = c.digest
          WHERE c.subject = :digest ORDER BY c.digest`),
-      subject: db.prepare<{ repo: string; digest: string }, { subject: string }>(
-        `SELECT c.subject FROM manifest_contents c JOIN manifests m ON m.repo = :repo AND m.digest = c.subject WHERE c.digest = :digest`),
       bytesFreed: db.prepare<{ repo: string; removed: string }, { bytes: number | null }>(`
         WITH removed (digest) AS (SELECT DISTINCT value FROM json_each(:removed)),
         referenced (digest) AS (
@@ -116,14 +116,15 @@ export class SqliteBrowseReader {
   }
 
   manifestLinks(repo: string, digest: string): ManifestLinks | undefined {
-    if (this.stmt.manifestInRepo.get(repo, digest) === undefined) return undefined
-    const subject = this.stmt.subject.get({ repo, digest })?.subject
+    const row = this.stmt.manifest.get({ repo, digest })
+    if (row === undefined) return undefined
     return {
-      tags: this.stmt.tagsOf.all(repo, digest).map((row) => row.tag as Tag),
-      parents: this.stmt.parents.all({ repo, digest }).map((row) => row.digest as Digest),
-      children: this.stmt.children.all({ repo, digest }).map((row) => row.digest as Digest),
-      referrers: this.stmt.referrers.all({ repo, digest }).map((row) => row.digest as Digest),
-      ...(subject !== undefined ? { subject: subject as Digest } : {}),
+      tags: this.stmt.tagsOf.all(repo, digest).map((r) => r.tag as Tag),
+      parents: this.stmt.parents.all({ repo, digest }).map((r) => r.digest as Digest),
+      children: this.stmt.children.all({ repo, digest }).map((r) => r.digest as Digest),
+      referrers: this.stmt.referrers.all({ repo, digest }).map((r) => r.digest as Digest),
+      ...(row.subject !== null ? { subject: { digest: row.subject as Digest, present: row.present === 1 } } : {}),
+      pushedAt: row.pushed_at,
     }
   }
 
