@@ -13,6 +13,10 @@ function containsPattern(text: string | undefined): string | null {
 const TAG_COLUMNS = `t.tag, t.updated_at, ${MANIFEST_RECORD_COLUMNS}, c.body`
 const TAG_FILTER = `(:pattern IS NULL OR t.tag LIKE :pattern ESCAPE '\\')`
 
+/** How long a repository's computed sizes are reused while its manifests are unchanged. */
+const SIZES_TTL_MS = 30_000
+const SIZE_CACHE_ENTRIES = 10_000
+
 type TagRow = ManifestRow & { tag: string; updated_at: number; body: Buffer }
 
 /**
@@ -21,6 +25,7 @@ type TagRow = ManifestRow & { tag: string; updated_at: number; body: Buffer }
  */
 export class SqliteBrowseReader {
   private readonly stmt
+  private readonly sizeCache = new Map<string, { fingerprint: string; at: number; sizes: { logicalBytes: number; exclusiveBytes: number } }>()
 
   constructor(db: Database.Database) {
     this.stmt = {
@@ -89,15 +94,25 @@ export class SqliteBrowseReader {
   repositoryStats(names: readonly string[]): RepositoryStats[] {
     return names.filter((name) => this.stmt.repositoryExists.get(name) !== undefined).map((name) => {
       const manifests = this.stmt.manifestStats.get(name)!
-      return {
-        name,
-        tagCount: this.stmt.tagCount.get(name)!.n,
-        manifestCount: manifests.n,
-        logicalBytes: this.stmt.logical.get(name)?.bytes ?? 0,
-        exclusiveBytes: this.stmt.exclusive.get({ repo: name })?.bytes ?? 0,
-        lastPushedAt: manifests.n > 0 ? manifests.pushed : null,
-      }
+      const lastPushedAt = manifests.n > 0 ? manifests.pushed : null
+      return { name, tagCount: this.stmt.tagCount.get(name)!.n, manifestCount: manifests.n, ...this.sizes(name, `${manifests.n}:${lastPushedAt}`), lastPushedAt }
     })
+  }
+
+  /**
+   * A repository's logical and exclusive bytes walk all its manifests (a second or so for 10,000
+   * under load): kept while its manifests are unchanged (count and last push, `fingerprint`) for
+   * SIZES_TTL_MS at most, as exclusive bytes also depend on what other repositories hold.
+   */
+  private sizes(name: string, fingerprint: string): { logicalBytes: number; exclusiveBytes: number } {
+    const now = Date.now()
+    const known = this.sizeCache.get(name)
+    if (known !== undefined && known.fingerprint === fingerprint && now - known.at < SIZES_TTL_MS) return known.sizes
+    const sizes = { logicalBytes: this.stmt.logical.get(name)?.bytes ?? 0, exclusiveBytes: this.stmt.exclusive.get({ repo: name })?.bytes ?? 0 }
+    this.sizeCache.delete(name)
+    this.sizeCache.set(name, { fingerprint, at: now, sizes })
+    if (this.sizeCache.size > SIZE_CACHE_ENTRIES) this.sizeCache.delete(this.sizeCache.keys().next().value!)
+    return sizes
   }
 
   searchTags(repo: string, query: TagSearch): { tags: TaggedManifest[]; total: number } {
