@@ -28,6 +28,7 @@ import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
 import { registerImportRoute } from './routes/import.js'
 import { ArchiveImporter } from '../transfer/importer.js'
+import { registerBrowseRoutes } from './routes/browse.js'
 import { registerNotificationRoutes } from './routes/notifications.js'
 import type { NotificationStatsSource } from '../notifications/notifications.js'
 import { registerHealthRoutes } from './routes/health.js'
@@ -38,7 +39,6 @@ import { handleBlob } from './routes/blobs.js'
 import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js'
 import { handleManifest } from './routes/manifests.js'
 import { registerTokenRoutes } from './routes/token.js'
-import { registerExportRoute } from './routes/export.js'
 import { OciArchiveExporter } from '../transfer/exporter.js'
 import { handleUpload, handleUploadStart } from './routes/uploads.js'
 import { parseV2Path, splitUrl, unknownRoute, type V2Route } from './v2-path.js'
@@ -238,8 +238,8 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2', handler: dispatch })
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
+  registerBrowseRoutes(app, registry, new OciArchiveExporter(registry), contextOf)
   registerAdminRoutes(app, registry, options.gc, contextOf)
-  registerExportRoute(app, new OciArchiveExporter(registry), contextOf)
   registerImportRoute(app, { importer: new ArchiveImporter(registry, { manifestMaxBytes: options.manifestMaxBytes }), contextOf, uploadLimiter, bodyRate })
   registerNotificationRoutes(app, options.notifications)
   registerHealthRoutes(app, registry, options.shuttingDown !== undefined ? { shuttingDown: options.shuttingDown } : {})

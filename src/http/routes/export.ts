@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RequestContext } from '../../context/request-context.js'
 import { RegistryError } from '../../errors/registry-error.js'
 import { parseDigest } from '../../oci/digest.js'
@@ -7,8 +7,7 @@ import { parseTag, type RepoName } from '../../oci/names.js'
 import type { ExportFormat, ExportRequest, ImageExporter } from '../../transfer/archive-types.js'
 import { parsePlatform } from '../../transfer/docker-archive.js'
 import { Query } from '../query.js'
-import { splitUrl, unknownRoute } from '../v2-path.js'
-import { parseRepositoriesApiPath, REPOSITORIES_API_PREFIX } from '../wharf-api-path.js'
+import { splitUrl } from '../v2-path.js'
 import { methodNotAllowed } from './blobs.js'
 
 /** The export request a query names; a missing or malformed parameter is a 400. */
@@ -33,7 +32,7 @@ export function exportRequestOf(name: RepoName, query: Query, host: string | und
  * the image as a tar, streamed from the store. Everything is resolved first, so an unknown
  * reference, a missing blob or a platform the index lacks is a JSON error before any byte.
  */
-export async function handleExport(exporter: ImageExporter, ctx: RequestContext, name: RepoName, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function handleExport(exporter: ImageExporter, ctx: RequestContext, name: RepoName, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(request.method)
   const prepared = await exporter.prepare(ctx, exportRequestOf(name, new Query(splitUrl(request.raw.url ?? '/').query), request.headers.host))
   reply.code(200).headers({
@@ -51,17 +50,4 @@ export async function handleExport(exporter: ImageExporter, ctx: RequestContext,
     body.destroy(err instanceof Error ? err : new Error(String(err)))
   })
   return reply.send(body)
-}
-
-/** The export route; the other endpoints of the repositories API are not this file's (404 until served). */
-export function registerExportRoute(app: FastifyInstance, exporter: ImageExporter, contextOf: (request: FastifyRequest, reply: FastifyReply) => RequestContext): void {
-  app.route({
-    method: ['GET', 'HEAD'],
-    url: `${REPOSITORIES_API_PREFIX}/*`,
-    handler: async (request, reply) => {
-      const route = parseRepositoriesApiPath(splitUrl(request.raw.url ?? '/').path)
-      if (route.kind !== 'export') throw unknownRoute()
-      return handleExport(exporter, contextOf(request, reply), route.name, request, reply)
-    },
-  })
 }
