@@ -45,8 +45,8 @@ export function registerBrowseRoutes(app: FastifyInstance, registry: Registry, e
     }
   }
   app.get(REPOSITORIES_API_PREFIX, handler)
-  // HEAD is for export's headers; the other endpoints answer it as GET without a body (Fastify's rule).
-  app.get(`${REPOSITORIES_API_PREFIX}/*`, handler)
+  // HEAD declared, not derived from GET: Fastify's derived HEAD would drop export's Content-Length.
+  app.route({ method: ['GET', 'HEAD'], url: `${REPOSITORIES_API_PREFIX}/*`, handler })
 }
 
 function common(query: Query): { filter?: string; cursor?: string; n?: number } {
