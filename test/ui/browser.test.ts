@@ -12,19 +12,24 @@ const missing = browserMissing()
 if (missing !== undefined && process.env.CI !== 'true') {
   t.plan(0, `browser tests skipped: ${missing}`)
 } else {
+  t.setTimeout(180_000)
   const { wharf, client } = await startTestServer(t)
   const seeded = await seed(client)
   const chromium: HeadlessBrowser = await launchBrowser()
   t.teardown(() => chromium.close())
 
-  /** A fresh page that fails the test on any CSP violation or script error. */
+  /** Script errors and CSP violations (console errors) of each test's pages; `clean` asserts there were none. */
+  const problems = new Map<Test, string[]>()
+  const clean = (t: Test): void => { t.same(problems.get(t) ?? [], [], 'no script errors or CSP violations') }
+
+  /** A fresh page (own cookies) at `path`. */
   const open = async (t: Test, path: string, viewport?: { width: number; height: number }) => {
     const { context, page } = await chromium.newPage(viewport !== undefined ? { viewport } : {})
     t.teardown(() => context.close())
-    const problems: string[] = []
-    page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()) })
-    page.on('pageerror', (err) => problems.push(err.message))
-    t.teardown(() => { t.same(problems, [], 'no script errors or CSP violations') })
+    const seen = problems.get(t) ?? []
+    problems.set(t, seen)
+    page.on('console', (message) => { if (message.type() === 'error') seen.push(message.text()) })
+    page.on('pageerror', (err) => seen.push(err.message))
     await page.goto(wharf.url + path)
     return page
   }
@@ -39,6 +44,7 @@ if (missing !== undefined && process.env.CI !== 'true') {
     await page.getByRole('link', { name: 'latest', exact: true }).click()
     await page.waitForURL(new RegExp(`/manifests/${seeded.amd64Digest}$`))
     t.match(await page.locator('main').textContent(), 'COPY app /bin/app')
+    clean(t)
   })
 
   t.test('filter as you type: results change without a submit, the URL follows, the count is announced', async (t) => {
@@ -46,10 +52,11 @@ if (missing !== undefined && process.env.CI !== 'true') {
     await page.getByLabel('Filter by name').pressSequentially('tool', { delay: 30 })
     await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length === 1)
     t.match(await page.locator('#results tbody').textContent(), 'tools/hostile')
-    await page.waitForURL(/\?q=tool$/)
+    await page.waitForFunction(() => location.search === '?q=tool')
     await page.waitForFunction(() => (document.getElementById('announce')?.textContent ?? '').includes('matching'))
     t.equal(await page.getByLabel('Filter by name').inputValue(), 'tool', 'the input keeps its text and focus')
     t.ok(await page.getByLabel('Filter by name').evaluate((el) => el === document.activeElement))
+    clean(t)
   })
 
   t.test('an index: its platforms link to their manifests; referrers and the attestation are labelled', async (t) => {
@@ -62,6 +69,7 @@ if (missing !== undefined && process.env.CI !== 'true') {
     await platforms.locator('tr', { hasText: 'linux/arm64' }).getByRole('link').click()
     await page.waitForURL(new RegExp(`/manifests/${seeded.arm64Digest}$`))
     t.match(await page.locator('main').textContent(), 'linux/arm64')
+    clean(t)
   })
 
   t.test('delete a tag through the dialog: the preview, then the DELETE, then the tag is gone', async (t) => {
@@ -78,6 +86,7 @@ if (missing !== undefined && process.env.CI !== 'true') {
     t.equal(await page.getByRole('link', { name: 'buildcache', exact: true }).count(), 0)
     t.equal((await client.getManifest('team/app', 'buildcache')).status, 404)
     t.equal((await client.getManifest('team/app', 'v1')).status, 200, 'the other tags stay')
+    clean(t)
   })
 
   t.test('keyboard: the skip link comes first and moves focus to the content; focus is visible', async (t) => {
@@ -94,13 +103,16 @@ if (missing !== undefined && process.env.CI !== 'true') {
     t.ok(reached, 'the filter is reachable by Tab')
     const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)
     t.not(outline, 'none', 'the focused field shows an outline')
+    clean(t)
   })
 
   t.test('a phone (375 px): no page wider than the screen', async (t) => {
+    const page = await open(t, '/', { width: 375, height: 740 })
     for (const path of ['/', '/repositories/team/app', `/repositories/team/app/manifests/${seeded.indexDigest}`, `/repositories/team/app/manifests/${seeded.amd64Digest}`, '/usage', '/import']) {
-      const page = await open(t, path, { width: 375, height: 740 })
+      await page.goto(wharf.url + path)
       const { scroll, client: width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }))
       t.ok(scroll <= width, `${path}: ${scroll} <= ${width}`)
     }
+    clean(t)
   })
 }

@@ -39,10 +39,10 @@ for (const form of document.querySelectorAll('form[data-live]')) {
       const res = await fetch(url, { signal: controller.signal, headers: { Accept: 'text/html' } })
       const doc = new DOMParser().parseFromString(await res.text(), 'text/html')
       const fresh = doc.getElementById('results'); const here = document.getElementById('results')
-      if (fresh && here) here.replaceWith(fresh)
-      history.replaceState(null, '', url)
       const count = doc.getElementById('result-count')
       announce(count ? count.textContent : '')
+      if (fresh && here) here.replaceWith(fresh)
+      history.replaceState(null, '', url)
     } catch (err) { if (err.name !== 'AbortError') announce('Filter failed: ' + err.message) }
   }
   form.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(run, 180) })

@@ -28,7 +28,7 @@ export function usagePage(viewer: Viewer, usage: UsageView): Html {
     const tags = [...repo.tags ?? []].sort((a, b) => b.bytes - a.bytes)
     return html`<tr>
 <th scope="row" class="name"><a href="${repositoryHref(repo.name)}">${repo.name}</a>${repo.cached === true ? html` <span class="badge">cache</span>` : ''}
-${tags.length > 0 ? html`<details><summary>${formatCount(tags.length)} tags</summary><ul>${tags.map((t) => html`<li><span class="mono">${t.tag}</span> ${formatBytes(t.bytes)}</li>`)}</ul></details>` : ''}</th>
+${tags.length > 0 ? html`<details><summary>${formatCount(tags.length)} ${tags.length === 1 ? 'tag' : 'tags'}</summary><ul>${tags.map((t) => html`<li><span class="mono">${t.tag}</span> ${formatBytes(t.bytes)}</li>`)}</ul></details>` : ''}</th>
 <td class="num">${formatBytes(repo.logicalBytes)}</td>
 <td class="num">${formatBytes(repo.exclusiveBytes)}</td>
 <td class="num hide-narrow">${formatBytes(shared)}</td>
