@@ -14,8 +14,11 @@ export type Interpolation = Html | string | number | boolean | null | undefined 
 
 const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' }
 
+const SPECIAL = /[&<>"'`]/
+
 export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!)
+  // Most values (names, digests, sizes) have nothing to escape: no replace, no new string.
+  return SPECIAL.test(value) ? value.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!) : value
 }
 
 function render(value: Interpolation): string {
