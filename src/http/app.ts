@@ -43,7 +43,7 @@ import { handleCatalog, handleReferrers, handleTags } from './routes/listings.js
 import { handleManifest } from './routes/manifests.js'
 import { registerTokenRoutes } from './routes/token.js'
 import { handleUpload, handleUploadStart } from './routes/uploads.js'
-import { parseV2Path, splitUrl, unknownRoute, type V2Route } from './v2-path.js'
+import { decodeSegment as segment, parseV2Path, splitUrl, unknownRoute, type V2Route } from './v2-path.js'
 import { resolveProxied } from './proxy-names.js'
 
 export interface AppOptions {
@@ -105,14 +105,6 @@ interface Guarded {
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
 
-/** Decodes a path segment that is not a name (reference, digest, session id); names stay raw. */
-function segment(value: string): string {
-  try {
-    return decodeURIComponent(value)
-  } catch {
-    return value
-  }
-}
 
 /**
  * The HTTP layer: translates requests to Registry calls and results or RegistryErrors to

@@ -12,7 +12,7 @@ import { repositoryPage } from '../../ui/pages/repository.js'
 import { accessOfRepositoriesApi } from '../access-table.js'
 import { Query } from '../query.js'
 import { sendHtml, sendUiError, uiRequest, type UiAccess, type UiRequest } from '../ui-support.js'
-import { segmentsFromEnd, splitUrl } from '../v2-path.js'
+import { decodeSegment, segmentsFromEnd, splitUrl } from '../v2-path.js'
 
 /** Rows per page: a page of 100 renders in a few milliseconds and stays readable on a phone. */
 const PAGE_SIZE = 100
@@ -46,9 +46,9 @@ export function registerUiRoutes(app: FastifyInstance, browser: Browser, access:
   })
 
   app.get('/', page(async (ui, query) => {
-    const filter = (query.one('q') ?? '').trim()
+    const filter = filterOf(query)
     const cursor = nonEmpty(query.one('cursor'))
-    const result = await browser.repositories(ui.ctx, { filter, n: PAGE_SIZE, ...(cursor !== undefined ? { cursor } : {}) })
+    const result = await browser.repositories(ui.ctx, { n: PAGE_SIZE, ...(filter !== '' ? { filter } : {}), ...(cursor !== undefined ? { cursor } : {}) })
     return repositoriesPage(ui.viewer, { result, filter, ...(cursor !== undefined ? { cursor } : {}) })
   }))
 
@@ -57,14 +57,14 @@ export function registerUiRoutes(app: FastifyInstance, browser: Browser, access:
     if (count >= 3 && at(-2) === 'manifests') {
       const name = nameBefore(-2)
       access.policy.authorize(ui.caller, accessOfRepositoriesApi({ kind: 'manifest', name, digest: at(-1)! }).needs)
-      return manifestPage(ui.viewer, await browser.manifest(ui.ctx, name, parseDigest(decoded(at(-1)!))))
+      return manifestPage(ui.viewer, await browser.manifest(ui.ctx, name, parseDigest(decodeSegment(at(-1)!))))
     }
     const name = nameBefore(0)
     access.policy.authorize(ui.caller, accessOfRepositoriesApi({ kind: 'tags', name }).needs)
-    const filter = (query.one('q') ?? '').trim()
+    const filter = filterOf(query)
     const sort: TagSort = query.one('sort') === 'time' ? 'time' : 'name'
     const cursor = nonEmpty(query.one('cursor'))
-    const result = await browser.tags(ui.ctx, name, { filter, sort, n: PAGE_SIZE, ...(cursor !== undefined ? { cursor } : {}) })
+    const result = await browser.tags(ui.ctx, name, { sort, n: PAGE_SIZE, ...(filter !== '' ? { filter } : {}), ...(cursor !== undefined ? { cursor } : {}) })
     return repositoryPage(ui.viewer, { result, filter, sort, ...(cursor !== undefined ? { cursor } : {}) })
   }))
 
@@ -74,12 +74,9 @@ export function registerUiRoutes(app: FastifyInstance, browser: Browser, access:
   }))
 }
 
-function decoded(segment: string): string {
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    return segment
-  }
+/** `?q=`, trimmed; at most a name's length (255), as the JSON API allows. */
+function filterOf(query: Query): string {
+  return (query.one('q') ?? '').trim().slice(0, 255)
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
