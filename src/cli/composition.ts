@@ -134,7 +134,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       manifests: new ManifestService(metadata, clock, events, maintenance, proxy),
       proxy,
       listings: new ListingService(metadata, config.limits.pageMaxEntries, policy),
-      browser: new RegistryBrowser({ metadata, store: blobStore, policy, isCached: (name) => proxy.isCached(name) }),
+      browser: new RegistryBrowser({ metadata, store: blobStore, policy, isCached: (name) => proxy.isCached(name), retention: config.retention, clock }),
       gc: new GarbageCollector({ metadata, store: blobStore, uploads, coordination, clock, events, log: logger.child({ component: 'gc' }) }),
       metadata,
       store: blobStore,

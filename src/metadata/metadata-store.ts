@@ -280,8 +280,10 @@ export interface ManifestLinks {
   readonly children: Digest[]
   /** Manifests of the repository whose subject it is. */
   readonly referrers: Digest[]
-  /** Its subject, when that is a manifest of the repository. */
-  readonly subject?: Digest
+  /** Its subject, and whether that is a manifest of the repository. */
+  readonly subject?: { readonly digest: Digest; readonly present: boolean }
+  /** Its last PUT into the repository (what garbage collection's untagged cutoff and grace period compare). */
+  readonly pushedAt: number
 }
 
 export interface PageRequest {

@@ -1,5 +1,7 @@
 import type { AccessPolicy } from '../access/policy.js'
+import type { Clock } from '../context/clock.js'
 import type { RequestContext } from '../context/request-context.js'
+import { RetentionRules, type RetentionPolicy } from '../gc/retention.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { MetadataStore, TaggedManifest } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
@@ -21,6 +23,9 @@ export interface BrowseDeps {
   readonly policy: AccessPolicy
   /** Whether a repository is under a pull-through cache's prefix. */
   readonly isCached: (name: string) => boolean
+  /** Retention policies (config `retention`): whether a delete leaves untagged manifests the next collection removes. */
+  readonly retention?: readonly RetentionPolicy[]
+  readonly clock?: Clock
 }
 
 /**
@@ -30,10 +35,12 @@ export interface BrowseDeps {
 export class RegistryBrowser implements Browser {
   private readonly deps: BrowseDeps
   private readonly configs: ImageConfigReader
+  private readonly retention: RetentionRules
 
   constructor(deps: BrowseDeps) {
     this.deps = deps
     this.configs = new ImageConfigReader(deps.store)
+    this.retention = new RetentionRules(deps.retention ?? [])
   }
 
   async repositories(ctx: RequestContext, query: RepositoryQuery): Promise<RepositoryPage> {
@@ -79,8 +86,8 @@ export class RegistryBrowser implements Browser {
     const found = await metadata.searchTags(repo, { sort, limit: limit + 1, ...(query.filter !== undefined ? { contains: query.filter } : {}), ...(after !== undefined ? { after } : {}) })
     const rows = found.tags.slice(0, limit)
     const digests = [...new Set(rows.map((row) => row.record.digest))]
-    const sizes = new Map(digests.map((d, i) => [d, 0] as [Digest, number]))
-    ;(await metadata.contentSizes(digests)).forEach((size, i) => sizes.set(digests[i]!, size))
+    const measured = await metadata.contentSizes(digests)
+    const sizes = new Map(digests.map((d, i) => [d, measured[i] ?? 0]))
     const tags = await Promise.all(rows.map((row) => this.tagSummary(row, sizes.get(row.record.digest) ?? 0)))
     const lastRow = rows[rows.length - 1]
     return {
@@ -123,7 +130,9 @@ export class RegistryBrowser implements Browser {
   }
 
   async deletePreview(_ctx: RequestContext, repo: RepoName, target: { readonly tag: Tag } | { readonly digest: Digest }): Promise<DeletePreview> {
-    return previewDeletion(this.deps.metadata, repo, target)
+    const untaggedAge = this.retention.policyFor(repo)?.policy.untaggedMaxAgeSeconds
+    const now = this.deps.clock?.now() ?? Date.now()
+    return previewDeletion(this.deps.metadata, repo, target, untaggedAge !== undefined ? now - untaggedAge * 1000 : undefined)
   }
 
   /** The caller's own rights (a token's scopes included): what the UI offers must succeed. */

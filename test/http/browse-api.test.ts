@@ -33,8 +33,9 @@ async function push(repo: string, reference: string, manifest: Manifest, blobs: 
 }
 
 t.before(async () => {
-  // No scheduled collection: the last report is only the one this test asks for.
-  server = await startGcServer()
+  // No scheduled collection: the last report is only the one this test asks for. Under pruned/,
+  // untagged manifests go with the next collection.
+  server = await startGcServer({ retention: [{ repositories: 'pruned/**', untaggedMaxAgeSeconds: 0 }] })
   client = server.client
 })
 t.teardown(async () => { await server?.stop(true) })
@@ -144,36 +145,58 @@ t.test('an index in detail: platforms, attestation manifests labelled', async (t
   t.notOk('config' in cacheDetail)
 })
 
-t.test('delete previews', async (t) => {
+t.test('delete previews: untagged manifests are kept, referrers go with their subject', async (t) => {
   const v1Preview = await client.getJson<Record<string, any>>(`${API}/${REPO}/delete-preview?tag=v1`)
-  t.same(v1Preview.target, { tag: 'v1', digest: v1.digest })
-  t.same(v1Preview.tags, ['v1'])
-  t.same(new Set(v1Preview.manifests.map((m: { digest: string; kind: string }) => `${m.kind} ${m.digest}`)),
-    new Set([`image ${v1.digest}`, `signature ${signature.digest}`, `sbom ${sbom.digest}`]))
-  t.equal(v1Preview.freedBytes, v1Size + referrersSize)
-  t.notOk('refused' in v1Preview)
+  t.same(v1Preview, { repository: REPO, target: { tag: 'v1', digest: v1.digest }, tags: ['v1'], manifests: [], freedBytes: 0 },
+    'the untagged image stays (pulled by digest), and its referrers with it')
+
+  const v1ByDigest = await client.getJson<Record<string, any>>(`${API}/${REPO}/delete-preview?digest=${v1.digest}`)
+  t.same(v1ByDigest.tags, ['v1'])
+  t.same(new Set(v1ByDigest.manifests.map((m: { digest: string; kind: string }) => `${m.kind} ${m.digest}`)),
+    new Set([`signature ${signature.digest}`, `sbom ${sbom.digest}`]))
+  t.equal(v1ByDigest.freedBytes, v1Size + referrersSize)
+  t.notOk('refused' in v1ByDigest)
 
   const child = await client.getJson<Record<string, any>>(`${API}/${REPO}/delete-preview?digest=${amd.digest}`)
   t.same(child.refused, { reason: 'manifest is referenced by an index in this repository: delete the index first', referencedBy: [multi.digest] })
+  t.same([child.tags, child.manifests, child.freedBytes], [[], [], 0])
   const refusedDelete = await client.deleteManifest(REPO, amd.digest)
   t.equal(refusedDelete.status, 409, 'the registry refuses that delete as the preview said')
 
   const index = await client.getJson<Record<string, any>>(`${API}/${REPO}/delete-preview?digest=${multi.digest}`)
   t.same(index.tags, ['multi'])
-  t.same(new Set(index.manifests.map((m: { digest: string }) => m.digest)), new Set([amd.digest, arm.digest, amdAttestation.manifest.digest, armAttestation.manifest.digest]))
-  t.equal(index.freedBytes, multiSize)
+  t.same(index.manifests, [], 'its children stay as untagged manifests')
+  t.equal(index.freedBytes, multi.size)
 
   // A second tag on the same manifest: deleting one tag frees nothing.
   await client.pushManifest(REPO, 'cache-copy', cache)
   const copy = await client.getJson<Record<string, any>>(`${API}/${REPO}/delete-preview?tag=cache`)
-  t.same(copy.manifests, [])
-  t.equal(copy.freedBytes, 0)
+  t.same([copy.tags, copy.manifests, copy.freedBytes], [['cache'], [], 0])
   const byDigest = await client.getJson<Record<string, any>>(`${API}/${REPO}/delete-preview?digest=${cache.digest}`)
   t.same(byDigest.tags, ['cache', 'cache-copy'])
   t.equal(byDigest.freedBytes, cacheSize)
 
-  // Nothing changed.
-  t.equal((await client.getJson<Tags>(`${API}/${REPO}/tags`)).total, 4)
+  t.equal((await client.getJson<Tags>(`${API}/${REPO}/tags`)).total, 4, 'nothing changed')
+})
+
+t.test('delete previews where retention removes untagged manifests', async (t) => {
+  const repo = 'pruned/web'
+  const config = configBlob()
+  const layer = makeBlob(1500)
+  const image = await push(repo, 'v1', imageManifest(config, [layer]), [config, layer])
+  const sigLayerHere = makeBlob('signature bytes', { mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json' })
+  const sig = await push(repo, 'sig', imageManifest(emptyConfig, [sigLayerHere], { artifactType: SIG_TYPE, subject: { ...image } }), [emptyConfig, sigLayerHere])
+  await client.deleteManifest(repo, 'sig')
+  const byTag = await client.getJson<Record<string, any>>(`${API}/${repo}/delete-preview?tag=v1`)
+  t.same(byTag.manifests.map((m: { digest: string; kind: string }) => [m.kind, m.digest]), [['image', image.digest], ['signature', sig.digest]])
+  t.equal(byTag.freedBytes, sum(image.size, config.size, layer.size, sig.size, sigLayerHere.size), 'the empty config is also in apps/web: not freed')
+
+  const children = [configBlob({ architecture: 'amd64' }), configBlob({ architecture: 'arm64' })].map((c) => ({ config: c, layer: makeBlob(700) }))
+  const images = await Promise.all(children.map(({ config, layer }) => push(repo, imageManifest(config, [layer]).digest, imageManifest(config, [layer]), [config, layer])))
+  const index = await push(repo, 'multi', ociIndex(images.map((m) => descriptor(m))), [])
+  const indexPreview = await client.getJson<Record<string, any>>(`${API}/${repo}/delete-preview?digest=${index.digest}`)
+  t.same(new Set(indexPreview.manifests.map((m: { digest: string }) => m.digest)), new Set(images.map((m) => m.digest)), 'its children go with it')
+  t.equal(indexPreview.freedBytes, sum(index.size, ...images.map((m) => m.size), ...children.flatMap(({ config, layer }) => [config.size, layer.size])))
 })
 
 t.test('tags: sort, filter, cursor paging, total', async (t) => {

@@ -13,6 +13,10 @@ function containsPattern(text: string | undefined): string | null {
 const TAG_COLUMNS = `t.tag, t.updated_at, ${MANIFEST_RECORD_COLUMNS}, c.body`
 const TAG_FILTER = `(:pattern IS NULL OR t.tag LIKE :pattern ESCAPE '\\')`
 
+/** How long a repository's computed sizes are reused while its manifests are unchanged. */
+const SIZES_TTL_MS = 30_000
+const SIZE_CACHE_ENTRIES = 10_000
+
 type TagRow = ManifestRow & { tag: string; updated_at: number; body: Buffer }
 
 /**
@@ -21,6 +25,7 @@ type TagRow = ManifestRow & { tag: string; updated_at: number; body: Buffer }
  */
 export class SqliteBrowseReader {
   private readonly stmt
+  private readonly sizeCache = new Map<string, { fingerprint: string; at: number; sizes: { logicalBytes: number; exclusiveBytes: number } }>()
 
   constructor(db: Database.Database) {
     this.stmt = {
@@ -49,7 +54,9 @@ export class SqliteBrowseReader {
         )
         SELECT SUM(COALESCE(mc.size, b.size, 0)) AS bytes FROM closure c
           LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest`),
-      manifestInRepo: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM manifests WHERE repo = ? AND digest = ?'),
+      manifest: db.prepare<{ repo: string; digest: string }, { pushed_at: number; subject: string | null; present: number }>(
+        `SELECT m.pushed_at, c.subject, EXISTS (SELECT 1 FROM manifests s WHERE s.repo = m.repo AND s.digest = c.subject) AS present
+         FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = :repo AND m.digest = :digest`),
       tagsOf: db.prepare<[string, string], { tag: string }>('SELECT tag FROM tags WHERE repo = ? AND digest = ? ORDER BY tag'),
       // As the writer's refusal of a delete (writer.ts manifestReferencedBy): manifest and index-blob references.
       parents: db.prepare<{ repo: string; digest: string }, { digest: string }>(
@@ -61,8 +68,6 @@ export class SqliteBrowseReader {
       referrers: db.prepare<{ repo: string; digest: string }, { digest: string }>(
         `SELECT c.digest FROM manifest_contents c JOIN manifests m ON m.repo = :repo AND m.digest = c.digest
          WHERE c.subject = :digest ORDER BY c.digest`),
-      subject: db.prepare<{ repo: string; digest: string }, { subject: string }>(
-        `SELECT c.subject FROM manifest_contents c JOIN manifests m ON m.repo = :repo AND m.digest = c.subject WHERE c.digest = :digest`),
       bytesFreed: db.prepare<{ repo: string; removed: string }, { bytes: number | null }>(`
         WITH removed (digest) AS (SELECT DISTINCT value FROM json_each(:removed)),
         referenced (digest) AS (
@@ -89,15 +94,25 @@ export class SqliteBrowseReader {
   repositoryStats(names: readonly string[]): RepositoryStats[] {
     return names.filter((name) => this.stmt.repositoryExists.get(name) !== undefined).map((name) => {
       const manifests = this.stmt.manifestStats.get(name)!
-      return {
-        name,
-        tagCount: this.stmt.tagCount.get(name)!.n,
-        manifestCount: manifests.n,
-        logicalBytes: this.stmt.logical.get(name)?.bytes ?? 0,
-        exclusiveBytes: this.stmt.exclusive.get({ repo: name })?.bytes ?? 0,
-        lastPushedAt: manifests.n > 0 ? manifests.pushed : null,
-      }
+      const lastPushedAt = manifests.n > 0 ? manifests.pushed : null
+      return { name, tagCount: this.stmt.tagCount.get(name)!.n, manifestCount: manifests.n, ...this.sizes(name, `${manifests.n}:${lastPushedAt}`), lastPushedAt }
     })
+  }
+
+  /**
+   * A repository's logical and exclusive bytes walk all its manifests (a second or so for 10,000
+   * under load): kept while its manifests are unchanged (count and last push, `fingerprint`) for
+   * SIZES_TTL_MS at most, as exclusive bytes also depend on what other repositories hold.
+   */
+  private sizes(name: string, fingerprint: string): { logicalBytes: number; exclusiveBytes: number } {
+    const now = Date.now()
+    const known = this.sizeCache.get(name)
+    if (known !== undefined && known.fingerprint === fingerprint && now - known.at < SIZES_TTL_MS) return known.sizes
+    const sizes = { logicalBytes: this.stmt.logical.get(name)?.bytes ?? 0, exclusiveBytes: this.stmt.exclusive.get({ repo: name })?.bytes ?? 0 }
+    this.sizeCache.delete(name)
+    this.sizeCache.set(name, { fingerprint, at: now, sizes })
+    if (this.sizeCache.size > SIZE_CACHE_ENTRIES) this.sizeCache.delete(this.sizeCache.keys().next().value!)
+    return sizes
   }
 
   searchTags(repo: string, query: TagSearch): { tags: TaggedManifest[]; total: number } {
@@ -116,14 +131,15 @@ export class SqliteBrowseReader {
   }
 
   manifestLinks(repo: string, digest: string): ManifestLinks | undefined {
-    if (this.stmt.manifestInRepo.get(repo, digest) === undefined) return undefined
-    const subject = this.stmt.subject.get({ repo, digest })?.subject
+    const row = this.stmt.manifest.get({ repo, digest })
+    if (row === undefined) return undefined
     return {
-      tags: this.stmt.tagsOf.all(repo, digest).map((row) => row.tag as Tag),
-      parents: this.stmt.parents.all({ repo, digest }).map((row) => row.digest as Digest),
-      children: this.stmt.children.all({ repo, digest }).map((row) => row.digest as Digest),
-      referrers: this.stmt.referrers.all({ repo, digest }).map((row) => row.digest as Digest),
-      ...(subject !== undefined ? { subject: subject as Digest } : {}),
+      tags: this.stmt.tagsOf.all(repo, digest).map((r) => r.tag as Tag),
+      parents: this.stmt.parents.all({ repo, digest }).map((r) => r.digest as Digest),
+      children: this.stmt.children.all({ repo, digest }).map((r) => r.digest as Digest),
+      referrers: this.stmt.referrers.all({ repo, digest }).map((r) => r.digest as Digest),
+      ...(row.subject !== null ? { subject: { digest: row.subject as Digest, present: row.present === 1 } } : {}),
+      pushedAt: row.pushed_at,
     }
   }
 

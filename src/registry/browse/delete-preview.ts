@@ -9,13 +9,17 @@ import { classifyManifest, parseBody } from './manifest-kind.js'
 const VISIT_MAX = 2000
 
 /**
- * What deleting a tag or a manifest takes with it. A manifest is left unreferenced when, once the
- * deletion is done, no tag names it and no manifest still kept reaches it (as an index's child, or
- * as the subject of a referrer): every manifest reachable from the target is checked by walking up
- * from it to a kept root, avoiding the deleted manifest. A manifest delete an index of the
- * repository still references is refused, as ManifestService.delete refuses it (409).
+ * What deleting a tag or a manifest takes with it, by garbage collection's rules (SQL_MARK in
+ * src/metadata/sqlite/schema.ts): the roots it keeps are tagged manifests and untagged ones that are
+ * no referrer (unless pushed before the repository's retention cutoff for untagged manifests);
+ * what they reach (an index's children, a manifest's referrers) is kept with them. A manifest the
+ * target reaches goes when, once the deletion is done, no kept root reaches it without passing
+ * through the deleted manifest: found by walking up from it (parents, subject). The grace period
+ * is left out: this is what goes once it has passed. A manifest delete an index of the repository
+ * still references is refused, as ManifestService.delete refuses it (409).
  */
-export async function previewDeletion(metadata: MetadataStore, repo: RepoName, target: { readonly tag: Tag } | { readonly digest: Digest }): Promise<DeletePreview> {
+export async function previewDeletion(metadata: MetadataStore, repo: RepoName, target: { readonly tag: Tag } | { readonly digest: Digest },
+  untaggedCutoff: number | undefined): Promise<DeletePreview> {
   const byTag = 'tag' in target
   const digest = byTag ? (await metadata.findManifest(repo, { tag: target.tag }))?.digest : target.digest
   if (digest === undefined) throw new RegistryError('MANIFEST_UNKNOWN', { detail: byTag ? { tag: target.tag } : { digest: target.digest } })
@@ -30,20 +34,19 @@ export async function previewDeletion(metadata: MetadataStore, repo: RepoName, t
     }
   }
   const removedTags = new Set<string>(byTag ? [target.tag] : root.tags)
-  // Deleted by digest, the manifest goes whatever reaches it; by tag, it stays while something keeps it.
+  // Deleted by digest, the manifest goes whatever reaches it; untagged, it stays while something keeps it.
   const deleted = byTag ? undefined : digest
-  const keeps = async (candidate: Digest): Promise<boolean> => {
+  const isRoot = (links: ManifestLinks): boolean =>
+    links.tags.some((t) => !removedTags.has(t)) || (links.subject === undefined && links.pushedAt >= (untaggedCutoff ?? -1))
+  const kept = async (candidate: Digest): Promise<boolean> => {
     const seen = new Set<string>([candidate])
     const queue: Digest[] = [candidate]
     while (queue.length > 0 && seen.size <= VISIT_MAX) {
-      const at = queue.shift()!
-      const links = await graph.links(at)
+      const links = await graph.links(queue.shift()!)
       if (links === undefined) continue
-      const ups = [...links.parents, ...(links.subject !== undefined ? [links.subject] : [])].filter((d) => d !== deleted)
-      if (links.tags.some((t) => !removedTags.has(t))) return true
-      // An untagged manifest nothing refers to is its own root (pushed by digest), unless it is the target.
-      if (at !== digest && links.parents.length === 0 && links.subject === undefined) return true
-      for (const up of ups) if (!seen.has(up)) { seen.add(up); queue.push(up) }
+      if (isRoot(links)) return true
+      const ups = [...links.parents, ...(links.subject?.present === true ? [links.subject.digest] : [])]
+      for (const up of ups) if (up !== deleted && !seen.has(up)) { seen.add(up); queue.push(up) }
     }
     return false
   }
@@ -53,11 +56,8 @@ export async function previewDeletion(metadata: MetadataStore, repo: RepoName, t
     const links = await graph.links(reached[i]!)
     for (const next of [...links?.children ?? [], ...links?.referrers ?? []]) if (!reached.includes(next)) reached.push(next)
   }
-  const removed: Digest[] = byTag ? [] : [digest]
-  for (const candidate of reached) {
-    if (candidate === deleted) continue
-    if (!await keeps(candidate)) removed.push(candidate)
-  }
+  const removed: Digest[] = []
+  for (const candidate of reached) if (candidate === deleted || !await kept(candidate)) removed.push(candidate)
   const manifests = await Promise.all(removed.filter((d) => d !== deleted).map(async (d) => ({ digest: d, kind: await kindOf(metadata, repo, d) })))
   return {
     repository: repo,

@@ -57,7 +57,7 @@ export async function describeManifest(metadata: MetadataStore, configs: ImageCo
     ...(config !== undefined ? { config } : {}),
     ...(configDescriptor !== undefined ? { configDescriptor } : {}),
     ...(Array.isArray(doc.layers) ? { layers: descriptors(doc.layers).map(toDescriptor) } : {}),
-    ...(subjectEntry !== undefined ? { subject: { ...toDescriptor(subjectEntry), present: links.subject !== undefined } } : {}),
+    ...(subjectEntry !== undefined ? { subject: { ...toDescriptor(subjectEntry), present: links.subject?.present === true } } : {}),
     referrers,
     body: body.toString('utf8'),
   }
