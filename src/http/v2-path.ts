@@ -57,3 +57,12 @@ export function splitUrl(rawUrl: string): { readonly path: string; readonly quer
 export function unknownRoute(): RegistryError {
   return new RegistryError('UNSUPPORTED', { message: 'unknown API endpoint', status: 404 })
 }
+
+/** Decodes a path segment that is not a name (reference, digest, session id); names stay raw. A malformed escape stays as it is. */
+export function decodeSegment(value: string): string {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
+}
