@@ -17,7 +17,13 @@ import { Query } from './query.js'
 import { guardBodyRate, type MinimumRate } from './body-rate.js'
 import { ByteBudget } from './byte-budget.js'
 import { sendJson } from './json-reply.js'
-import { authenticatedContext, credentialsOf, requestContext, withSignal } from './request-context.js'
+import { credentialsOf, requestContext, withSignal } from './request-context.js'
+import { callerWithSession, requireCsrf, SAFE_METHODS, Sessions } from './session.js'
+import { isUiPath, registerUiRoutes, sendUiNotFound } from './routes/ui.js'
+import { registerUiAdminRoutes } from './routes/ui-admin.js'
+import { registerUiLoginRoutes } from './routes/ui-login.js'
+import type { UiAccess } from './ui-support.js'
+import type { Browser } from '../registry/browse-types.js'
 import { accessOfPath } from './access-table.js'
 import { bearerChallenge, type ChallengeSettings } from './auth-challenge.js'
 import { hasBody } from './request-body.js'
@@ -73,6 +79,8 @@ export interface AppOptions {
   readonly metrics?: { readonly collector: Metrics; readonly route: boolean }
   /** Webhook delivery figures for GET /_wharf/v1/notifications; absent: no endpoints. */
   readonly notifications?: NotificationStatsSource
+  /** What the web UI reads (TEMPORARY until browse-api lands: then from the registry). */
+  readonly browser: Browser
 }
 
 export interface AccessControl {
@@ -168,6 +176,8 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   // Every request to /v2/ and the admin API is authenticated and authorized here, from the one
   // table (access-table.ts), before any of its body is read: a refused request changes nothing.
   const access = options.access ?? OPEN_ACCESS
+  // The UI's login session (session.ts): signed by the token service, so only with access control and one.
+  const sessions = access.policy.enabled && access.tokens !== undefined ? new Sessions(access.tokens.tokens, access.tokens.service) : undefined
   const guarded = new WeakMap<FastifyRequest, Guarded>()
   app.addHook('onRequest', async (request, reply) => {
     const { path, query } = splitUrl(request.raw.url ?? '/')
@@ -175,7 +185,12 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     if (needed === undefined) return
     const state: Guarded = { needs: needed.needs, scope: [...needed.needs, ...needed.alsoAsks ?? []], ...(needed.route !== undefined ? { route: needed.route } : {}) }
     guarded.set(request, state)
-    const ctx = await authenticatedContext(request, reply, access.authenticator)
+    // The session cookie names the caller of the UI's JSON and admin APIs and of a DELETE under
+    // /v2/ (the UI's delete); any change it authorizes must pass the CSRF checks (session.ts).
+    const cookieAccepted = !(path === '/v2' || path.startsWith('/v2/')) || request.method === 'DELETE'
+    const { caller, session } = await callerWithSession(request, access.authenticator, sessions, cookieAccepted)
+    if (session !== undefined && !SAFE_METHODS.has(request.method)) requireCsrf(request, session)
+    const ctx = requestContext(request, reply, caller)
     state.ctx = ctx
     if (access.policy.enabled && needed.login && ctx.caller.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED')
     try {
@@ -242,7 +257,13 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
     registerTokenRoutes(app, { authenticator: access.authenticator, policy: access.policy, ...access.tokens, credentials: credentialsOf })
   }
 
-  app.setNotFoundHandler(async (_request, reply) => {
+  const uiAccess: UiAccess = { policy: access.policy, authenticator: access.authenticator, ...(sessions !== undefined ? { sessions } : {}) }
+  registerUiRoutes(app, options.browser, uiAccess)
+  registerUiAdminRoutes(app, registry, options.gc, uiAccess)
+  registerUiLoginRoutes(app, uiAccess)
+
+  app.setNotFoundHandler(async (request, reply) => {
+    if (isUiPath(splitUrl(request.raw.url ?? '/').path)) return sendUiNotFound(request, reply, uiAccess)
     const error = unknownRoute()
     return sendJson(reply.code(error.status), toErrorBody(error))
   })

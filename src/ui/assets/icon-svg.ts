@@ -1,0 +1,2 @@
+/** The favicon and header mark: a container on a quay. */
+export const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#0a58ca"/><rect x="6" y="9" width="20" height="11" rx="1.5" fill="#fff"/><path d="M10 11v7M14 11v7M18 11v7M22 11v7" stroke="#0a58ca" stroke-width="1.6"/><path d="M4 24h24" stroke="#fff" stroke-width="2.4" stroke-linecap="round"/></svg>`
