@@ -23,6 +23,7 @@ import { BlobService } from '../registry/blobs.js'
 import { ListingService } from '../registry/listings.js'
 import { MaintenanceState } from '../registry/maintenance.js'
 import { ManifestService } from '../registry/manifests.js'
+import { RegistryBrowser } from '../registry/browse.js'
 import { Registry } from '../registry/registry.js'
 import { UploadService } from '../registry/uploads.js'
 import { pullThroughCacheFrom } from './proxy-parts.js'
@@ -133,6 +134,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       manifests: new ManifestService(metadata, clock, events, maintenance, proxy),
       proxy,
       listings: new ListingService(metadata, config.limits.pageMaxEntries, policy),
+      browser: new RegistryBrowser({ metadata, store: blobStore, policy, isCached: (name) => proxy.isCached(name) }),
       gc: new GarbageCollector({ metadata, store: blobStore, uploads, coordination, clock, events, log: logger.child({ component: 'gc' }) }),
       metadata,
       store: blobStore,

@@ -170,8 +170,26 @@ export class GarbageCollector {
       links: report.linksRemoved, blobs: report.blobsRemoved.length, bytesFreed: report.bytesFreed, uploads: report.uploadsPurged,
       orphanFiles: report.orphanFilesRemoved.length, keptByGrace: report.keptByGrace, phases: report.phases,
     }, 'garbage collection finished')
-    if (!options.dryRun) this.events.publish(ctx, { type: 'collection.finished', summary: summaryOf(report) })
+    if (!options.dryRun) {
+      this.events.publish(ctx, { type: 'collection.finished', summary: summaryOf(report) })
+      await this.keepReport(report)
+    }
     return report
+  }
+
+  /** The report of the last collection (dry runs aside), kept in the metadata store across restarts; undefined when none ran. */
+  async lastReport(): Promise<GcReport | undefined> {
+    const stored = await this.metadata.lastGcReport()
+    return stored === undefined ? undefined : JSON.parse(stored.report) as GcReport
+  }
+
+  /** A collection that did its work is not failed because its report could not be kept: logged instead. */
+  private async keepReport(report: GcReport): Promise<void> {
+    try {
+      await this.metadata.recordGcReport(JSON.stringify(report), this.clock.now())
+    } catch (err) {
+      this.log.warn({ err }, 'failed to keep the garbage collection report')
+    }
   }
 
   /** What the grace period kept: removals without it (`withoutGrace`) that the collection did not make. */

@@ -32,6 +32,7 @@ import { UploadLimiter } from './upload-limiter.js'
 import { httpsServerOptions, logClientCertificate, watchTlsFiles, type SecureContextTarget, type TlsMaterial } from './tls.js'
 import type { GcOptions } from '../gc/collector.js'
 import { registerAdminRoutes } from './routes/admin.js'
+import { registerBrowseRoutes } from './routes/browse.js'
 import { registerNotificationRoutes } from './routes/notifications.js'
 import type { NotificationStatsSource } from '../notifications/notifications.js'
 import { registerHealthRoutes } from './routes/health.js'
@@ -249,6 +250,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   app.route({ method: [...METHODS], url: '/v2', handler: dispatch })
   app.route({ method: [...METHODS], url: '/v2/*', handler: dispatch })
 
+  registerBrowseRoutes(app, registry, contextOf)
   registerAdminRoutes(app, registry, options.gc, contextOf)
   registerNotificationRoutes(app, options.notifications)
   registerHealthRoutes(app, registry, options.shuttingDown !== undefined ? { shuttingDown: options.shuttingDown } : {})

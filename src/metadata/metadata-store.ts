@@ -75,6 +75,24 @@ export interface MetadataStore {
    */
   listReferrers(repo: RepoName, subject: Digest, artifactType?: string, page?: PageRequest): Promise<ManifestRecord[]>
 
+  // Browsing (the web UI and its JSON API): filtered, sorted and paged by the store
+  /** Repository names containing `query.contains` (case-insensitive), in name order after `query.last`, at most `query.limit` (-1: all); `total`: how many match. */
+  searchRepositories(query: SearchQuery): Promise<{ names: string[]; total: number }>
+  /** Counts and sizes of the repositories named (those that exist), in the order given. */
+  repositoryStats(names: readonly string[]): Promise<RepositoryStats[]>
+  /** Tags of `repo` with their manifests, filtered, sorted and paged; `total`: how many match the filter. */
+  searchTags(repo: RepoName, query: TagSearch): Promise<{ tags: TaggedManifest[]; total: number }>
+  /** Of each manifest: its bytes and those of every distinct blob and manifest it references, transitively. */
+  contentSizes(digests: readonly Digest[]): Promise<number[]>
+  /** How a manifest of `repo` is tied to the others there; undefined when `repo` has no such manifest. */
+  manifestLinks(repo: RepoName, digest: Digest): Promise<ManifestLinks | undefined>
+  /**
+   * Bytes freed once these manifests of `repo` are gone: each one's body that no other repository
+   * holds, and the blobs they reference that no other manifest of `repo` references and no other
+   * repository links.
+   */
+  bytesFreedWithout(repo: RepoName, manifests: readonly Digest[]): Promise<number>
+
   // Upload sessions
   createUpload(upload: UploadRecord): Promise<void>
   getUpload(id: string): Promise<UploadRecord | undefined>
@@ -118,6 +136,10 @@ export interface MetadataMaintenance extends Pick<MetadataStore, 'listRepositori
    * of the links, no per-repository queries).
    */
   repositoryStorage(limit: number): Promise<RepositoryStorage>
+
+  /** Keeps the report of the last garbage collection (opaque JSON text), replacing the one before. */
+  recordGcReport(report: string, finishedAt: number): Promise<void>
+  lastGcReport(): Promise<{ readonly report: string; readonly finishedAt: number } | undefined>
 
   // Consistency checks (wharf fsck)
   /** Every blob record. */
@@ -211,6 +233,55 @@ export interface RepositoryUsage {
   readonly tags?: ReadonlyArray<{ readonly tag: string; readonly digest: string; readonly bytes: number }>
   /** Under a pull-through cache's prefix (set by the registry, not the store). */
   readonly cached?: boolean
+}
+
+export interface SearchQuery {
+  /** Case-insensitive substring; absent or empty: everything. */
+  readonly contains?: string
+  readonly last?: string
+  /** At most this many; -1: all. */
+  readonly limit: number
+}
+
+export interface TagSearch {
+  readonly contains?: string
+  /** `name`: by tag; `time`: newest first (by when the tag was set, then by tag). */
+  readonly sort: 'name' | 'time'
+  /** The last row of the page before: its tag (and, sorted by time, when it was set). */
+  readonly after?: { readonly tag: string; readonly updatedAt?: number }
+  readonly limit: number
+}
+
+export interface TaggedManifest {
+  readonly tag: Tag
+  /** When the tag was last set. */
+  readonly updatedAt: number
+  readonly record: ManifestRecord
+  readonly body: Buffer
+}
+
+export interface RepositoryStats {
+  readonly name: string
+  readonly tagCount: number
+  readonly manifestCount: number
+  /** As RepositoryUsage. */
+  readonly logicalBytes: number
+  readonly exclusiveBytes: number
+  /** The last manifest PUT into it; null without manifests. */
+  readonly lastPushedAt: number | null
+}
+
+export interface ManifestLinks {
+  /** Tags of the repository pointing at it, in name order. */
+  readonly tags: Tag[]
+  /** Manifests of the repository that reference it (indexes). */
+  readonly parents: Digest[]
+  /** Manifests of the repository it references (an index's children present here). */
+  readonly children: Digest[]
+  /** Manifests of the repository whose subject it is. */
+  readonly referrers: Digest[]
+  /** Its subject, when that is a manifest of the repository. */
+  readonly subject?: Digest
 }
 
 export interface PageRequest {

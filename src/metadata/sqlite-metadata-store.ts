@@ -5,15 +5,17 @@ import { InProcessCoordination } from '../coordination/in-process.js'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import type {
-  BlobRecord, BlobRecorded, DanglingRows, DeleteOutcome, DiskUsage, ManifestPut, ManifestRecord, MetadataMaintenance, MetadataStore, NotificationEndpointState, NotificationFailure,
-  NotificationQueue, NotificationToQueue, PageRequest, PutManifestResult, QueuedNotification, RepositoryBlobRecord,
-  RepositoryStorage, RepositorySweepPlan, RepositorySweepResult, TagRecord, UploadRecord, WriterObserver, WriterQueue,
+  BlobRecord, BlobRecorded, DanglingRows, DeleteOutcome, DiskUsage, ManifestLinks, ManifestPut, ManifestRecord, MetadataMaintenance, MetadataStore,
+  NotificationEndpointState, NotificationFailure, NotificationQueue, NotificationToQueue, PageRequest, PutManifestResult, QueuedNotification,
+  RepositoryBlobRecord, RepositoryStats, RepositoryStorage, RepositorySweepPlan, RepositorySweepResult, SearchQuery, TaggedManifest, TagRecord, TagSearch,
+  UploadRecord, WriterObserver, WriterQueue,
 } from './metadata-store.js'
 import { MANIFEST_COLUMNS, MANIFEST_RECORD_COLUMNS, migrate, openDatabase, toManifestRecord, toUploadRecord, type ManifestRow, type UploadRow } from './sqlite/schema.js'
 import { ManifestCache } from './manifest-cache.js'
 import type { WriteRequest, WriteResponse } from './sqlite/writer-worker.js'
 import type { SqliteWriter, WriteOperation } from './sqlite/writer.js'
 import { ReaderThread } from './sqlite/reader-thread.js'
+import { SqliteBrowseReader } from './sqlite/browse-reader.js'
 
 /** Manifest bodies kept in memory for reads by tag or digest. */
 const MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
@@ -56,6 +58,8 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
   private readonly writer: Worker
   /** Maintenance reads (disk usage, dry runs, blob scans): snapshots on a read-only connection of their own thread. */
   private readonly reader: ReaderThread
+  /** The web UI's reads, on this (serving) connection. */
+  private readonly browse: SqliteBrowseReader
   private readonly calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void; postedAt: number }>()
   /** Who is told about commits and answered writes (metrics); none by default. */
   private readonly writerObservers = new Set<WriterObserver>()
@@ -113,6 +117,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
       this.failWriter(err)
     })
     const db = this.db
+    this.browse = new SqliteBrowseReader(db)
     this.stmt = {
       repositoryExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM repositories WHERE name = ?'),
       listRepositories: db.prepare<[string, number], { name: string }>('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
@@ -325,6 +330,38 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
 
   async listReferrers(repo: RepoName, subject: Digest, artifactType?: string, page?: PageRequest): Promise<ManifestRecord[]> {
     return this.stmt.referrers.all({ repo, subject, artifactType: artifactType ?? null, last: page?.last ?? '', limit: page?.limit ?? -1 }).map(toManifestRecord)
+  }
+
+  async searchRepositories(query: SearchQuery): Promise<{ names: string[]; total: number }> {
+    return this.browse.searchRepositories(query)
+  }
+
+  async repositoryStats(names: readonly string[]): Promise<RepositoryStats[]> {
+    return this.browse.repositoryStats(names)
+  }
+
+  async searchTags(repo: RepoName, query: TagSearch): Promise<{ tags: TaggedManifest[]; total: number }> {
+    return this.browse.searchTags(repo, query)
+  }
+
+  async contentSizes(digests: readonly Digest[]): Promise<number[]> {
+    return this.browse.contentSizes(digests)
+  }
+
+  async manifestLinks(repo: RepoName, digest: Digest): Promise<ManifestLinks | undefined> {
+    return this.browse.manifestLinks(repo, digest)
+  }
+
+  async bytesFreedWithout(repo: RepoName, manifests: readonly Digest[]): Promise<number> {
+    return this.browse.bytesFreedWithout(repo, manifests)
+  }
+
+  async recordGcReport(report: string, finishedAt: number): Promise<void> {
+    return this.write('recordGcReport', report, finishedAt)
+  }
+
+  async lastGcReport(): Promise<{ readonly report: string; readonly finishedAt: number } | undefined> {
+    return this.browse.lastGcReport()
   }
 
   async createUpload(upload: UploadRecord): Promise<void> {

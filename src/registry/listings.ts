@@ -109,7 +109,7 @@ const CATALOG_SCAN_BATCH = 500
  * names a few repositories, the catalog is about all of them; docker asks for `registry:catalog:*`
  * alone); otherwise the caller's own.
  */
-function catalogViewer(caller: Caller): Caller {
+export function catalogViewer(caller: Caller): Caller {
   return caller.kind === 'bearer' && caller.subject !== undefined ? caller.subject : caller
 }
 

@@ -4,6 +4,7 @@ import { GcAlreadyRunningError, type GarbageCollector, type GcOptions } from '..
 import type { DiskUsage, MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import type { BlobService } from './blobs.js'
+import type { Browser } from './browse-types.js'
 import type { ListingService } from './listings.js'
 import type { MaintenanceState } from './maintenance.js'
 import type { ManifestService } from './manifests.js'
@@ -16,6 +17,8 @@ export interface RegistryParts {
   readonly uploads: UploadService
   readonly manifests: ManifestService
   readonly listings: ListingService
+  /** What the web UI and its JSON API show (browse.ts). */
+  readonly browser: Browser
   readonly gc: GarbageCollector
   /** Both parts: the services use the serving part, garbage collection, fsck and disk usage the maintenance part. */
   readonly metadata: MetadataStore & MetadataMaintenance

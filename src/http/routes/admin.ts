@@ -11,7 +11,7 @@ export const ADMIN_PREFIX = '/_wharf/v1'
 /**
  * Administration endpoints, outside /v2/; every one needs `registry:admin` (access-table.ts):
  *   POST /_wharf/v1/gc[?dryRun=true]        run a garbage collection now; its report
- *   GET  /_wharf/v1/gc                      whether a collection is running
+ *   GET  /_wharf/v1/gc                      whether a collection is running, and the last one's report (null: none yet)
  *   GET  /_wharf/v1/du[?tags=true]          disk usage: totals, per repository (and per tag), reclaimable bytes
  *   GET|PUT /_wharf/v1/maintenance          read-only mode (routes/maintenance.ts)
  */
@@ -31,7 +31,7 @@ export function registerAdminRoutes(app: FastifyInstance, registry: Registry, gc
       throw err
     }
   })
-  app.get(`${ADMIN_PREFIX}/gc`, async (_request, reply) => reply.send({ running: registry.gc.isRunning }))
+  app.get(`${ADMIN_PREFIX}/gc`, async (_request, reply) => reply.send({ running: registry.gc.isRunning, lastReport: await registry.gc.lastReport() ?? null }))
   app.get(`${ADMIN_PREFIX}/du`, async (request, reply) => {
     const perTag = isTrue(new Query(queryOf(request.raw.url)).one('tags'))
     request.raw.socket.setTimeout(0)

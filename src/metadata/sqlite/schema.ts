@@ -110,6 +110,16 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (repo, tag)
   ) WITHOUT ROWID;
   `,
+  // The web UI: tags newest first, paged from the index (no sort of a whole repository's tags per
+  // page), and the report of the last garbage collection (one row), kept across restarts.
+  `
+  CREATE INDEX tags_by_time ON tags (repo, updated_at DESC, tag);
+  CREATE TABLE gc_last_report (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    report TEXT NOT NULL,
+    finished_at INTEGER NOT NULL
+  );
+  `,
 ]
 
 /**

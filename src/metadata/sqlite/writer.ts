@@ -206,6 +206,11 @@ export class SqliteWriter {
     }
   }
 
+  recordGcReport(report: string, finishedAt: number): void {
+    this.db.prepare<[string, number]>(`INSERT INTO gc_last_report (id, report, finished_at) VALUES (1, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET report = excluded.report, finished_at = excluded.finished_at`).run(report, finishedAt)
+  }
+
   removeDanglingRows(): { links: number; tags: number } {
     return {
       links: this.db.prepare('DELETE FROM repository_blobs WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest)').run().changes,
