@@ -23,7 +23,6 @@ import { isUiPath, registerUiRoutes, sendUiNotFound } from './routes/ui.js'
 import { registerUiAdminRoutes } from './routes/ui-admin.js'
 import { registerUiLoginRoutes } from './routes/ui-login.js'
 import type { UiAccess } from './ui-support.js'
-import type { Browser } from '../registry/browse-types.js'
 import { accessOfPath } from './access-table.js'
 import { bearerChallenge, type ChallengeSettings } from './auth-challenge.js'
 import { hasBody } from './request-body.js'
@@ -80,8 +79,6 @@ export interface AppOptions {
   readonly metrics?: { readonly collector: Metrics; readonly route: boolean }
   /** Webhook delivery figures for GET /_wharf/v1/notifications; absent: no endpoints. */
   readonly notifications?: NotificationStatsSource
-  /** What the web UI reads (TEMPORARY until browse-api lands: then from the registry). */
-  readonly browser: Browser
 }
 
 export interface AccessControl {
@@ -260,7 +257,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   }
 
   const uiAccess: UiAccess = { policy: access.policy, authenticator: access.authenticator, ...(sessions !== undefined ? { sessions } : {}) }
-  registerUiRoutes(app, options.browser, uiAccess)
+  registerUiRoutes(app, registry.browser, uiAccess)
   registerUiAdminRoutes(app, registry, options.gc, uiAccess)
   registerUiLoginRoutes(app, uiAccess)
 
