@@ -62,7 +62,7 @@ type Row = readonly string[]
 function table(header: Row, rows: readonly Row[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (r: Row): string => `| ${r.map((cell, i) => i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join(' | ')} |`
-  return [line(header), `|${widths.map((w, i) => i === 0 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w - 1)}:-`).join('|')}|`, ...rows.map(line)].join('\n')
+  return [line(header), `|${widths.map((w, i) => i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`).join('|')}|`, ...rows.map(line)].join('\n')
 }
 
 const ms = (s: { p50: number; p95: number }): string => `${formatNumber(s.p50)} / ${formatNumber(s.p95)}`
