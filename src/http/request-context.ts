@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { certificateName } from './tls.js'
-import type { Authenticator, Credentials } from '../auth/parts.js'
+import type { Credentials } from '../auth/parts.js'
 import { ANONYMOUS, type Caller, type RequestContext } from '../context/request-context.js'
 
 /**
@@ -19,12 +19,6 @@ export function requestContext(request: FastifyRequest, reply: FastifyReply, cal
     caller, signal: controller.signal, requestId: request.id,
     origin: { address: request.ip, method: request.method, ...(host !== undefined ? { host } : {}), ...(userAgent !== undefined ? { userAgent } : {}) },
   }
-}
-
-/** The context with the caller the request's credentials name (throws UNAUTHORIZED or TOOMANYREQUESTS for bad ones). */
-export async function authenticatedContext(request: FastifyRequest, reply: FastifyReply, authenticator: Authenticator): Promise<RequestContext> {
-  const caller = await authenticator.authenticate(credentialsOf(request))
-  return requestContext(request, reply, caller)
 }
 
 /** What the request presents: its Authorization header, a verified client certificate's name, its address. */

@@ -42,9 +42,11 @@ export async function uiRequest(request: FastifyRequest, reply: FastifyReply, ac
   const { caller, session } = await callerWithSession(request, access.authenticator, access.sessions, true)
   const admin = allowed(access.policy, caller, [ADMIN])
   const user = caller.kind === 'user' || caller.kind === 'robot' ? caller.name : caller.kind === 'bearer' ? caller.name : undefined
+  const accessControl = access.policy.enabled && access.sessions !== undefined
   const viewer: Viewer = {
-    accessControl: access.policy.enabled && access.sessions !== undefined,
+    accessControl,
     admin,
+    mayImport: !access.policy.enabled || !isAnonymous(caller),
     host: request.headers.host ?? 'localhost',
     ...(user !== undefined ? { user } : {}),
     ...(session !== undefined ? { csrf: csrfTokenOf(session) } : {}),

@@ -44,7 +44,7 @@ ${viewer.csrf !== undefined ? html`<meta name="wharf-csrf" content="${viewer.csr
 ${navLink('/', 'Repositories', section === 'repositories')}
 ${viewer.admin && navLink('/usage', 'Disk usage', section === 'usage')}
 ${viewer.admin && navLink('/gc', 'Garbage collection', section === 'gc')}
-${navLink('/import', 'Import', section === 'import')}
+${viewer.mayImport && navLink('/import', 'Import', section === 'import')}
 </ul></nav>
 ${account(viewer)}
 </header>

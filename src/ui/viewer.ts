@@ -6,6 +6,8 @@ export interface Viewer {
   readonly user?: string
   /** May see usage and run garbage collection (`registry:admin`). */
   readonly admin: boolean
+  /** May use the import form: without access control, or logged in (the repository's push right is checked at the upload). */
+  readonly mayImport: boolean
   /** The CSRF token the page's mutations send (X-Wharf-CSRF header or `_csrf` field); undefined without a session. */
   readonly csrf?: string
   /** How clients name this registry in pull commands (the request's Host). */

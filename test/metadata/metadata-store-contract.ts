@@ -8,7 +8,8 @@ import type { RepoName, Tag } from '../../src/oci/names.js'
 /**
  * The behaviour every metadata backend must have, all parts (MetadataStore: serving;
  * MetadataMaintenance: GC, fsck, disk usage; NotificationQueue: the webhook queue). `makeStore`
- * opens a fresh, empty store and registers its cleanup on `t`.
+ * opens a fresh, empty store and registers its cleanup on `t`. The web UI's reads have their own
+ * part, runBrowseContract (browse-contract.ts): a backend runs both (sqlite-browse.test.ts).
  */
 export type MetadataStoreFactory = (t: Test) => Promise<MetadataStore & MetadataMaintenance & NotificationQueue>
 

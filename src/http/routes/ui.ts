@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Browser, TagSort } from '../../registry/browse-types.js'
 import { parseDigest } from '../../oci/digest.js'
+import { RegistryError } from '../../errors/registry-error.js'
 import { assetNamed, ASSETS_PREFIX } from '../../ui/assets.js'
 import type { Html } from '../../ui/html.js'
 import { messagePage } from '../../ui/layout.js'
@@ -56,7 +57,7 @@ export function registerUiRoutes(app: FastifyInstance, browser: Browser, access:
     if (count >= 3 && at(-2) === 'manifests') {
       const name = nameBefore(-2)
       access.policy.authorize(ui.caller, accessOfRepositoriesApi({ kind: 'manifest', name, digest: at(-1)! }).needs)
-      return manifestPage(ui.viewer, await browser.manifest(ui.ctx, name, parseDigest(decodeURIComponent(at(-1)!))))
+      return manifestPage(ui.viewer, await browser.manifest(ui.ctx, name, parseDigest(decoded(at(-1)!))))
     }
     const name = nameBefore(0)
     access.policy.authorize(ui.caller, accessOfRepositoriesApi({ kind: 'tags', name }).needs)
@@ -67,7 +68,18 @@ export function registerUiRoutes(app: FastifyInstance, browser: Browser, access:
     return repositoryPage(ui.viewer, { result, filter, sort, ...(cursor !== undefined ? { cursor } : {}) })
   }))
 
-  app.get('/import', page(async (ui) => importPage(ui.viewer)))
+  app.get('/import', page(async (ui) => {
+    if (!ui.viewer.mayImport) throw new RegistryError('UNAUTHORIZED', { message: 'log in to import' })
+    return importPage(ui.viewer)
+  }))
+}
+
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
