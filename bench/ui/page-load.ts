@@ -66,7 +66,7 @@ function table(header: Row, rows: readonly Row[]): string {
 }
 
 const ms = (s: { p50: number; p95: number }): string => `${formatNumber(s.p50)} / ${formatNumber(s.p95)}`
-const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`
+const kib = (bytes: number): string => bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`
 
 function pageRow(name: string, samples: readonly NavigationSample[]): Row {
   return [name, String(samples.length), ms(summarise(samples.map((s) => s.server))), ms(summarise(samples.map((s) => s.responseStart))),
@@ -100,6 +100,8 @@ async function main(): Promise<void> {
       rows.push(pageRow(`  last page (cursor, page ${last.pages})`, await measureNavigation(browser, url(last.path), options.runs, false)))
       rows.push(pageRow('index (2 platforms + attestations)', await measureNavigation(browser, url(indexPage), options.runs, false)))
       rows.push(pageRow('image with signature and SBOM', await measureNavigation(browser, url(`/repositories/${seeded.signed.repository}/manifests/${seeded.signed.digest}`), options.runs, false)))
+      // Every repository on one page: slow at this size, so only a few runs.
+      rows.push(pageRow('disk usage (/usage, 3 runs)', await measureNavigation(browser, url('/usage'), Math.min(3, options.runs), false)))
       const queries = ['p', 'pa', 'pay', 'paym', 'payments/', 'payments/api', 'zzz', 'ops', 'ops/ca', 'ci']
       const filter = await measureFilter(browser, url('/'), Array.from({ length: options.runs }, (_, i) => queries[i % queries.length]!))
       const filterRow: Row = ['filter as you type (input → results)', String(filter.length), '', ms(summarise(filter.map((s) => s.fetch))), '', ms(summarise(filter.map((s) => s.inputToResults))), '']

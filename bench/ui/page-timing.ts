@@ -51,9 +51,11 @@ export async function measureNavigation(browser: HeadlessBrowser, url: string, r
   const samples: NavigationSample[] = []
   let warm = cold ? undefined : await browser.newPage()
   try {
+    warm?.page.setDefaultTimeout(180_000)
     if (warm !== undefined) await warm.page.goto(url) // fills the cache; not counted
     for (let i = 0; i < runs; i++) {
       const { context, page } = warm ?? await browser.newPage()
+      page.setDefaultTimeout(180_000) // a slow page is a result, not a failure
       try {
         const response = await page.goto(url, { waitUntil: 'load' })
         if (response === null || response.status() !== 200) throw new Error(`GET ${url}: ${response?.status() ?? 'no response'}`)
