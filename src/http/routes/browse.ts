@@ -8,7 +8,7 @@ import type { Registry } from '../../registry/registry.js'
 import type { ImageExporter } from '../../transfer/archive-types.js'
 import { sendJson } from '../json-reply.js'
 import { Query } from '../query.js'
-import { splitUrl, unknownRoute } from '../v2-path.js'
+import { decodeSegment, splitUrl, unknownRoute } from '../v2-path.js'
 import { parseRepositoriesApiPath, REPOSITORIES_API_PREFIX } from '../wharf-api-path.js'
 import { handleExport } from './export.js'
 
@@ -35,7 +35,7 @@ export function registerBrowseRoutes(app: FastifyInstance, registry: Registry, e
       case 'tags':
         return sendJson(reply.code(200), await browser.tags(ctx, route.name, { ...common(query), ...sortOf(query) }))
       case 'manifest':
-        return sendJson(reply.code(200), await browser.manifest(ctx, route.name, parseDigest(decode(route.digest))))
+        return sendJson(reply.code(200), await browser.manifest(ctx, route.name, parseDigest(decodeSegment(route.digest))))
       case 'delete-preview':
         return sendJson(reply.code(200), await browser.deletePreview(ctx, route.name, deleteTarget(query)))
       case 'export':
@@ -74,12 +74,4 @@ function deleteTarget(query: Query): { tag: ReturnType<typeof parseTag> } | { di
 /** A query parameter the API does not accept: 400, in the spec's error format. */
 function badParameter(message: string, detail?: unknown): RegistryError {
   return new RegistryError('UNSUPPORTED', { status: 400, message, ...(detail !== undefined ? { detail } : {}) })
-}
-
-function decode(value: string): string {
-  try {
-    return decodeURIComponent(value)
-  } catch {
-    return value
-  }
 }
