@@ -2,7 +2,7 @@ import { systemContext } from '../context/request-context.js'
 import { createLogger } from '../logging.js'
 import { compose } from './composition.js'
 import type { ParsedArgs } from './args.js'
-import { formatBytes } from './gc.js'
+import { formatBytes } from './progress.js'
 import { configFromArgs, gcOptionsFrom } from './serve.js'
 
 /** `wharf du [--json] [--tags]`: where the space goes, from the metadata (safe while a server runs). */

@@ -4,6 +4,7 @@ import { createLogger } from '../logging.js'
 import { compose } from './composition.js'
 import { stringOption, type ParsedArgs } from './args.js'
 import { configFromArgs, gcOptionsFrom } from './serve.js'
+import { formatBytes } from './progress.js'
 import { lockStorage } from './storage-lock.js'
 
 const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }
@@ -66,14 +67,6 @@ export async function gc(args: ParsedArgs): Promise<number> {
       await lock?.release()
     }
   }
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++ }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
 }
 
 function formatSeconds(seconds: number): string {

@@ -7,6 +7,7 @@ export interface ProgressBar {
 
 const WIDTH = 30
 
+/** Sizes as people read them (1.5 MiB), for every command's output. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
   let value = bytes

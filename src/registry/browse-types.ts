@@ -1,5 +1,6 @@
 import type { RequestContext } from '../context/request-context.js'
 import type { Digest } from '../oci/digest.js'
+import type { RepositoryStats } from '../metadata/metadata-store.js'
 import type { Descriptor as OciDescriptor } from '../oci/manifest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 
@@ -35,16 +36,8 @@ export interface RepositoryPermissions {
   readonly delete: boolean
 }
 
-export interface RepositorySummary {
-  readonly name: string
-  readonly tagCount: number
-  readonly manifestCount: number
-  /** Everything a pull of all its manifests transfers: distinct blobs and manifest bodies. */
-  readonly logicalBytes: number
-  /** What deleting the repository would free: blobs and manifests no other repository has. */
-  readonly exclusiveBytes: number
-  /** The last manifest PUT into it; null for a repository with blobs only. */
-  readonly lastPushedAt: number | null
+/** A repository's counts and sizes (the metadata store's RepositoryStats), and whether a pull-through cache fills it. */
+export interface RepositorySummary extends RepositoryStats {
   /** Under a pull-through cache's prefix. */
   readonly cached?: boolean
 }
