@@ -19,7 +19,7 @@ import { ByteBudget } from './byte-budget.js'
 import { sendJson } from './json-reply.js'
 import { credentialsOf, requestContext, withSignal } from './request-context.js'
 import { callerWithSession, requireCsrf, SAFE_METHODS, Sessions } from './session.js'
-import { isUiPath, registerUiRoutes, sendUiNotFound } from './routes/ui.js'
+import { isUiPath, registerUiRoutes, sendUiNotFound, wantsHtml } from './routes/ui.js'
 import { registerUiAdminRoutes } from './routes/ui-admin.js'
 import { registerUiLoginRoutes } from './routes/ui-login.js'
 import type { UiAccess } from './ui-support.js'
@@ -258,7 +258,7 @@ export function buildApp(registry: Registry, options: AppOptions): FastifyInstan
   registerUiLoginRoutes(app, uiAccess)
 
   app.setNotFoundHandler(async (request, reply) => {
-    if (isUiPath(splitUrl(request.raw.url ?? '/').path)) return sendUiNotFound(request, reply, uiAccess)
+    if (isUiPath(splitUrl(request.raw.url ?? '/').path) && wantsHtml(request)) return sendUiNotFound(request, reply, uiAccess)
     const error = unknownRoute()
     return sendJson(reply.code(error.status), toErrorBody(error))
   })

@@ -19,7 +19,6 @@ t.test('GET /v2/ answers 200 with the API version header', async (t) => {
 
 t.test('unknown routes answer a distribution-spec JSON error, never HTML', async (t) => {
   const cases: Array<[string, string]> = [
-    ['GET', '/'],
     ['GET', '/index.html'],
     ['GET', '/v1/'],
     ['GET', '/v2/foo'],
@@ -45,6 +44,20 @@ t.test('unknown routes answer a distribution-spec JSON error, never HTML', async
   const unknown = await client.get('/v2/foo/bar')
   t.equal(unknown.status, 404)
   t.same(errorCodes(unknown), ['UNSUPPORTED'])
+})
+
+t.test('outside the API a browser gets the web UI: its home page and an HTML 404', async (t) => {
+  const html = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' }
+  const home = await client.get('/', html)
+  t.equal(home.status, 200)
+  t.match(home.header('content-type'), /^text\/html/)
+  const missing = await client.get('/index.html', html)
+  t.equal(missing.status, 404)
+  t.match(missing.header('content-type'), /^text\/html/)
+  t.match(missing.text(), /Not found/)
+  const api = await client.get('/v2/foo/bar', html)
+  t.equal(api.status, 404, 'the API stays JSON whatever the Accept header')
+  t.match(api.header('content-type'), /^application\/json/)
 })
 
 t.test('unsupported methods on known endpoints answer 405 UNSUPPORTED', async (t) => {

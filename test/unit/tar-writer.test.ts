@@ -9,6 +9,9 @@ import { PassThrough, Readable, Writable } from 'node:stream'
 import t from 'tap'
 import { tarSize, TarWriter } from '../../src/transfer/tar-writer.js'
 
+// Names print as written (UTF-8) whatever the caller's locale: CI runs with an empty environment.
+const GNU_TAR = { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C.UTF-8' } } as const
+
 /** Collects what the writer writes, with a small buffer so that backpressure is exercised. */
 function collector(): { sink: Writable; bytes: () => Buffer } {
   const chunks: Buffer[] = []
@@ -67,12 +70,12 @@ t.test('GNU tar lists and extracts exactly what was written, and tarSize is the 
 
   const archivePath = path.join(dir, 'a.tar')
   await import('node:fs/promises').then((fs) => fs.writeFile(archivePath, archive))
-  const listed = execFileSync('tar', ['-tf', archivePath], { encoding: 'utf8' }).split('\n').filter((line) => line !== '')
+  const listed = execFileSync('tar', ['--quoting-style=literal', '-tf', archivePath], GNU_TAR).split('\n').filter((line) => line !== '')
   t.same(listed, heads.map((h) => h.name), 'GNU tar lists every entry, in order, with its full name')
-  const verbose = execFileSync('tar', ['-tvf', archivePath], { encoding: 'utf8' })
+  const verbose = execFileSync('tar', ['--quoting-style=literal', '-tvf', archivePath], GNU_TAR)
   t.match(verbose, /^drwxr-xr-x 0\/0\s+0 1970-01-01 00:00 blobs\/$/m, 'directories: 0755, root, epoch')
   t.match(verbose, /^-rw-r--r-- 0\/0\s+30 1970-01-01 00:00 oci-layout$/m, 'files: 0644, root, epoch')
-  execFileSync('tar', ['-xf', archivePath, '-C', dir])
+  execFileSync('tar', ['-xf', archivePath, '-C', dir], GNU_TAR)
   for (const file of files) t.ok((await readFile(path.join(dir, file.name))).equals(file.data), `${file.name.slice(0, 40)} (${file.data.length} bytes) extracts byte for byte`)
 })
 

@@ -88,6 +88,12 @@ export function isUiPath(path: string): boolean {
   return !(path === '/v2' || path.startsWith('/v2/') || path.startsWith('/_wharf/') || path === '/token' || path.startsWith('/token/') || path === '/metrics')
 }
 
+/** A browser names text/html in Accept; an API client (curl, docker, a script) gets the spec's JSON error. */
+export function wantsHtml(request: FastifyRequest): boolean {
+  const accept = request.headers.accept
+  return accept !== undefined && /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept)
+}
+
 export async function sendUiNotFound(request: FastifyRequest, reply: FastifyReply, access: UiAccess): Promise<FastifyReply> {
   const ui = await uiRequest(request, reply, access)
   return sendHtml(reply, 404, messagePage(ui.viewer, 'Not found', 'There is no page here.'))
