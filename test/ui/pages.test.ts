@@ -98,7 +98,10 @@ t.test('assets: hashed names, immutable, right types; other names 404', async (t
 })
 
 t.test('unknown pages are HTML 404s; /v2/ and /_wharf/ keep JSON', async (t) => {
-  t.match(expectPage(t, await get('/no/such/page'), 404), 'Not found')
+  t.match(expectPage(t, await get('/no/such/page', { accept: 'text/html' }), 404), 'Not found')
+  const scripted = await get('/no/such/page')
+  t.equal(scripted.status, 404, 'a client that does not ask for HTML...')
+  t.match(scripted.header('content-type'), /^application\/json/, '...gets the JSON error')
   expectPage(t, await get('/repositories/team/nothing'), 404)
   expectPage(t, await get(`/repositories/team/app/manifests/sha256:${'0'.repeat(64)}`), 404)
   expectPage(t, await get('/repositories/Bad_Name'), 404)
