@@ -35,6 +35,8 @@ export const Tools = {
   // extracted from Debian's busybox-static:arm64 (see conformance/README.md)
   busyboxArm64: process.env.WHARF_BUSYBOX_ARM64 ?? '/opt/busybox-arm64/bin/busybox',
   runc: 'runc',
+  // Debian's chromium, headless through playwright-core (test/support/browser.ts reads the same variable).
+  chromium: process.env.WHARF_CHROMIUM ?? '/usr/bin/chromium',
   // Debian's debootstrap: the container image test's stand-in for the node:24-bookworm-slim base.
   debootstrap: process.env.WHARF_DEBOOTSTRAP ?? '/usr/sbin/debootstrap',
   // extracted from Debian's qemu-user-static by .ci/run; buildkitd runs it as buildkit-qemu-aarch64

@@ -56,7 +56,8 @@ async function importRaw(options: ImportRouteOptions, name: RepoName, request: F
 }
 
 async function importMultipart(options: ImportRouteOptions, name: RepoName, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-  const texts: string[] = []
+  // Tags come from `?tag=` (what the UI's script sends) and from `tag`/`tags` fields before the file.
+  const texts: string[] = [...new Query(splitUrl(request.raw.url ?? '/').query).all('tag')]
   let result: unknown
   for await (const part of request.parts()) {
     if (part.type === 'field') {
