@@ -129,7 +129,8 @@ export interface MetadataMaintenance extends Pick<MetadataStore, 'listRepositori
   countBlobLinks(digests: readonly Digest[]): Promise<number[]>
   /** Removes the records of those blobs that no repository links (re-checked); the ones removed. */
   deleteBlobsIfUnlinked(digests: readonly Digest[]): Promise<BlobRecord[]>
-  diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage>
+  /** Per-tag figures for every repository (perTag), or only for the one named by tagsOf (cheap: one repository's tags). */
+  diskUsage(options: { readonly perTag: boolean; readonly tagsOf?: string }): Promise<DiskUsage>
   /**
    * Blobs linked into repositories and their bytes, for metrics: the `limit` repositories holding
    * the most bytes one by one, the others summed. One snapshot; cheap next to diskUsage (one scan

@@ -418,7 +418,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
   }
 
 
-  async diskUsage(options: { readonly perTag: boolean }): Promise<DiskUsage> {
+  async diskUsage(options: { readonly perTag: boolean; readonly tagsOf?: string }): Promise<DiskUsage> {
     return this.reader.call('diskUsage', options)
   }
 

@@ -1,6 +1,6 @@
 import type { AccessPolicy } from '../access/policy.js'
 import type { RequestContext } from '../context/request-context.js'
-import { GcAlreadyRunningError, type GarbageCollector, type GcOptions } from '../gc/collector.js'
+import { GcAlreadyRunningError, type GarbageCollector, type GcOptions, type GcReport } from '../gc/collector.js'
 import type { DiskUsage, MetadataMaintenance, MetadataStore } from '../metadata/metadata-store.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import type { BlobService } from './blobs.js'
@@ -58,6 +58,20 @@ export class Registry {
       if (!(err instanceof GcAlreadyRunningError)) throw err
     }
     return { ...usage, reclaimableBytes }
+  }
+
+  /**
+   * Disk usage for a page view: totals and per repository, per-tag figures only for `tagsOf`, and
+   * the last collection's report (kept by the collector) instead of a dry run, which scans
+   * everything and is the slow part on a big registry. A fresh figure is one "preview" away (/gc).
+   */
+  async usageOverview(options: { readonly tagsOf?: string }): Promise<DiskUsage & { lastCollection: GcReport | null }> {
+    const measured = await this.metadata.diskUsage({ perTag: false, ...(options.tagsOf !== undefined ? { tagsOf: options.tagsOf } : {}) })
+    return {
+      ...measured,
+      repositories: measured.repositories.map((repo) => this.proxy.isCached(repo.name) ? { ...repo, cached: true } : repo),
+      lastCollection: (await this.gc.lastReport()) ?? null,
+    }
   }
 
   async close(): Promise<void> {

@@ -48,3 +48,8 @@ const KIND_LABELS: Readonly<Record<string, string>> = {
 export function kindLabel(kind: string): string {
   return KIND_LABELS[kind] ?? kind
 }
+
+/** `1 tag`, `2 tags`, `10,000 tags`: a count and its noun, plural unless exactly one. */
+export function plural(n: number, noun: string, pluralNoun = `${noun}s`): string {
+  return `${formatCount(n)} ${n === 1 ? noun : pluralNoun}`
+}

@@ -4,7 +4,7 @@
  * their same-origin forms. (With access control: session.test.ts.)
  */
 import t, { type Test } from 'tap'
-import { request, startTestServer } from '../support/index.js'
+import { configBlob, makeBlob, makeImage, MediaTypes, request, startTestServer } from '../support/index.js'
 import { assetHref, HOSTILE, seed } from './seed.js'
 
 const { wharf, client } = await startTestServer(t)
@@ -117,7 +117,7 @@ t.test('admin pages: usage bars, gc status; gc forms only from this origin', asy
   const usage = expectPage(t, await get('/usage'))
   t.match(usage, 'team/app')
   t.match(usage, /class="excl w\d+"/)
-  t.match(usage, 'A collection would free')
+  t.match(usage, 'Last collection freed<b>none yet</b>', 'no dry run on a page view: the last report, none before any')
   t.match(expectPage(t, await get('/gc')), 'No collection is running.')
   const form = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'dryRun=true' } as const
   const crossSite = await request(wharf.url, '/gc', { ...form, headers: { ...form.headers, origin: 'http://evil.example' } })
@@ -125,6 +125,30 @@ t.test('admin pages: usage bars, gc status; gc forms only from this origin', asy
   const preview = await request(wharf.url, '/gc', { ...form, headers: { ...form.headers, origin: wharf.url } })
   t.match(expectPage(t, preview), 'Preview: what would go')
   t.equal((await client.get('/v2/team/app/manifests/v1', { accept: 'application/vnd.oci.image.index.v1+json' })).status, 200, 'a preview removes nothing')
+})
+
+t.test('usage: 50 repositories a page largest first, one repository\'s tags, a 404 for an unknown one', async (t) => {
+  t.match(expectPage(t, await get('/usage')), 'Last collection freed<b>none yet</b>', 'a preview is not a collection')
+  // 50 more repositories, each one blob larger than the one before: 52 in all, two pages.
+  for (let i = 0; i < 50; i++) await client.pushContent(`many/r${String(i).padStart(2, '0')}`, 'v1', makeImage(MediaTypes.ociManifest, configBlob({}), [makeBlob(100 + i * 10)]))
+  const first = expectPage(t, await get('/usage'))
+  const rows = (page: string) => [...page.matchAll(/<th scope="row" class="name"><a href="\/repositories\/([^"]+)">/g)].map((m) => m[1])
+  t.equal(rows(first).length, 50, 'a page holds 50 repositories')
+  t.match(first, 'Largest first: 1–50 of 52 repositories')
+  t.match(first, 'href="/usage?page=2" rel="next"')
+  const second = expectPage(t, await get('/usage?page=2'))
+  t.equal(rows(second).length, 2)
+  const many = Array.from({ length: 50 }, (_, i) => `many/r${String(i).padStart(2, '0')}`)
+  t.same([...rows(first), ...rows(second)].sort(), [...many, 'team/app', 'tools/hostile'].sort(), 'every repository once')
+  t.ok(rows(first).indexOf('many/r49') < rows(first).indexOf('many/r10'), 'largest first')
+  t.same(rows(expectPage(t, await get('/usage?page=99'))), rows(second), 'past the end: the last page')
+  const detail = expectPage(t, await get('/usage?repository=team/app'))
+  t.match(detail, '<th scope="row" class="name mono">v1</th>')
+  t.match(detail, '<th scope="row" class="name mono">latest</th>')
+  expectPage(t, await get('/usage?repository=no/such'), 404)
+  const collect = await request(wharf.url, '/gc', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: wharf.url }, body: 'dryRun=false' })
+  t.equal(collect.status, 200)
+  t.match(expectPage(t, await get('/usage')), /Last collection freed<b>0 B<\/b><span class="muted"><time datetime="\d{4}-/, 'after a collection: what it freed, and when')
 })
 
 t.test('import page: the form with its contract field names', async (t) => {

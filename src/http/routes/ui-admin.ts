@@ -5,11 +5,13 @@ import type { Html } from '../../ui/html.js'
 import { gcPage } from '../../ui/pages/gc.js'
 import { usagePage } from '../../ui/pages/usage.js'
 import { RegistryError } from '../../errors/registry-error.js'
+import { Query } from '../query.js'
+import { splitUrl } from '../v2-path.js'
 import { readUiForm, sendHtml, sendUiError, uiRequest, type UiAccess, type UiRequest } from '../ui-support.js'
 
 /**
  * The admin pages (callers with `registry:admin`; others are sent to log in or refused):
- *   GET  /usage   disk usage per repository and tag (registry.diskUsage, as GET /_wharf/v1/du)
+ *   GET  /usage   disk usage: totals, repositories largest first (?page=N, 50 a page), one repository's tags (?repository=)
  *   GET  /gc      status and the last collection's report
  *   POST /gc      dryRun=true: a preview; else a collection now (form fields, CSRF-checked)
  */
@@ -25,11 +27,15 @@ export function registerUiAdminRoutes(app: FastifyInstance, registry: Registry, 
   }
 
   app.get('/usage', adminPage(async (ui, request) => {
-    request.raw.socket.setTimeout(0)
-    return usagePage(ui.viewer, await registry.diskUsage(ui.ctx, { perTag: true, gc: gcOptions }))
+    const query = new Query(splitUrl(request.raw.url ?? '/').query)
+    const repository = query.one('repository')?.trim() || undefined
+    const pageNumber = Math.max(1, Math.min(1_000_000, Math.floor(Number(query.one('page') ?? '1')) || 1))
+    const usage = await registry.usageOverview(repository !== undefined ? { tagsOf: repository } : {})
+    if (repository !== undefined && !usage.repositories.some((r) => r.name === repository)) throw new RegistryError('NAME_UNKNOWN', { detail: { name: repository } })
+    return usagePage(ui.viewer, { ...usage, page: pageNumber, ...(repository !== undefined ? { repository } : {}) })
   }))
 
-  app.get('/gc', adminPage(async (ui) => gcPage(ui.viewer, { running: registry.gc.isRunning, lastReport: await lastReport(registry) })))
+  app.get('/gc', adminPage(async (ui) => gcPage(ui.viewer, { running: registry.gc.isRunning, lastReport: (await registry.gc.lastReport()) ?? null })))
 
   app.post('/gc', adminPage(async (ui, request) => {
     const form = await readUiForm(request, ui)
@@ -40,14 +46,8 @@ export function registerUiAdminRoutes(app: FastifyInstance, registry: Registry, 
       result = await registry.gc.collect(ui.ctx, { ...gcOptions, dryRun })
     } catch (err) {
       if (!(err instanceof GcAlreadyRunningError)) throw err
-      return gcPage(ui.viewer, { running: true, lastReport: await lastReport(registry), refused: err.message })
+      return gcPage(ui.viewer, { running: true, lastReport: (await registry.gc.lastReport()) ?? null, refused: err.message })
     }
     return gcPage(ui.viewer, { running: registry.gc.isRunning, result })
   }))
-}
-
-/** The last collection's report, where the collector keeps one. */
-async function lastReport(registry: Registry): Promise<GcReport | null> {
-  const gc = registry.gc as { lastReport?: () => Promise<GcReport | undefined> }
-  return gc.lastReport !== undefined ? (await gc.lastReport()) ?? null : null
 }

@@ -55,7 +55,7 @@ export class SqliteMaintenanceReader {
     return { top, rest, repositories, blobs: { count: blobs.count, bytes: blobs.bytes ?? 0 } }
   }
 
-  diskUsage(options: { readonly perTag: boolean }): DiskUsage {
+  diskUsage(options: { readonly perTag: boolean; readonly tagsOf?: string }): DiskUsage {
     const db = this.db
     const blobs = db.prepare<[], { count: number; bytes: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes FROM blobs').get()!
     const manifests = db.prepare<[], { count: number; bytes: number | null }>('SELECT COUNT(*) AS count, SUM(size) AS bytes FROM manifest_contents').get()!
@@ -70,7 +70,7 @@ export class SqliteMaintenanceReader {
         name,
         logicalBytes: logical.get(name)?.bytes ?? 0,
         exclusiveBytes: exclusive.get({ repo: name })?.bytes ?? 0,
-        ...(options.perTag ? { tags: perTag.all(name).map((row) => ({ tag: row.tag, digest: row.digest, bytes: row.bytes ?? 0 })) } : {}),
+        ...(options.perTag || name === options.tagsOf ? { tags: perTag.all(name).map((row) => ({ tag: row.tag, digest: row.digest, bytes: row.bytes ?? 0 })) } : {}),
       }))
     return {
       blobs: { count: blobs.count, bytes: blobs.bytes ?? 0 },

@@ -34,7 +34,7 @@ button.primary{background:var(--accent);color:var(--accent-fg);border-color:var(
 button.danger{color:var(--danger);border-color:var(--danger)}
 button.danger.primary{background:var(--danger);color:var(--bg)}
 button.copy{padding:.1em .45em;min-height:0;font-size:.85em}
-.table-wrap{overflow-x:auto;border:1px solid var(--line);border-radius:8px}
+.table-wrap{position:relative;overflow-x:auto;border:1px solid var(--line);border-radius:8px}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.45em .7em;border-bottom:1px solid var(--line);vertical-align:top}
 thead th{background:var(--panel);font-weight:600;white-space:nowrap}

@@ -1,5 +1,5 @@
 import type { GcReport } from '../../gc/collector.js'
-import { formatBytes, formatCount, shortDigest } from '../format.js'
+import { formatBytes, formatCount, plural, shortDigest } from '../format.js'
 import { html, type Html } from '../html.js'
 import { page } from '../layout.js'
 import type { Viewer } from '../viewer.js'
@@ -26,8 +26,8 @@ export function gcReport(report: GcReport, heading: string): Html {
   return html`<section aria-labelledby="report-${report.dryRun ? 'preview' : 'run'}">
 <h2 id="report-${report.dryRun ? 'preview' : 'run'}">${heading}</h2>
 <p>${report.dryRun ? 'Would free' : 'Freed'} <strong>${formatBytes(report.bytesFreed)}</strong>:
-${formatCount(report.tagsRemoved.length)} tags, ${formatCount(report.manifestsRemoved.length)} manifests, ${formatCount(report.blobsRemoved.length)} blobs,
-${formatCount(report.uploadsPurged)} stale uploads. <span class="muted">Started ${report.startedAt}, took ${formatCount(report.durationMs)} ms.</span></p>
+${plural(report.tagsRemoved.length, 'tag')}, ${plural(report.manifestsRemoved.length, 'manifest')}, ${plural(report.blobsRemoved.length, 'blob')},
+${plural(report.uploadsPurged, 'stale upload')}. <span class="muted">Started ${report.startedAt}, took ${formatCount(report.durationMs)} ms.</span></p>
 ${report.keptByGrace !== null && report.keptByGrace.bytes > 0 ? html`<p class="muted">The grace period (${report.keptByGrace.graceSeconds} s) keeps ${formatBytes(report.keptByGrace.bytes)} of recent pushes.</p>` : ''}
 ${list('Tags', report.tagsRemoved, (t) => html`${t.repo}:${t.tag} ${shortDigest(t.digest)}`)}
 ${list('Manifests', report.manifestsRemoved, (m) => html`${m.repo}@${m.digest}`)}

@@ -1,5 +1,5 @@
 import type { ImageConfigSummary, ManifestDetail } from '../../registry/browse-types.js'
-import { formatBytes, formatCount, shortDigest } from '../format.js'
+import { formatBytes, formatCount, plural, shortDigest } from '../format.js'
 import { html, type Html, type Interpolation } from '../html.js'
 import { page } from '../layout.js'
 import { manifestHref, repositoryHref } from '../links.js'
@@ -66,7 +66,7 @@ function childrenSection(name: string, detail: ManifestDetail): Html {
 <td>${child.present ? html`<a href="${manifestHref(name, child.digest)}" class="mono">${shortDigest(child.digest)}</a>` : html`<span class="mono">${shortDigest(child.digest)}</span> <span class="muted">(not stored)</span>`}</td>
 <td class="num">${formatBytes(child.size)}</td>
 </tr>`)
-  return html`<h2>Platforms (${formatCount(detail.children.length)} manifests)</h2>${table('Manifests of the index', ['Platform', 'Kind', 'Digest', 'Manifest size'], rows)}`
+  return html`<h2>Platforms (${plural(detail.children.length, 'manifest')})</h2>${table('Manifests of the index', ['Platform', 'Kind', 'Digest', 'Manifest size'], rows)}`
 }
 
 function referrersSection(name: string, detail: ManifestDetail): Html {

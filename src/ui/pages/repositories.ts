@@ -1,5 +1,5 @@
 import type { RepositoryPage } from '../../registry/browse-types.js'
-import { formatBytes, formatCount, formatTime, isoTime } from '../format.js'
+import { formatBytes, formatCount, plural, formatTime, isoTime } from '../format.js'
 import { html, type Html } from '../html.js'
 import { page } from '../layout.js'
 import { queryString, repositoryHref } from '../links.js'
@@ -22,7 +22,7 @@ export function repositoriesPage(viewer: Viewer, view: RepositoriesView): Html {
 <td class="hide-narrow">${repo.lastPushedAt === null ? html`<span class="muted">never</span>` : html`<time datetime="${isoTime(repo.lastPushedAt)}">${formatTime(repo.lastPushedAt)}</time>`}</td>
 </tr>`)
   const count = filter === ''
-    ? `${formatCount(result.total)} ${result.total === 1 ? 'repository' : 'repositories'}`
+    ? plural(result.total, 'repository', 'repositories')
     : `${formatCount(result.total)} matching “${filter}”`
   const body = html`<h1>Repositories</h1>
 <form class="toolbar" method="get" action="/" role="search" data-live>

@@ -1,5 +1,5 @@
 import type { TagPage, TagSort } from '../../registry/browse-types.js'
-import { formatBytes, formatCount } from '../format.js'
+import { formatBytes, plural } from '../format.js'
 import { html, type Html } from '../html.js'
 import { page } from '../layout.js'
 import { manifestHref, repositoryHref } from '../links.js'
@@ -28,7 +28,7 @@ export function repositoryPage(viewer: Viewer, view: RepositoryView): Html {
 <td><details><summary>Pull</summary>${pullCommands(viewer.host, name, tag.tag, tag.digest)}<p>${exportLinks(name, tag.tag)}</p></details></td>
 ${canDelete ? html`<td>${deleteButton(name, { tag: tag.tag })}</td>` : ''}
 </tr>`)
-  const count = filter === '' ? `${formatCount(result.total)} ${result.total === 1 ? 'tag' : 'tags'}` : `${formatCount(result.total)} tags matching “${filter}”`
+  const count = filter === '' ? plural(result.total, 'tag') : `${plural(result.total, 'tag')} matching “${filter}”`
   const body = html`<p class="crumbs"><a href="/">Repositories</a> /</p>
 <h1>${name}</h1>
 <form class="toolbar" method="get" action="${repositoryHref(name)}" role="search" data-live>
