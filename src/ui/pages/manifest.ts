@@ -3,7 +3,7 @@ import { formatBytes, formatCount, plural, shortDigest } from '../format.js'
 import { html, type Html, type Interpolation } from '../html.js'
 import { page } from '../layout.js'
 import { manifestHref, repositoryHref } from '../links.js'
-import { copyButton, deleteButton, deleteDialog, exportLinks, kindBadge, platformsText, pullCommands } from '../pieces.js'
+import { copyButton, deleteButton, deleteDialog, exportLinks, kindBadge, platformsText, pullCommands, timeText } from '../pieces.js'
 import type { Viewer } from '../viewer.js'
 
 /** Kinds that are not runnable images, said plainly rather than shown as broken ones. */
@@ -26,7 +26,7 @@ ${note !== undefined ? html`<p class="muted">${note}</p>` : ''}
 <dl class="facts">
 <dt>Digest</dt><dd><code>${detail.digest}</code> ${copyButton(`${name}@${detail.digest}`, 'Copy the digest reference')}</dd>
 <dt>Media type</dt><dd class="mono">${detail.mediaType}</dd>
-${detail.artifactType !== undefined ? html`<dt>Artifact type</dt><dd class="mono">${detail.artifactType}</dd>` : ''}
+${detail.artifactType !== undefined && detail.kind !== 'image' ? html`<dt>Artifact type</dt><dd class="mono">${detail.artifactType}</dd>` : ''}
 <dt>Size</dt><dd>${formatBytes(detail.totalSize)} <span class="muted">(manifest ${formatBytes(detail.size)})</span></dd>
 <dt>Tags</dt><dd>${detail.tags.length === 0 ? html`<span class="muted">none</span>` : detail.tags.map((t, i) => html`${i > 0 ? ', ' : ''}<span class="mono">${t}</span>`)}</dd>
 </dl>
@@ -58,10 +58,23 @@ function table(caption: string, headers: readonly Interpolation[], rows: readonl
 <thead><tr>${headers.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead><tbody>${rows}</tbody></table></div>`
 }
 
+type IndexEntry = NonNullable<ManifestDetail['children']>[number]
+
+/**
+ * An entry's platform; BuildKit's attestations say unknown/unknown there and name the image they
+ * describe in an annotation, shown instead ("for linux/amd64").
+ */
+function childPlatform(entries: readonly IndexEntry[], entry: IndexEntry): Html {
+  const subject = entry.annotations?.['vnd.docker.reference.digest']
+  const of = entry.kind === 'attestation' && subject !== undefined ? entries.find((e) => e.digest === subject) : undefined
+  if (of !== undefined) return html`<span class="muted">for</span> ${of.platform !== undefined ? platformsText([of.platform]) : shortDigest(of.digest)}`
+  return entry.platform !== undefined ? platformsText([entry.platform]) : html`<span class="muted">—</span>`
+}
+
 function childrenSection(name: string, detail: ManifestDetail): Html {
   if (detail.children === undefined) return html``
   const rows = detail.children.map((child) => html`<tr>
-<td>${child.platform !== undefined ? platformsText([child.platform]) : html`<span class="muted">—</span>`}</td>
+<td>${childPlatform(detail.children!, child)}</td>
 <td>${kindBadge(child.kind)}</td>
 <td>${child.present ? html`<a href="${manifestHref(name, child.digest)}" class="mono">${shortDigest(child.digest)}</a>` : html`<span class="mono">${shortDigest(child.digest)}</span> <span class="muted">(not stored)</span>`}</td>
 <td class="num">${formatBytes(child.size)}</td>
@@ -88,15 +101,21 @@ function words(list: readonly string[] | undefined): Html | undefined {
   return list === undefined || list.length === 0 ? undefined : html`<code>${JSON.stringify(list)}</code>`
 }
 
+/** A config's RFC 3339 time as the other pages show times; as written when it does not parse. */
+function configTime(value: string | undefined): Interpolation {
+  const ms = value === undefined ? NaN : Date.parse(value)
+  return Number.isNaN(ms) ? value : timeText(ms)
+}
+
 function configSection(config: ImageConfigSummary): Html {
   const platform = [config.os, config.architecture, config.variant].filter((p) => p !== undefined && p !== '').join('/')
   const history = (config.history ?? []).map((h, i) => html`<tr>
-<td class="num">${i + 1}</td><td class="hide-narrow">${h.created ?? ''}</td>
+<td class="num">${i + 1}</td><td class="hide-narrow">${configTime(h.created) ?? ''}</td>
 <td><code>${h.createdBy ?? ''}</code>${h.comment !== undefined && h.comment !== '' ? html` <span class="muted">${h.comment}</span>` : ''}</td>
 <td>${h.emptyLayer === true ? html`<span class="muted">no layer</span>` : 'layer'}</td></tr>`)
   return html`<h2>Config</h2>
 <dl class="facts">
-${line('Created', config.created)}${line('Author', config.author)}${line('Platform', platform)}
+${line('Created', configTime(config.created))}${line('Author', config.author)}${line('Platform', platform)}
 ${line('User', config.user)}${line('Working directory', config.workingDir)}
 ${line('Entrypoint', words(config.entrypoint))}${line('Command', words(config.cmd))}
 ${line('Exposed ports', config.exposedPorts?.join(', '))}${line('Volumes', config.volumes?.join(', '))}
