@@ -83,6 +83,7 @@ export class GarbageCollector {
   private readonly events: EventSink
   private readonly log: Logger
   private running: Promise<GcReport> | undefined
+  private preview: GcReport | undefined
 
   constructor(deps: { metadata: MetadataMaintenance; store: BlobStore; uploads: UploadPurger; coordination: Coordination; clock: Clock; events: EventSink; log: Logger }) {
     this.metadata = deps.metadata
@@ -92,6 +93,14 @@ export class GarbageCollector {
     this.clock = deps.clock
     this.events = deps.events
     this.log = deps.log
+  }
+
+  /**
+   * This process's latest dry run, until a collection makes it stale: what a collection would free,
+   * for pages that cannot afford a dry run of their own (one is tens of seconds at 10,000 repositories).
+   */
+  get lastPreview(): GcReport | undefined {
+    return this.preview
   }
 
   /** Whether this process runs a collection. */
@@ -170,7 +179,10 @@ export class GarbageCollector {
       links: report.linksRemoved, blobs: report.blobsRemoved.length, bytesFreed: report.bytesFreed, uploads: report.uploadsPurged,
       orphanFiles: report.orphanFilesRemoved.length, keptByGrace: report.keptByGrace, phases: report.phases,
     }, 'garbage collection finished')
-    if (!options.dryRun) {
+    if (options.dryRun) {
+      this.preview = report
+    } else {
+      this.preview = undefined
       this.events.publish(ctx, { type: 'collection.finished', summary: summaryOf(report) })
       await this.keepReport(report)
     }

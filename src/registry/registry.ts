@@ -62,15 +62,16 @@ export class Registry {
 
   /**
    * Disk usage for a page view: totals and per repository, per-tag figures only for `tagsOf`, and
-   * the last collection's report (kept by the collector) instead of a dry run, which scans
+   * the last collection's report and this process's latest preview instead of a dry run, which scans
    * everything and is the slow part on a big registry. A fresh figure is one "preview" away (/gc).
    */
-  async usageOverview(options: { readonly tagsOf?: string }): Promise<DiskUsage & { lastCollection: GcReport | null }> {
+  async usageOverview(options: { readonly tagsOf?: string }): Promise<DiskUsage & { lastCollection: GcReport | null; lastPreview: GcReport | null }> {
     const measured = await this.metadata.diskUsage({ perTag: false, ...(options.tagsOf !== undefined ? { tagsOf: options.tagsOf } : {}) })
     return {
       ...measured,
       repositories: measured.repositories.map((repo) => this.proxy.isCached(repo.name) ? { ...repo, cached: true } : repo),
       lastCollection: (await this.gc.lastReport()) ?? null,
+      lastPreview: this.gc.lastPreview ?? null,
     }
   }
 
