@@ -8,8 +8,8 @@ import t from 'tap'
 import { containersEnv } from './helpers/containers-env.js'
 import { startDockerd, startedOnce } from './helpers/daemons.js'
 import { scenario, toolPath, uniqueSuffix, type Requirements, type Tap, type ToolName } from './helpers/env.js'
-import { busyboxImage, dockerArchive, multiPlatform, newSalt, writeOciLayout } from './helpers/fixtures.js'
-import { digestOf, RegistryClient, WHARF_CLI } from '../test/support/index.js'
+import { busyboxImage, dockerArchive, multiPlatform, newSalt, readOciLayout, writeOciLayout } from './helpers/fixtures.js'
+import { allBlobs, digestOf, RegistryClient, WHARF_CLI } from '../test/support/index.js'
 import { run, tempDir, type RunResult } from './helpers/proc.js'
 import { startTarget } from './helpers/target.js'
 
@@ -49,7 +49,9 @@ await scenario(t, 'skopeo oci-archive of an index → HTTP import → skopeo ins
   }
   const back = path.join(work, 'back')
   await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${target.address}/${repo('oci')}:v1`, `oci:${back}:v1`])
-  t.pass('skopeo copies the imported index back with every blob verified')
+  const copied = await readOciLayout(back)
+  t.same(copied.refs, [index.manifest.digest], 'skopeo copies the imported index back, digest unchanged')
+  t.same(allBlobs(index).map((b) => b.digest).filter((d) => !copied.blobs.has(d)), [], 'every blob of the archive comes back, each matching its digest')
 })
 
 await scenario(t, 'skopeo docker-archive → wharf import (CLI) → config and layers as in the archive', { tools: needs, timeout: 90_000 }, async (t) => {
@@ -68,7 +70,10 @@ await scenario(t, 'skopeo docker-archive → wharf import (CLI) → config and l
   t.equal(digestOf(config), image.config.digest, 'the config digest is the archive\'s')
   t.equal(inspect.Layers.length, image.layers.length)
   await skopeo(['copy', '--src-tls-verify=false', `docker://${target.address}/${repo('docker')}:saved`, `oci:${path.join(work, 'back')}:v1`])
-  t.pass('skopeo pulls the imported image with every blob verified')
+  const pulled = await readOciLayout(path.join(work, 'back'))
+  const manifest = JSON.parse(pulled.blobs.get(pulled.refs[0]!)?.toString('utf8') ?? '{}') as { config?: { digest: string }; layers?: Array<{ digest: string }> }
+  t.equal(manifest.config?.digest, image.config.digest, 'skopeo pulls the imported image: its config is the archive\'s')
+  t.same((manifest.layers ?? []).map((l) => pulled.blobs.has(l.digest)), image.layers.map(() => true), 'every layer pulled, each matching its digest')
 })
 
 // One private dockerd (Debian's 20.10: `docker save` writes the legacy layout, no manifests inside).

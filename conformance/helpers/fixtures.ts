@@ -4,7 +4,7 @@
 // read: OCI image layout, oci-archive, skopeo's dir: format and docker-archive.
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { toolPath } from './env.js'
@@ -152,6 +152,23 @@ export async function writeOciLayout(dir: string, refs: ReadonlyArray<{ readonly
       ...(content.kind === 'image' && content.platform ? { platform: content.platform } : {}),
     })),
   }))
+}
+
+/**
+ * Reads an OCI image layout a client wrote: the manifest digests index.json lists, and every blob,
+ * each checked against its file name (a mismatch throws).
+ */
+export async function readOciLayout(dir: string): Promise<{ refs: string[]; blobs: Map<string, Buffer> }> {
+  const index = JSON.parse(await readFile(path.join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
+  const blobs = new Map<string, Buffer>()
+  const blobsDir = path.join(dir, 'blobs', 'sha256')
+  for (const hex of await readdir(blobsDir)) {
+    const data = await readFile(path.join(blobsDir, hex))
+    const digest = `sha256:${hex}`
+    if (digestOf(data) !== digest) throw new Error(`${dir}: blob ${digest} holds bytes of ${digestOf(data)}`)
+    blobs.set(digest, data)
+  }
+  return { refs: index.manifests.map((m) => m.digest), blobs }
 }
 
 /** The same layout as a tar archive (oci-archive:, podman load, ctr import). */
