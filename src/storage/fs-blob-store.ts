@@ -6,6 +6,10 @@ import type { ByteRange } from '../oci/range.js'
 import { BlobNotFoundError, UploadNotFoundError, type BlobStore } from './blob-store.js'
 import { untilAborted } from './abortable-source.js'
 import { SyncingFileSink } from './syncing-file-sink.js'
+import { UploadSyncs } from './upload-syncs.js'
+
+/** A chunk that leaves this much unsynced starts a datasync that runs on after its answer. */
+const CHUNK_SYNC_BYTES = 8 << 20
 
 /**
  * Filesystem layout (documented for operators in storage/README.md):
@@ -18,6 +22,7 @@ export class FilesystemBlobStore implements BlobStore {
   readonly root: string
   private readonly blobsDir: string
   private readonly uploadsDir: string
+  private readonly uploadSyncs = new UploadSyncs()
 
   private constructor(root: string) {
     this.root = root
@@ -58,14 +63,24 @@ export class FilesystemBlobStore implements BlobStore {
       if (isNotFound(err)) throw new UploadNotFoundError(id)
       throw err
     }
-    const sink = new SyncingFileSink(handle, (await handle.stat()).size)
+    const sink = new SyncingFileSink(handle, (await handle.stat()).size, this.uploadSyncs.unsynced(id))
+    let handedOff = false
     try {
       for await (const chunk of untilAborted(source, signal)) await sink.write(chunk)
-      await sink.flush()
+      await sink.flushWrites()
+      const running = sink.syncInBackground(CHUNK_SYNC_BYTES)
+      this.uploadSyncs.track(id, sink.unsyncedBytes, running)
+      if (running !== undefined) {
+        // The handle stays open for the sync and closes when it settles (its failure is tracked).
+        handedOff = true
+        void running.catch(() => undefined).finally(() => handle.close().catch(() => undefined))
+      }
       return sink.position
     } finally {
-      await sink.settle()
-      await handle.close()
+      if (!handedOff) {
+        await sink.settle()
+        await handle.close()
+      }
     }
   }
 
@@ -82,9 +97,11 @@ export class FilesystemBlobStore implements BlobStore {
     const target = this.blobPath(digest)
     // Content-addressed: a blob that exists already has these bytes, durable since its own commit.
     if (await fileSize(target) !== undefined) {
+      this.uploadSyncs.forget(id)
       await rm(source, { force: true })
       return
     }
+    await this.uploadSyncs.settle(id)
     let handle: FileHandle
     try {
       handle = await open(source, 'r+')
@@ -105,9 +122,11 @@ export class FilesystemBlobStore implements BlobStore {
     }
     await rename(source, target)
     await fsyncDir(dir)
+    this.uploadSyncs.forget(id)
   }
 
   async deleteUpload(id: string): Promise<void> {
+    this.uploadSyncs.forget(id)
     await rm(this.uploadPath(id), { force: true })
   }
 

@@ -22,10 +22,17 @@ export class SyncingFileSink {
   position: number
   private written: number
 
-  constructor(handle: FileHandle, start: number) {
+  /** `unsynced`: bytes an earlier chunk of the same file left unsynced, counted towards the next datasync. */
+  constructor(handle: FileHandle, start: number, unsynced = 0) {
     this.handle = handle
     this.position = start
     this.written = start
+    this.unsynced = unsynced
+  }
+
+  /** Bytes written since the last datasync started. */
+  get unsyncedBytes(): number {
+    return this.unsynced
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -51,6 +58,26 @@ export class SyncingFileSink {
     if (this.failure !== undefined) throw this.failure
   }
 
+  /** Writes what is buffered and waits for the writes, not for a datasync in flight (see syncInBackground). */
+  async flushWrites(): Promise<void> {
+    await this.writing
+    if (this.failure !== undefined) throw this.failure
+    if (this.batchBytes > 0) this.startWrite()
+    await this.writing
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  /**
+   * After flushWrites: the datasync still running, or one started now when at least `minBytes`
+   * are unsynced; undefined when there is none. It rejects if the sync fails. The handle must stay
+   * open until it settles.
+   */
+  syncInBackground(minBytes: number): Promise<void> | undefined {
+    if (this.syncing === undefined && this.unsynced >= minBytes && this.unsynced > 0) this.startSync()
+    if (this.syncing === undefined) return this.failure === undefined ? undefined : Promise.reject(this.failure)
+    return this.syncing.then(() => { if (this.failure !== undefined) throw this.failure })
+  }
+
   /** Waits for operations in flight without writing more (error paths, before closing the handle). */
   async settle(): Promise<void> {
     await Promise.allSettled([this.writing, this.syncing])
@@ -66,14 +93,16 @@ export class SyncingFileSink {
     // Failures are recorded, not left as rejected promises nobody awaits while the network is slow.
     this.writing = writeAll(this.handle, buffers, offset).then(() => {
       this.unsynced += bytes
-      if (this.unsynced >= SYNC_EVERY_BYTES && this.syncing === undefined) {
-        this.unsynced = 0
-        this.syncing = this.handle.datasync().then(() => { this.syncing = undefined }, (err: unknown) => {
-          this.syncing = undefined
-          this.failure ??= err
-        })
-      }
+      if (this.unsynced >= SYNC_EVERY_BYTES && this.syncing === undefined) this.startSync()
     }, (err: unknown) => {
+      this.failure ??= err
+    })
+  }
+
+  private startSync(): void {
+    this.unsynced = 0
+    this.syncing = this.handle.datasync().then(() => { this.syncing = undefined }, (err: unknown) => {
+      this.syncing = undefined
       this.failure ??= err
     })
   }

@@ -29,7 +29,7 @@ async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   return out
 }
 
-async function* chunksOf(...chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
+export async function* chunksOf(...chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
   for (const chunk of chunks) yield chunk
 }
 

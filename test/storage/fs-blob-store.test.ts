@@ -7,8 +7,9 @@ import type { Test } from 'tap'
 import type { Digest } from '../../src/oci/digest.js'
 import { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
 import { SyncingFileSink } from '../../src/storage/syncing-file-sink.js'
+import { UploadSyncs } from '../../src/storage/upload-syncs.js'
 import { listFiles } from '../support/index.js'
-import { digestOf, newUploadId, putBlob, readAll, runBlobStoreContract } from './blob-store-contract.js'
+import { chunksOf, digestOf, newUploadId, putBlob, readAll, runBlobStoreContract } from './blob-store-contract.js'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-fsstore-'))
@@ -159,4 +160,38 @@ t.test('the upload sink stops at the first failed write: no later batch lands af
   const written = await readFile(file)
   t.equal(written.length, 1 << 20, 'the file ends where the last good write ended (no hole, no later bytes)')
   t.ok(written.equals(data.subarray(0, 1 << 20)), 'and holds exactly the bytes before the failure')
+})
+
+t.test('a chunk of 8 MiB or more leaves a datasync running past its answer; a later chunk and the commit see the whole blob', async (t) => {
+  const { store } = await openStore(t)
+  const id = newUploadId()
+  await store.createUpload(id)
+  const parts = [randomBytes(9 << 20), randomBytes(5 << 20), randomBytes(12 << 20)]
+  for (const part of parts) await store.appendUpload(id, chunksOf(part))
+  const whole = Buffer.concat(parts)
+  const digest = digestOf(whole)
+  await store.commitUpload(id, digest)
+  t.same(await readAll(await store.readBlob(digest)), whole, 'the blob holds every chunk in order')
+  t.equal(await store.uploadSize(id), undefined, 'the upload is gone')
+})
+
+t.test('a failed background datasync fails the commit of its upload until the upload is dropped', async (t) => {
+  const syncs = new UploadSyncs()
+  syncs.track('u1', 0, Promise.reject(Object.assign(new Error('EIO: injected'), { code: 'EIO' })))
+  syncs.track('u1', 3, undefined)
+  await t.rejects(syncs.settle('u1'), { code: 'EIO' }, 'the commit is refused: those bytes may not be on disk')
+  await t.rejects(syncs.settle('u1'), { code: 'EIO' }, 'and stays refused on a retry (a new descriptor would not see the error)')
+  t.equal(syncs.unsynced('u1'), 3)
+  syncs.forget('u1')
+  await syncs.settle('u1')
+  t.equal(syncs.unsynced('u1'), 0, 'a dropped upload starts afresh')
+  let finish!: () => void
+  syncs.track('u2', 0, new Promise<void>((resolve) => { finish = resolve }))
+  let settled = false
+  const waiting = syncs.settle('u2').then(() => { settled = true })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(settled, false, 'a commit waits for the sync still running')
+  finish()
+  await waiting
+  t.equal(settled, true)
 })
