@@ -21,8 +21,20 @@ export interface BenchConfig {
   readonly listPageSize: number
   readonly catalogCount: number
   readonly mixedPushers: number
-  readonly mixedPullers: number
+  /** Open-loop manifest GETs per second, on a clock whatever the answers take. */
+  readonly mixedReadRate: number
+  readonly mixedReadConnections: number
   readonly mixedSeconds: number
+  readonly coldPullLayers: number
+  /** Total layer bytes of one platform's image. */
+  readonly coldPullPlatformBytes: number
+  /** Concurrent layer downloads (docker's default max-concurrent-downloads). */
+  readonly coldPullConcurrency: number
+  readonly cacheBlobs: number
+  readonly cacheMinBlobSize: number
+  readonly cacheMaxBlobSize: number
+  readonly cacheConcurrency: number
+  readonly cacheImportsPerRound: number
   readonly scaleGetSmall: number
   readonly scaleTagsSmall: number
   readonly scaleMax: number
@@ -64,8 +76,17 @@ export function makeConfig(options: { quick: boolean; rounds?: number; scaleMax?
     listPageSize: 1000,
     catalogCount: quick ? 300 : 2000,
     mixedPushers: 16,
-    mixedPullers: 64,
+    mixedReadRate: 500,
+    mixedReadConnections: 64,
     mixedSeconds: quick ? 3 : 15,
+    coldPullLayers: 20,
+    coldPullPlatformBytes: quick ? 24 * MiB : 100 * MiB,
+    coldPullConcurrency: 3,
+    cacheBlobs: 200,
+    cacheMinBlobSize: 1024,
+    cacheMaxBlobSize: 64 * 1024,
+    cacheConcurrency: 16,
+    cacheImportsPerRound: quick ? 3 : 10,
     scaleGetSmall: 100,
     scaleTagsSmall: 1000,
     scaleMax: options.scaleMax ?? (quick ? 3000 : 100_000),

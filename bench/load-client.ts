@@ -21,6 +21,8 @@ function expectStatus(response: { status: number; body?: Buffer }, expected: num
 }
 
 export const MANIFEST_ACCEPT = `${MediaTypes.ociManifest}, ${MediaTypes.dockerManifest}`
+/** What docker and BuildKit send for a reference that may name an index. */
+export const INDEX_ACCEPT = `${MediaTypes.ociIndex}, ${MediaTypes.dockerManifestList}, ${MANIFEST_ACCEPT}`
 
 /**
  * The benchmark's load generator: the distribution-spec requests the scenarios time, with the checks
@@ -92,9 +94,9 @@ export class LoadClient {
     return Number(response.headers['content-length'])
   }
 
-  async putManifest(repo: string, reference: string, body: Buffer, digest: string): Promise<void> {
+  async putManifest(repo: string, reference: string, body: Buffer, digest: string, mediaType: string = MediaTypes.ociManifest): Promise<void> {
     const response = await this.fast.request({
-      method: 'PUT', path: `/v2/${repo}/manifests/${reference}`, headers: { 'Content-Type': MediaTypes.ociManifest }, body,
+      method: 'PUT', path: `/v2/${repo}/manifests/${reference}`, headers: { 'Content-Type': mediaType }, body,
     })
     expectStatus(response, 201, `PUT manifest ${repo}:${reference}`)
     check(response.headers['docker-content-digest'] === digest,
@@ -107,12 +109,23 @@ export class LoadClient {
     check(response.headers['docker-content-digest'] === digest, `HEAD manifest ${repo}:${reference}: digest ${response.headers['docker-content-digest']} != ${digest}`)
   }
 
-  async getManifest(repo: string, reference: string, digest: string): Promise<void> {
-    const response = await this.fast.request({ method: 'GET', path: `/v2/${repo}/manifests/${reference}`, headers: { Accept: MANIFEST_ACCEPT } })
+  /** GETs a manifest, checks its digest (body and header); returns the body. */
+  async getManifest(repo: string, reference: string, digest: string, accept: string = MANIFEST_ACCEPT): Promise<Buffer> {
+    const response = await this.fast.request({ method: 'GET', path: `/v2/${repo}/manifests/${reference}`, headers: { Accept: accept } })
     expectStatus(response, 200, `GET manifest ${repo}:${reference}`)
     const actual = digestOf(response.body)
     check(actual === digest, `GET manifest ${repo}:${reference}: body digest ${actual} != ${digest}`)
     check(response.headers['docker-content-digest'] === digest, `GET manifest ${repo}:${reference}: header digest ${response.headers['docker-content-digest']} != ${digest}`)
+    return response.body
+  }
+
+  /** GETs a small blob in one buffer (FastClient), checking length and digest; big ones go through pullBlob. */
+  async getSmallBlob(repo: string, digest: string, size: number): Promise<void> {
+    const response = await this.fast.request({ method: 'GET', path: `/v2/${repo}/blobs/${digest}` })
+    expectStatus(response, 200, `GET blob ${repo}@${digest}`)
+    check(response.body.length === size, `GET blob ${repo}@${digest}: ${response.body.length} bytes, expected ${size}`)
+    const actual = digestOf(response.body)
+    check(actual === digest, `GET blob ${repo}@${digest}: body hashes to ${actual}`)
   }
 
   /** Follows Link rel="next" until the end; returns every page's entries in order. */

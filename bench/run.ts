@@ -62,7 +62,9 @@ function parseArgs(argv: readonly string[]): Options {
       case '--no-write': options.write = false; break
       case '--out': options.out = path.resolve(value()); break
       case '--list': {
-        for (const s of buildScenarios(makeConfig({ quick: false }))) process.stdout.write(`${s.id}\t${s.title}\n`)
+        for (const s of buildScenarios(makeConfig({ quick: false }))) {
+          process.stdout.write(`${s.id}\t${s.title}\n${s.phases.map((p) => `  ${p.id}\t${p.title}\n`).join('')}`)
+        }
         process.exit(0)
       }
       // falls through (unreachable)

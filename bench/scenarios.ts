@@ -1,73 +1,16 @@
-import { randomFillSync } from 'node:crypto'
 import type { BenchConfig } from './config.js'
-import { configBlob, descriptor, digestOf, MediaTypes, ociManifest, type Blob, type Descriptor } from '../test/support/index.js'
+import { descriptor, digestOf, ociManifest, request, type Blob, type Descriptor } from '../test/support/index.js'
 import { makeBlobSpec, makeSmallBlobs, type BlobSpec } from './data.js'
-import { check, CheckError, LoadClient, runForDuration, runPool } from './load-client.js'
-import type { BenchServer } from './servers.js'
+import { check, CheckError, LoadClient, MANIFEST_ACCEPT, runForDuration, runPool } from './load-client.js'
+import {
+  benchAnnotation, labelledConfig, MB, memo, seconds, sleep, type Ctx, type MeasureResult, type MetricDef, type Phase, type Scenario,
+} from './scenario-kit.js'
 import { LatencyRecorder, median } from './stats.js'
+import { buildUserScenarios } from './user-scenarios.js'
 
-/** An annotation that makes otherwise equal manifests distinct. */
-const benchAnnotation = (label: string): Record<string, string> => ({ 'org.wharf.bench': label })
-
-/** A small, unique image config carrying `label`. */
-const labelledConfig = (label: string): Blob => configBlob({ config: { Labels: benchAnnotation(label) } })
-
-export interface MetricDef {
-  readonly key: string
-  readonly label: string
-  readonly unit: string
-  readonly better: 'higher' | 'lower'
-}
-
-export interface MeasureResult {
-  readonly metrics: Record<string, number>
-  /** Operations done, for server CPU per operation. */
-  readonly ops: number
-  /** Checks that failed without aborting the run (e.g. errors under mixed load). */
-  readonly failures?: readonly string[]
-}
-
-export interface Ctx {
-  readonly server: BenchServer
-  readonly client: LoadClient
-  readonly config: BenchConfig
-  log(message: string): void
-}
-
-export interface Phase<S> {
-  readonly id: string
-  readonly title: string
-  readonly metrics: readonly MetricDef[]
-  /** What one operation is, for "server CPU per op". */
-  readonly opLabel: string
-  /** Unmeasured preparation on each server (fills), before the rounds. */
-  prepare?(ctx: Ctx, state: S): Promise<void>
-  measure(ctx: Ctx, state: S, round: number): Promise<MeasureResult>
-}
-
-export interface Scenario<S = unknown> {
-  readonly id: string
-  readonly title: string
-  /** Client connections needed. */
-  connections(config: BenchConfig): number
-  init(ctx: Ctx): Promise<S>
-  readonly phases: readonly Phase<S>[]
-}
-
-const MB = 1e6
-
-function seconds(startMs: number): number { return (performance.now() - startMs) / 1000 }
+export type { Ctx, MeasureResult, MetricDef, Phase, Scenario } from './scenario-kit.js'
 
 function pad(n: number, width = 6): string { return String(n).padStart(width, '0') }
-
-function memo<T>(make: (key: number) => T): (key: number) => T {
-  const cache = new Map<number, T>()
-  return (key) => {
-    let value = cache.get(key)
-    if (value === undefined) { value = make(key); cache.set(key, value) }
-    return value
-  }
-}
 
 /** A config blob and a small layer pushed to `repo`, for manifests to reference. */
 interface ImageBase {
@@ -141,6 +84,34 @@ async function measureManifestGets(ctx: Ctx, repo: string, digests: readonly str
   })
   const summary = latency.summary()
   return { metrics: { rate: ops / (elapsedMs / 1000), p50: summary.p50, p99: summary.p99 }, ops }
+}
+
+/**
+ * Restarts the server on its storage and times, from the spawn, the first 200 of GET /v2/ and then of a
+ * manifest GET by tag (checked against `digest`), each polled every 5 ms on fresh connections.
+ */
+async function measureStartup(ctx: Ctx, repo: string, tag: string, digest: string): Promise<MeasureResult> {
+  const { spawnedAt, started } = await ctx.server.restart()
+  let startError: unknown
+  started.catch((error: unknown) => { startError = error })
+  const deadline = spawnedAt + 60_000
+  const firstOk = async (path: string, headers: Record<string, string>): Promise<{ at: number; body: Buffer }> => {
+    for (;;) {
+      const attempt = performance.now()
+      check(startError === undefined, `restart: ${String(startError)}`)
+      check(attempt < deadline, `restart: ${path} did not answer 200 within 60 s`)
+      try {
+        const response = await request(ctx.server.url, path, { fresh: true, timeoutMs: 10_000, headers })
+        if (response.status === 200) return { at: performance.now(), body: response.body }
+      } catch { /* not listening yet */ }
+      await sleep(attempt + 5 - performance.now())
+    }
+  }
+  const v2 = await firstOk('/v2/', {})
+  const manifest = await firstOk(`/v2/${repo}/manifests/${tag}`, { Accept: MANIFEST_ACCEPT })
+  check(digestOf(manifest.body) === digest, `restart: GET manifest ${repo}:${tag} after the restart: wrong body`)
+  await started
+  return { metrics: { v2: v2.at - spawnedAt, manifest: manifest.at - spawnedAt }, ops: 1 }
 }
 
 const RATE_GET: MetricDef[] = [
@@ -365,69 +336,6 @@ export function buildScenarios(config: BenchConfig): Scenario<any>[] {
     phases: [catalogPhase('catalog', config.catalogCount, 3)],
   }
 
-  const mixed: Scenario<{ base: ImageBase; digests: string[] }> = {
-    id: 'mixed', title: 'Mixed load',
-    connections: (c) => c.mixedPushers + c.mixedPullers,
-    async init(ctx) {
-      const base = await pushImageBase(ctx.client, 'bench/mixed-pull', 'mixed')
-      const digests: string[] = []
-      await fillTags(ctx, base, digests, 0, 100, (i) => `v${i}`)
-      return { base, digests }
-    },
-    phases: [{
-      id: 'mixed', title: `mixed: ${config.mixedPushers} clients push small images + ${config.mixedPullers} conns GET manifests, ${config.mixedSeconds} s`, opLabel: 'request',
-      metrics: [
-        { key: 'images', label: 'images pushed', unit: 'images/s', better: 'higher' },
-        { key: 'pulls', label: 'manifest pulls', unit: 'pulls/s', better: 'higher' },
-        { key: 'errors', label: 'errors', unit: 'count', better: 'lower' },
-      ],
-      async measure(ctx, state, round) {
-        const { client } = ctx
-        const deadline = performance.now() + config.mixedSeconds * 1000
-        const start = performance.now()
-        let images = 0
-        let pulls = 0
-        let requests = 0
-        const failures: string[] = []
-        const fail = (error: unknown): void => { if (failures.length < 5) failures.push(String((error as Error).message ?? error)) }
-        let errors = 0
-        const pusher = async (p: number): Promise<void> => {
-          const repo = `bench/mixed-push-${p}`
-          for (let n = 0; performance.now() < deadline && n < 100_000; n++) {
-            try {
-              const config = labelledConfig(`r${round}-p${p}-${n}`)
-              const layer = randomFillSync(Buffer.allocUnsafe(4096))
-              const layerDigest = digestOf(layer)
-              await client.pushSmallBlob(repo, config.data, config.digest)
-              await client.pushSmallBlob(repo, layer, layerDigest)
-              const manifest = ociManifest({ config: descriptor(config),
-                layers: [{ mediaType: MediaTypes.ociLayerUncompressed, digest: layerDigest, size: layer.length }] })
-              await client.putManifest(repo, `r${round}-${n}`, manifest.body, manifest.digest)
-              requests += 5
-              images++
-            } catch (error) { errors++; fail(error) }
-          }
-        }
-        const puller = async (w: number): Promise<void> => {
-          for (let n = 0; performance.now() < deadline && n < 10_000_000; n++) {
-            const i = (w * 7 + n) % state.digests.length
-            try {
-              await client.getManifest(state.base.repo, `v${i}`, state.digests[i]!)
-              pulls++
-              requests++
-            } catch (error) { errors++; fail(error) }
-          }
-        }
-        await Promise.all([
-          ...Array.from({ length: config.mixedPushers }, (_, p) => pusher(p)),
-          ...Array.from({ length: config.mixedPullers }, (_, w) => puller(w)),
-        ])
-        const elapsed = seconds(start)
-        return { metrics: { images: images / elapsed, pulls: pulls / elapsed, errors }, ops: requests, failures: failures.map((f) => `mixed: ${f}`) }
-      },
-    }],
-  }
-
   interface ScaleTagState { base: ImageBase; digests: string[]; filled: number; expected: Set<string> }
   const scaleTag = (i: number): string => `s${pad(i)}`
   async function growTags(ctx: Ctx, state: ScaleTagState, to: number): Promise<void> {
@@ -452,6 +360,15 @@ export function buildScenarios(config: BenchConfig): Scenario<any>[] {
     prepare: (ctx, state) => growTags(ctx, state, count),
     measure: (ctx, state) => measureManifestGets(ctx, state.base.repo, state.digests, scaleTag, count),
   })
+  const scaleRestartPhase: Phase<ScaleTagState> = {
+    id: 'scale-restart', title: `scale: restart on the storage of ${config.scaleMax} tags, spawn to first 200 (polled every 5 ms)`, opLabel: 'start',
+    metrics: [
+      { key: 'v2', label: 'first GET /v2/', unit: 'ms', better: 'lower' },
+      { key: 'manifest', label: 'first manifest GET by tag', unit: 'ms', better: 'lower' },
+    ],
+    // no prepare: the phases before filled the storage; restarting on it is the point
+    measure: (ctx, state) => measureStartup(ctx, state.base.repo, scaleTag(state.filled - 1), state.digests[state.filled - 1]!),
+  }
   const scaleTags: Scenario<ScaleTagState> = {
     id: 'scale-tags', title: 'Scaling with the number of tags',
     connections: (c) => Math.max(c.fillConcurrency, c.scaleGetConnections),
@@ -464,6 +381,8 @@ export function buildScenarios(config: BenchConfig): Scenario<any>[] {
       scaleListPhase('scale-tags-small', config.scaleTagsSmall, 5),
       scaleGetPhase('scale-get-large', config.scaleMax),
       scaleListPhase('scale-tags-large', config.scaleMax, 1),
+      // last: the restart leaves ctx.client's pooled connections to the old process behind
+      scaleRestartPhase,
     ],
   }
 
@@ -477,7 +396,8 @@ export function buildScenarios(config: BenchConfig): Scenario<any>[] {
     ],
   }
 
-  return [push, chunked, small, pull, manifestPut, headGet, tagList, catalog, mixed, scaleTags, scaleCatalog]
+  const [coldPull, cacheImport, mixed] = buildUserScenarios(config)
+  return [push, chunked, small, pull, coldPull!, cacheImport!, manifestPut, headGet, tagList, catalog, mixed!, scaleTags, scaleCatalog]
 }
 
 export { CheckError }

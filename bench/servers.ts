@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -11,19 +11,33 @@ export const REFERENCE_BIN = process.env.WHARF_BENCH_REFERENCE ?? '/usr/bin/dock
 
 export type ServerKind = 'reference' | 'wharf'
 
+/** A restart in progress: `spawnedAt` is performance.now() just before the new process was spawned. */
+export interface Restart {
+  readonly spawnedAt: number
+  /** Resolves once the new process is set up (its pid known to this object); rejects if it could not start. */
+  readonly started: Promise<void>
+}
+
 export interface BenchServer {
   readonly kind: ServerKind
+  /** Stays the same across restarts (same port). */
   readonly url: string
+  /** The current process. */
   readonly pid: number
   readonly storage: string
   readonly logFile: string
-  /** utime+stime of the server process (all threads), seconds. */
+  /** utime+stime of the server, all threads, seconds; summed over the processes a restart replaced. */
   cpuSeconds(): number
-  /** VmHWM (peak resident set) in bytes. */
+  /** VmHWM (peak resident set) in bytes: the largest of this process and the ones a restart replaced. */
   peakRssBytes(): number
   /** Current VmRSS in bytes. */
   rssBytes(): number
   alive(): boolean
+  /**
+   * Stops the server process (storage kept) and spawns a new one on the same storage and port. Returns
+   * right after the spawn, so that the caller can time the new process's first answers.
+   */
+  restart(): Promise<Restart>
   stop(): Promise<void>
 }
 
@@ -48,18 +62,89 @@ async function probeV2(url: string): Promise<true | undefined> {
   return (await request(url, '/v2/', { timeoutMs: 1000, fresh: true })).status === 200 ? true : undefined
 }
 
+/** One server process. */
+interface Proc {
+  readonly pid: number
+  readonly logFile: string
+  alive(): boolean
+  /** Ends the process; the storage stays. */
+  stop(): Promise<void>
+}
+
+/**
+ * A BenchServer over a sequence of processes on one storage directory: `launch(n)` spawns the n-th
+ * (n >= 1) synchronously and resolves once it is set up; `cleanup` runs after the last one stopped.
+ */
+function benchServer(kind: ServerKind, url: string, storage: string, first: Proc,
+  launch: (n: number) => Promise<Proc>, cleanup: () => Promise<void>): BenchServer {
+  let current: Proc | undefined = first
+  let launches = 0
+  // what the processes a restart replaced used
+  let cpuBefore = 0
+  let peakBefore = 0
+  const tryRead = <T>(read: () => T, fallback: T): T => { try { return read() } catch { return fallback } }
+  return {
+    kind, url, storage,
+    get pid() { return current?.pid ?? Number.NaN },
+    get logFile() { return (current ?? first).logFile },
+    cpuSeconds: () => cpuBefore + (current ? processCpuSeconds(current.pid) : 0),
+    peakRssBytes: () => Math.max(peakBefore, current ? processStatusKb(current.pid, 'VmHWM') * 1024 : 0),
+    rssBytes: () => current ? processStatusKb(current.pid, 'VmRSS') * 1024 : Number.NaN,
+    alive: () => current?.alive() ?? false,
+    async restart() {
+      const old = current
+      if (old !== undefined) {
+        // read before the signal: the old process's shutdown is not counted
+        cpuBefore += tryRead(() => processCpuSeconds(old.pid), 0)
+        peakBefore = Math.max(peakBefore, tryRead(() => processStatusKb(old.pid, 'VmHWM') * 1024, 0))
+        current = undefined
+        await old.stop()
+      }
+      const spawnedAt = performance.now()
+      const started = launch(++launches).then((proc) => { current = proc })
+      started.catch(() => { /* the caller sees it through `started` */ })
+      return { spawnedAt, started }
+    },
+    async stop() {
+      const proc = current
+      current = undefined
+      if (proc !== undefined) await proc.stop()
+      await cleanup()
+    },
+  }
+}
+
+/** The reference registry's process from test/support's config file (same storage, same port), in its own process group. */
+function spawnReference(config: string, logFile: string): Proc {
+  const fd = openSync(logFile, 'a')
+  const child = spawn(REFERENCE_BIN, ['serve', config], { detached: true, stdio: ['ignore', fd, fd] })
+  closeSync(fd)
+  child.once('error', () => { /* exits; the caller's poll times out */ })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const alive = (): boolean => child.exitCode === null && child.signalCode === null && child.pid !== undefined
+  const signal = (name: NodeJS.Signals): void => { try { process.kill(-child.pid!, name) } catch { /* gone */ } }
+  return {
+    pid: child.pid ?? Number.NaN, logFile, alive,
+    async stop() {
+      if (alive()) {
+        signal('SIGTERM')
+        const timer = setTimeout(() => signal('SIGKILL'), 10_000)
+        await exited
+        clearTimeout(timer)
+      }
+    },
+  }
+}
+
 /** The reference registry: filesystem storage in a temp dir, delete enabled, access log off. */
 export async function startReferenceServer(options: { keepStorage?: boolean } = {}): Promise<BenchServer> {
-  const reference = await startReferenceRegistry({ binary: REFERENCE_BIN, ...(options.keepStorage !== undefined ? { keepStorage: options.keepStorage } : {}) })
-  const pid = reference.pid
-  return {
-    kind: 'reference', url: reference.url, pid, storage: reference.storage, logFile: reference.logFile,
-    cpuSeconds: () => processCpuSeconds(pid),
-    peakRssBytes: () => processStatusKb(pid, 'VmHWM') * 1024,
-    rssBytes: () => processStatusKb(pid, 'VmRSS') * 1024,
-    alive: () => reference.alive(),
-    stop: () => reference.stop(),
-  }
+  // storage kept by test/support: a restart reuses it, and this object removes it at the end
+  const reference = await startReferenceRegistry({ binary: REFERENCE_BIN, keepStorage: true })
+  const dir = path.dirname(reference.storage)
+  const first: Proc = { pid: reference.pid, logFile: reference.logFile, alive: () => reference.alive(), stop: () => reference.stop() }
+  return benchServer('reference', reference.url, reference.storage, first,
+    async (n) => spawnReference(path.join(dir, 'config.yml'), path.join(dir, `server-${n}.log`)),
+    async () => { if (!options.keepStorage) await rm(dir, { recursive: true, force: true, maxRetries: 3 }) })
 }
 
 export function wharfAvailable(): boolean {
@@ -73,24 +158,24 @@ export function wharfAvailable(): boolean {
 export async function startWharfServer(options: { keepStorage?: boolean; extraArgs?: readonly string[]; nodeArgs?: readonly string[] } = {}): Promise<BenchServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-bench-wharf-'))
   const storage = path.join(dir, 'storage')
-  const logFile = path.join(dir, 'server.log')
   const extra = options.extraArgs ?? (process.env.WHARF_BENCH_ARGS ? process.env.WHARF_BENCH_ARGS.split(' ').filter(Boolean) : [])
-  const wharf = await startWharf({ storage, logFile, cwd: dir, cli: BENCH_CLI, extraArgs: extra, nodeArgs: options.nodeArgs ?? [], timeoutMs: 30_000 })
+  // startWharf spawns before its first await (storage given); a log file per process, as it looks for "wharf listening" in it
+  const launch = async (n: number, port: number): Promise<Proc & { url: string }> => {
+    const logFile = path.join(dir, n === 0 ? 'server.log' : `server-${n}.log`)
+    const wharf = await startWharf({ storage, logFile, cwd: dir, cli: BENCH_CLI, extraArgs: extra, nodeArgs: options.nodeArgs ?? [], timeoutMs: 30_000, port })
+    return {
+      url: wharf.url, pid: wharf.pid, logFile,
+      alive: () => wharf.child.exitCode === null && wharf.child.signalCode === null,
+      stop: () => wharf.stop(),
+    }
+  }
+  const cleanup = async (): Promise<void> => { if (!options.keepStorage) await rm(dir, { recursive: true, force: true }) }
+  const first = await launch(0, 0)
   const deadline = Date.now() + 10_000
-  while (await probeV2(wharf.url).catch(() => undefined) === undefined) {
-    if (Date.now() > deadline || wharf.child.exitCode !== null) { await wharf.stop(); throw new Error(`wharf /v2/ did not answer 200 within 10 s`) }
+  while (await probeV2(first.url).catch(() => undefined) === undefined) {
+    if (Date.now() > deadline || !first.alive()) { await first.stop(); await cleanup(); throw new Error(`wharf /v2/ did not answer 200 within 10 s`) }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  const pid = wharf.pid
-  return {
-    kind: 'wharf', url: wharf.url, pid, storage, logFile,
-    cpuSeconds: () => processCpuSeconds(pid),
-    peakRssBytes: () => processStatusKb(pid, 'VmHWM') * 1024,
-    rssBytes: () => processStatusKb(pid, 'VmRSS') * 1024,
-    alive: () => wharf.child.exitCode === null && wharf.child.signalCode === null,
-    async stop() {
-      await wharf.stop()
-      if (!options.keepStorage) await rm(dir, { recursive: true, force: true })
-    },
-  }
+  const port = Number(new URL(first.url).port)
+  return benchServer('wharf', first.url, storage, first, (n) => launch(n, port), cleanup)
 }
