@@ -6,6 +6,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { Digest } from '../../src/oci/digest.js'
 import { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
+import { DirectorySyncer } from '../../src/storage/directory-sync.js'
 import { SyncingFileSink } from '../../src/storage/syncing-file-sink.js'
 import { listFiles } from '../support/index.js'
 import { digestOf, newUploadId, putBlob, readAll, runBlobStoreContract } from './blob-store-contract.js'
@@ -159,4 +160,15 @@ t.test('the upload sink stops at the first failed write: no later batch lands af
   const written = await readFile(file)
   t.equal(written.length, 1 << 20, 'the file ends where the last good write ended (no hole, no later bytes)')
   t.ok(written.equals(data.subarray(0, 1 << 20)), 'and holds exactly the bytes before the failure')
+})
+
+t.test('DirectorySyncer: concurrent syncs of one directory all resolve; a failing one rejects its callers only', async (t) => {
+  const dir = await tempDir(t)
+  const syncer = new DirectorySyncer()
+  await t.resolves(Promise.all(Array.from({ length: 20 }, () => syncer.sync(dir))), 'every caller answered')
+  const missing = path.join(dir, 'missing')
+  const results = await Promise.allSettled([syncer.sync(missing), syncer.sync(missing), syncer.sync(dir)])
+  t.same(results.map((r) => r.status), ['rejected', 'rejected', 'fulfilled'])
+  await mkdir(missing)
+  await t.resolves(syncer.sync(missing), 'a later sync of the directory, once it exists, works')
 })
