@@ -177,18 +177,21 @@ export class UploadService {
     const id = randomUUID()
     // The upload file has no session row; the lock marks it as in use for purge.
     return this.coordination.lock(LockKeys.upload(id), async () => {
-      await this.store.createUpload(id)
+      let committed = false
       try {
         const digester = createDigester(digestAlgorithm(digest))
-        const size = await this.store.appendUpload(id, hashing(body, digester), ctx.signal)
+        const size = await this.store.writeUpload(id, hashing(body, digester), ctx.signal)
         if (options.length !== undefined && size !== options.length) {
           throw new RegistryError('SIZE_INVALID', { detail: { expected: options.length, actual: size } })
         }
         const actual = digester.digest()
         if (actual !== digest) throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest, actual } })
-        return await this.commit(ctx, repo, id, digest, size, undefined, announce)
+        const blob = await this.commit(ctx, repo, id, digest, size, undefined, announce)
+        // The commit moved the upload into blobs/: nothing is left to remove.
+        committed = true
+        return blob
       } finally {
-        await this.store.deleteUpload(id)
+        if (!committed) await this.store.deleteUpload(id)
       }
     })
   }

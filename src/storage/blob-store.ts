@@ -17,6 +17,13 @@ export interface BlobStore {
    * already written stay and the call rejects with the signal's reason.
    */
   appendUpload(id: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number>
+  /**
+   * Creates the upload `id` holding every byte of `source` (a whole blob in one request) and
+   * resolves with its size; rejects when `id` exists. Same outcome as createUpload then appendUpload,
+   * in fewer steps: a store may make the bytes durable here so that commitUpload has less to do.
+   * On failure the upload may hold a prefix; the caller deletes it.
+   */
+  writeUpload(id: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number>
   /** Size of the upload, undefined when there is none. */
   uploadSize(id: string): Promise<number | undefined>
   /** Streams the upload's bytes (to re-hash an upload whose hash state was lost). */

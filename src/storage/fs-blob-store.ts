@@ -5,11 +5,14 @@ import { isDigest, type Digest } from '../oci/digest.js'
 import type { ByteRange } from '../oci/range.js'
 import { BlobNotFoundError, UploadNotFoundError, type BlobStore } from './blob-store.js'
 import { untilAborted } from './abortable-source.js'
+import { DirectorySyncer, fsyncDir } from './directory-sync.js'
 import { SyncingFileSink } from './syncing-file-sink.js'
 import { UploadSyncs } from './upload-syncs.js'
 
 /** A chunk that leaves this much unsynced starts a datasync that runs on after its answer. */
 const CHUNK_SYNC_BYTES = 8 << 20
+
+export { fsyncDir }
 
 /**
  * Filesystem layout (documented for operators in storage/README.md):
@@ -22,7 +25,15 @@ export class FilesystemBlobStore implements BlobStore {
   readonly root: string
   private readonly blobsDir: string
   private readonly uploadsDir: string
+  /** Datasyncs of uploads left running by their chunks, and uploads fsynced whole by writeUpload. */
   private readonly uploadSyncs = new UploadSyncs()
+  /**
+   * blobs/<alg>/<2 hex> directories (at most 256 per algorithm), each with its creation made
+   * durable, settled or in flight: one mkdir per directory and process instead of one per commit,
+   * and a commit into a directory another commit is creating waits until that creation is durable.
+   */
+  private readonly blobDirs = new Map<string, Promise<void>>()
+  private readonly dirSyncer = new DirectorySyncer()
 
   private constructor(root: string) {
     this.root = root
@@ -51,10 +62,29 @@ export class FilesystemBlobStore implements BlobStore {
 
   async createUpload(id: string): Promise<void> {
     const handle = await open(this.uploadPath(id), 'wx', 0o644)
+    this.uploadSyncs.forget(id)
     await handle.close()
   }
 
+  async writeUpload(id: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
+    const handle = await open(this.uploadPath(id), 'wx', 0o644)
+    this.uploadSyncs.forget(id)
+    const sink = new SyncingFileSink(handle, 0)
+    try {
+      for await (const chunk of untilAborted(source, signal)) await sink.write(chunk)
+      await sink.flush()
+      // The fsync commitUpload would do, on the handle already open.
+      await handle.sync()
+      this.uploadSyncs.markSynced(id)
+      return sink.position
+    } finally {
+      await sink.settle()
+      await handle.close()
+    }
+  }
+
   async appendUpload(id: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
+    this.uploadSyncs.clearSynced(id)
     let handle: FileHandle
     try {
       // 'r+' never creates a file that a concurrent cancel removed.
@@ -95,6 +125,7 @@ export class FilesystemBlobStore implements BlobStore {
   async commitUpload(id: string, digest: Digest): Promise<void> {
     const source = this.uploadPath(id)
     const target = this.blobPath(digest)
+    const synced = this.uploadSyncs.takeSynced(id)
     // Content-addressed: a blob that exists already has these bytes, durable since its own commit.
     if (await fileSize(target) !== undefined) {
       this.uploadSyncs.forget(id)
@@ -102,27 +133,40 @@ export class FilesystemBlobStore implements BlobStore {
       return
     }
     await this.uploadSyncs.settle(id)
-    let handle: FileHandle
-    try {
-      handle = await open(source, 'r+')
-    } catch (err) {
-      if (isNotFound(err)) throw new UploadNotFoundError(id)
-      throw err
-    }
-    try {
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
+    if (!synced) await syncFile(source, id)
     const dir = path.dirname(target)
+    await this.blobDir(dir)
+    try {
+      await rename(source, target)
+    } catch (err) {
+      if (!isNotFound(err)) throw err
+      if (await fileSize(source) === undefined) throw new UploadNotFoundError(id)
+      // Wharf never removes a blob directory; one removed behind its back is made again.
+      this.blobDirs.delete(dir)
+      await this.blobDir(dir)
+      await rename(source, target)
+    }
+    await this.dirSyncer.sync(dir)
+    this.uploadSyncs.forget(id)
+  }
+
+  private blobDir(dir: string): Promise<void> {
+    let made = this.blobDirs.get(dir)
+    if (made === undefined) {
+      made = this.makeDir(dir)
+      this.blobDirs.set(dir, made)
+      made.catch(() => { if (this.blobDirs.get(dir) === made) this.blobDirs.delete(dir) })
+    }
+    return made
+  }
+
+  /** Creates a directory durably: each new directory's entry is fsynced in its parent. */
+  private async makeDir(dir: string): Promise<void> {
     const created = await mkdir(dir, { recursive: true })
     if (created !== undefined) {
       // New directories must be durable too, up to the first one that already existed.
-      for (let d = dir; d.length >= created.length; d = path.dirname(d)) await fsyncDir(path.dirname(d))
+      for (let d = dir; d.length >= created.length; d = path.dirname(d)) await this.dirSyncer.sync(path.dirname(d))
     }
-    await rename(source, target)
-    await fsyncDir(dir)
-    this.uploadSyncs.forget(id)
   }
 
   async deleteUpload(id: string): Promise<void> {
@@ -218,9 +262,15 @@ async function openReadStream(file: string, range: ByteRange | undefined, notFou
   })
 }
 
-/** fsync a directory so a rename or unlink in it survives a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
+/** fsync an upload file before it becomes a blob. */
+async function syncFile(file: string, id: string): Promise<void> {
+  let handle: FileHandle
+  try {
+    handle = await open(file, 'r+')
+  } catch (err) {
+    if (isNotFound(err)) throw new UploadNotFoundError(id)
+    throw err
+  }
   try {
     await handle.sync()
   } finally {

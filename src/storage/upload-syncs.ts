@@ -5,8 +5,26 @@
  * A failed one fails the commit: Linux reports a writeback error to the descriptors open when it
  * happened, and the one commit opens later may never see it.
  */
+interface UploadSyncState { unsynced: number; readonly running: Set<Promise<void>>; failure?: unknown }
+
 export class UploadSyncs {
-  private readonly uploads = new Map<string, { unsynced: number; running: Set<Promise<void>>; failure?: unknown }>()
+  private readonly uploads = new Map<string, UploadSyncState>()
+  /** Uploads fsynced whole on their own handle and unchanged since: the commit need not sync them again. */
+  private readonly wholeSynced = new Set<string>()
+
+  markSynced(id: string): void {
+    this.wholeSynced.add(id)
+  }
+
+  /** The upload is about to change: it is no longer synced whole. */
+  clearSynced(id: string): void {
+    this.wholeSynced.delete(id)
+  }
+
+  /** Whether the upload was synced whole (and clears it: the commit consumes it). */
+  takeSynced(id: string): boolean {
+    return this.wholeSynced.delete(id)
+  }
 
   /** Bytes of the upload written since its last datasync started. */
   unsynced(id: string): number {
@@ -15,6 +33,7 @@ export class UploadSyncs {
 
   /** Records what a chunk left: its unsynced bytes and the datasync it leaves running, if any. */
   track(id: string, unsynced: number, running: Promise<void> | undefined): void {
+    this.wholeSynced.delete(id)
     let upload = this.uploads.get(id)
     if (upload === undefined) {
       upload = { unsynced, running: new Set() }
@@ -40,5 +59,6 @@ export class UploadSyncs {
   /** The upload became a blob or went away. */
   forget(id: string): void {
     this.uploads.delete(id)
+    this.wholeSynced.delete(id)
   }
 }

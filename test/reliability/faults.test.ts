@@ -42,6 +42,16 @@ class FaultyBlobStore implements BlobStore {
   }
 
   appendUpload(id: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
+    return this.inner.appendUpload(id, this.faulty(source), signal)
+  }
+
+  async writeUpload(id: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
+    if (this.createFault !== undefined) { const code = this.createFault; this.createFault = undefined; this.injected++; throw fault(code) }
+    return this.inner.writeUpload(id, this.faulty(source), signal)
+  }
+
+  /** `source`, failing after the planned bytes when an append fault is set. */
+  private faulty(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     const self = this
     const planned = this.appendFault
     this.appendFault = undefined
@@ -59,7 +69,7 @@ class FaultyBlobStore implements BlobStore {
         yield chunk
       }
     }
-    return this.inner.appendUpload(id, wrapped(), signal)
+    return wrapped()
   }
 
   uploadSize(id: string): Promise<number | undefined> { return this.inner.uploadSize(id) }

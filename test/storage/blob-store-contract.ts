@@ -164,6 +164,49 @@ export function runBlobStoreContract(t: Test, makeStore: BlobStoreFactory): void
     t.same((await collect(store.listBlobs())).map((b) => b.digest), [digest], 'one blob')
   })
 
+  t.test('writeUpload creates a whole upload that commits like an appended one', async (t) => {
+    const store = await makeStore(t)
+    const data = randomBytes(3 * MiB + 123)
+    const id = newUploadId()
+    t.equal(await store.writeUpload(id, chunksOf(data.subarray(0, 4096), data.subarray(4096))), data.length, 'resolves with the size')
+    t.equal(await store.uploadSize(id), data.length)
+    t.same(await readAll(await store.readUpload(id)), data, 'the upload holds the bytes')
+    await t.rejects(store.writeUpload(id, chunksOf(Buffer.from('x'))), 'an existing upload is not overwritten')
+    t.same(await readAll(await store.readUpload(id)), data, 'and keeps its bytes')
+    const digest = digestOf(data)
+    await store.commitUpload(id, digest)
+    t.same(await readAll(await store.readBlob(digest)), data, 'committed')
+    t.equal(await store.uploadSize(id), undefined, 'upload gone')
+    // A whole upload that a later append extends commits with every byte.
+    const extended = newUploadId()
+    await store.writeUpload(extended, chunksOf(Buffer.from('abc')))
+    t.equal(await store.appendUpload(extended, chunksOf(Buffer.from('def'))), 6)
+    const both = Buffer.from('abcdef')
+    await store.commitUpload(extended, digestOf(both))
+    t.same(await readAll(await store.readBlob(digestOf(both))), both)
+    // Written, then deleted (a digest mismatch): nothing stays, and committing it fails.
+    const dropped = newUploadId()
+    await store.writeUpload(dropped, chunksOf(Buffer.from('dropped')))
+    await store.deleteUpload(dropped)
+    t.equal(await store.uploadSize(dropped), undefined)
+    await t.rejects(store.commitUpload(dropped, digestOf(Buffer.from('dropped'))), UploadNotFoundError)
+    t.equal(await store.blobSize(digestOf(Buffer.from('dropped'))), undefined)
+  })
+
+  t.test('concurrent commits into one blob directory and into new ones all land', async (t) => {
+    const store = await makeStore(t)
+    const blobs = Array.from({ length: 64 }, (_, i) => randomBytes(100 + i))
+    const digests = await Promise.all(blobs.map(async (data) => {
+      const id = newUploadId()
+      await store.writeUpload(id, chunksOf(data))
+      const digest = digestOf(data)
+      await store.commitUpload(id, digest)
+      return digest
+    }))
+    for (const [i, digest] of digests.entries()) t.same(await readAll(await store.readBlob(digest)), blobs[i], `blob ${i}`)
+    t.same(await collect(store.listUploads()), [], 'no uploads left')
+  })
+
   t.test('commitUpload of an unknown upload rejects and creates no blob', async (t) => {
     const store = await makeStore(t)
     const digest = digestOf(Buffer.from('never uploaded'))

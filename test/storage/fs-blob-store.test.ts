@@ -6,6 +6,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { Digest } from '../../src/oci/digest.js'
 import { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
+import { DirectorySyncer } from '../../src/storage/directory-sync.js'
 import { SyncingFileSink } from '../../src/storage/syncing-file-sink.js'
 import { UploadSyncs } from '../../src/storage/upload-syncs.js'
 import { listFiles } from '../support/index.js'
@@ -194,4 +195,15 @@ t.test('a failed background datasync fails the commit of its upload until the up
   finish()
   await waiting
   t.equal(settled, true)
+})
+
+t.test('DirectorySyncer: concurrent syncs of one directory all resolve; a failing one rejects its callers only', async (t) => {
+  const dir = await tempDir(t)
+  const syncer = new DirectorySyncer()
+  await t.resolves(Promise.all(Array.from({ length: 20 }, () => syncer.sync(dir))), 'every caller answered')
+  const missing = path.join(dir, 'missing')
+  const results = await Promise.allSettled([syncer.sync(missing), syncer.sync(missing), syncer.sync(dir)])
+  t.same(results.map((r) => r.status), ['rejected', 'rejected', 'fulfilled'])
+  await mkdir(missing)
+  await t.resolves(syncer.sync(missing), 'a later sync of the directory, once it exists, works')
 })
