@@ -7,7 +7,7 @@ import type { MetadataStore } from '../metadata/metadata-store.js'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName } from '../oci/names.js'
 import type { ByteRange } from '../oci/range.js'
-import { BlobNotFoundError, type BlobStore } from '../storage/blob-store.js'
+import { BlobNotFoundError, type BlobFile, type BlobStore } from '../storage/blob-store.js'
 import { writableMaintenance, type MaintenanceState } from './maintenance.js'
 import type { PullThroughCache } from './proxy.js'
 
@@ -15,6 +15,11 @@ export interface BlobDescriptor {
   readonly digest: Digest
   readonly size: number
 }
+
+/** A blob's bytes: a stream, or an open file of the store (see BlobService.openForSend). */
+export type OpenedBlob =
+  | { readonly blob: BlobDescriptor; readonly stream: Readable; readonly file?: undefined }
+  | { readonly blob: BlobDescriptor; readonly file: BlobFile; readonly stream?: undefined }
 
 /** How stale a link's use time may get before a HEAD or GET refreshes it (less with a short GC grace period). */
 export const LINK_TOUCH_INTERVAL_MS = 5 * 60 * 1000
@@ -66,6 +71,19 @@ export class BlobService {
    * that is not stored yet is fetched from the upstream (streamed while it is stored).
    */
   async open(ctx: RequestContext, repo: RepoName, digest: Digest, range?: ByteRange): Promise<{ readonly blob: BlobDescriptor; readonly stream: Readable }> {
+    const opened = await this.openBytes(ctx, repo, digest, range, false)
+    return opened as { readonly blob: BlobDescriptor; readonly stream: Readable }
+  }
+
+  /**
+   * Like open, but a stored blob comes as the store's file when the store can give one (read into
+   * the caller's buffers, for the HTTP GET); a stream otherwise (proxied, or another store).
+   */
+  async openForSend(ctx: RequestContext, repo: RepoName, digest: Digest, range?: ByteRange): Promise<OpenedBlob> {
+    return this.openBytes(ctx, repo, digest, range, true)
+  }
+
+  private async openBytes(ctx: RequestContext, repo: RepoName, digest: Digest, range: ByteRange | undefined, fileWanted: boolean): Promise<OpenedBlob> {
     if (this.proxy?.isCached(repo) === true && await this.metadata.getRepositoryBlob(repo, digest) === undefined) {
       const fetched = await this.proxy.openBlob(ctx, repo, digest, range === undefined)
       if (fetched?.stream !== undefined) {
@@ -75,9 +93,11 @@ export class BlobService {
     }
     const blob = await this.stat(ctx, repo, digest)
     try {
-      const stream = await this.store.readBlob(digest, range)
+      const opened = fileWanted && this.store.openBlobFile !== undefined
+        ? { blob, file: await this.store.openBlobFile(digest, range) }
+        : { blob, stream: await this.store.readBlob(digest, range) }
       this.events.publish(ctx, { type: 'blob.pulled', repo, digest, size: blob.size })
-      return { blob, stream }
+      return opened
     } catch (err) {
       if (err instanceof BlobNotFoundError) {
         // Metadata says present but the bytes are gone: a damaged store, not a client error.

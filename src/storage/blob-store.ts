@@ -42,6 +42,12 @@ export interface BlobStore {
   blobSize(digest: Digest): Promise<number | undefined>
   /** Streams a blob or an inclusive range of it; rejects with BlobNotFoundError when absent. */
   readBlob(digest: Digest, range?: ByteRange): Promise<Readable>
+  /**
+   * Opens a blob or an inclusive range of it for a caller that reads into its own buffers (no
+   * stream, no buffer per chunk); rejects with BlobNotFoundError when absent. Optional: without
+   * it callers use readBlob.
+   */
+  openBlobFile?(digest: Digest, range?: ByteRange): Promise<BlobFile>
   /** Removes a blob; an absent one is not an error. */
   deleteBlob(digest: Digest): Promise<void>
   /** Every blob present with its size and modification time, for consistency checks. */
@@ -57,6 +63,15 @@ export interface BlobStore {
    */
   probeWritable?(): Promise<void>
 
+  close(): Promise<void>
+}
+
+/** An open blob (or range of one), read at offsets into the caller's buffers. Close it once done. */
+export interface BlobFile {
+  /** Bytes of the blob or range. */
+  readonly length: number
+  /** Reads up to `length` bytes at `offset` (counted from the range's start) into `buffer`; resolves with the count, 0 at the end. */
+  read(buffer: Uint8Array, offset: number, length: number): Promise<number>
   close(): Promise<void>
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { isDigest, type Digest } from '../oci/digest.js'
 import type { ByteRange } from '../oci/range.js'
-import { BlobNotFoundError, UploadNotFoundError, type BlobStore } from './blob-store.js'
+import { BlobNotFoundError, UploadNotFoundError, type BlobFile, type BlobStore } from './blob-store.js'
 import { untilAborted } from './abortable-source.js'
 import { DirectorySyncer, fsyncDir } from './directory-sync.js'
 import { SyncingFileSink } from './syncing-file-sink.js'
@@ -199,6 +199,22 @@ export class FilesystemBlobStore implements BlobStore {
     return openReadStream(this.blobPath(digest), range, () => new BlobNotFoundError(digest))
   }
 
+  async openBlobFile(digest: Digest, range?: ByteRange): Promise<BlobFile> {
+    const handle = await openForReading(this.blobPath(digest), () => new BlobNotFoundError(digest))
+    try {
+      const start = range?.start ?? 0
+      const length = range !== undefined ? range.end - range.start + 1 : (await handle.stat()).size
+      return {
+        length,
+        read: async (buffer, offset, count) => (await handle.read(buffer, 0, Math.min(count, length - offset), start + offset)).bytesRead,
+        close: () => handle.close(),
+      }
+    } catch (err) {
+      await handle.close()
+      throw err
+    }
+  }
+
   /**
    * No directory fsync: a deletion lost in a crash brings back a complete blob with no record,
    * which garbage collection removes as an orphan.
@@ -248,18 +264,21 @@ export class FilesystemBlobStore implements BlobStore {
 
 async function openReadStream(file: string, range: ByteRange | undefined, notFound: () => Error): Promise<Readable> {
   // Open first so a missing file rejects here, not as a stream error after headers went out.
-  let handle
-  try {
-    handle = await open(file, 'r')
-  } catch (err) {
-    if (isNotFound(err)) throw notFound()
-    throw err
-  }
+  const handle = await openForReading(file, notFound)
   return handle.createReadStream({
     autoClose: true,
     highWaterMark: 1 << 20,
     ...(range ? { start: range.start, end: range.end } : {}),
   })
+}
+
+async function openForReading(file: string, notFound: () => Error): Promise<FileHandle> {
+  try {
+    return await open(file, 'r')
+  } catch (err) {
+    if (isNotFound(err)) throw notFound()
+    throw err
+  }
 }
 
 /** fsync an upload file before it becomes a blob. */

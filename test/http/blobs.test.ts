@@ -1,4 +1,6 @@
+import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
+import http from 'node:http'
 import path from 'node:path'
 import t from 'tap'
 import { errorCodes, hexOf, makeBlob, serverErrors, startTestServer, uniqueRepo } from '../support/index.js'
@@ -77,6 +79,43 @@ t.test('Range requests', async (t) => {
     t.equal(res.header('content-range'), undefined)
     t.ok(res.body.equals(blob.data))
   }
+})
+
+/** GET through `agent`: status, body and whether the agent reused a connection for it. */
+async function rawGet(agent: http.Agent, target: string, headers: http.OutgoingHttpHeaders = {}, pauseFirst = false): Promise<{ status: number; body: Buffer; reused: boolean }> {
+  const { hostname, port } = new URL(wharf.url)
+  const req = http.get({ host: hostname, port, path: target, agent, headers })
+  const [res] = await once(req, 'response') as [http.IncomingMessage]
+  // A reader that holds back makes the server wait on the socket (backpressure), then takes the rest.
+  if (pauseFirst) {
+    res.pause()
+    await once(res, 'readable')
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const chunks: Buffer[] = []
+  for await (const chunk of res) chunks.push(chunk as Buffer)
+  return { status: res.statusCode!, body: Buffer.concat(chunks), reused: req.reusedSocket }
+}
+
+t.test('a blob larger than the server reads at once: whole, in ranges across reads, slowly read, on one kept-alive connection', async (t) => {
+  const repo = uniqueRepo('blobs')
+  const size = 9 * 1024 * 1024 + 123
+  const blob = await client.pushBlob(repo, makeBlob(size))
+  const target = `/v2/${repo}/blobs/${blob.digest}`
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const whole = await rawGet(agent, target)
+  t.equal(whole.status, 200)
+  t.ok(whole.body.equals(blob.data), 'whole blob, exact bytes')
+  const ranges: Array<[number, number]> = [[1, size - 2], [4 * 1024 * 1024 - 5, 8 * 1024 * 1024 + 5], [size - 1, size - 1]]
+  for (const [start, end] of ranges) {
+    const part = await rawGet(agent, target, { range: `bytes=${start}-${end}` })
+    t.equal(part.status, 206)
+    t.ok(part.body.equals(blob.data.subarray(start, end + 1)), `bytes ${start}-${end}: exact bytes`)
+    t.ok(part.reused, 'the connection of the previous full body served it')
+  }
+  const slow = await rawGet(agent, target, {}, true)
+  t.ok(slow.body.equals(blob.data), 'a slow reader gets every byte')
 })
 
 t.test('a blob is visible only in the repository it was pushed or mounted into', async (t) => {

@@ -7,6 +7,7 @@ import type { RequestContext } from '../../context/request-context.js'
 import type { Registry } from '../../registry/registry.js'
 import { ifNoneMatchHolds } from '../conditional.js'
 import { Headers } from '../headers.js'
+import { sendBlobFile } from '../send-blob-file.js'
 
 const BLOB_HEADERS = { 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Cache-Control': 'max-age=31536000' }
 
@@ -29,7 +30,7 @@ export async function handleBlob(registry: Registry, ctx: RequestContext, name: 
         reply.header('Content-Range', `bytes */${blob.size}`)
         throw new RegistryError('RANGE_INVALID', { message: 'requested range not satisfiable', detail: { size: blob.size } })
       }
-      const { stream } = await registry.blobs.open(ctx, name, digest, range.kind === 'range' ? range.range : undefined)
+      const opened = await registry.blobs.openForSend(ctx, name, digest, range.kind === 'range' ? range.range : undefined)
       reply.headers({ ...BLOB_HEADERS, [Headers.contentDigest]: digest, ETag: `"${digest}"` })
       if (range.kind === 'range') {
         const { start, end } = range.range
@@ -37,7 +38,8 @@ export async function handleBlob(registry: Registry, ctx: RequestContext, name: 
       } else {
         reply.code(200).header('Content-Length', blob.size)
       }
-      return reply.send(stream)
+      if (opened.file !== undefined) return sendBlobFile(reply, opened.file)
+      return reply.send(opened.stream)
     }
     case 'DELETE':
       await registry.blobs.delete(ctx, name, digest)
