@@ -15,9 +15,9 @@ const ENTRY_OVERHEAD_BYTES = 1024
 /**
  * Recently read manifests by repository and reference, bounded by total body bytes plus a fixed
  * cost per entry (oldest out first). Correct only while every change goes through the one process
- * that owns the cache: the store invalidates a repository when a write that can change what its references resolve to
- * completes, and fills happen synchronously right after a read, so a fill never follows the
- * invalidation of a newer write.
+ * that owns the cache: the store invalidates a repository when a write that can change what its
+ * references resolve to completes, and fills happen synchronously right after a read, so a fill
+ * never follows the invalidation of a newer write.
  */
 export class ManifestCache {
   private readonly maxBytes: number
