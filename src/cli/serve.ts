@@ -7,7 +7,6 @@ import { appOptionsFrom, compose, gcOptionsFrom, type ComposeOptions, type Wharf
 import { checkOptions, stringOption, type ParsedArgs } from './args.js'
 import { CommandFailure } from './failure.js'
 import { lockStorage } from './storage-lock.js'
-import { capYoungGeneration } from './young-generation.js'
 
 /** Options every command shares: the config file and the data directory. */
 export async function configFromArgs(args: ParsedArgs, extra: readonly string[] = []): Promise<Config> {
@@ -64,11 +63,6 @@ function drain(seconds: number, logger: { info(fields: object, message: string):
 
 /** `wharf serve`: listens until SIGTERM or SIGINT, drains (http.shutdownDrainSeconds), then lets in-flight requests finish. */
 export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {}): Promise<number> {
-  const uncap = capYoungGeneration()
-  return serveCapped(args, composeOptions).finally(uncap)
-}
-
-async function serveCapped(args: ParsedArgs, composeOptions: ComposeOptions): Promise<number> {
   const config = await configFromArgs(args, ['host', 'port'])
   const lock = await lockStorage(config.storage.path, 'wharf serve', 'one server per data directory: stop the other one first')
   // Everything opened from here on is closed again if the start fails, so the process exits
