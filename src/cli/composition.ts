@@ -127,7 +127,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     const policy = config.auth === null ? OPEN_POLICY : new RulesPolicy(config.auth)
     const maintenance = new MaintenanceState({ readOnly: config.maintenance.readOnly, clock, log: logger.child({ component: 'maintenance' }) })
     const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy, maintenance)
-    const proxy = pullThroughCacheFrom(config, { metadata, store: blobStore, uploads, clock, policy, log: logger.child({ component: 'proxy' }) })
+    const proxy = await pullThroughCacheFrom(config, { metadata, store: blobStore, uploads, clock, policy, log: logger.child({ component: 'proxy' }) })
     const registry = new Registry({
       blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000, maintenance, proxy),
       uploads,

@@ -4,19 +4,23 @@
 process.env.UV_THREADPOOL_SIZE ??= '16'
 import { ConfigError } from '../config/config.js'
 import { parseArgs, type ParsedArgs } from './args.js'
-import { auth } from './auth.js'
-import { du } from './du.js'
-import { exportImage } from './export.js'
 import { CommandFailure } from './failure.js'
 import { COMMAND_HELP, USAGE } from './help.js'
-import { fsck } from './fsck.js'
-import { gc } from './gc.js'
-import { importArchive } from './import.js'
-import { serve } from './serve.js'
-import { token } from './token.js'
-import { user } from './user.js'
 
-const COMMANDS: Record<string, (args: ParsedArgs) => Promise<number>> = { serve, gc, du, fsck, user, token, auth, import: importArchive, export: exportImage }
+type Command = (args: ParsedArgs) => Promise<number>
+
+// Loaded when run: a command loads only its own modules (start-up time of `serve`).
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serve,
+  gc: async () => (await import('./gc.js')).gc,
+  du: async () => (await import('./du.js')).du,
+  fsck: async () => (await import('./fsck.js')).fsck,
+  user: async () => (await import('./user.js')).user,
+  token: async () => (await import('./token.js')).token,
+  auth: async () => (await import('./auth.js')).auth,
+  import: async () => (await import('./import.js')).importArchive,
+  export: async () => (await import('./export.js')).exportImage,
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -24,12 +28,13 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command === '--help' || command === '-h' || (command === 'help' && rest.length === 0)) { process.stdout.write(USAGE); return 0 }
   // "wharf help gc" and "wharf gc --help" print the command's own help.
   const name = command === 'help' ? rest[0]! : command
-  const run = COMMANDS[name]
-  if (run === undefined) {
+  const load = COMMANDS[name]
+  if (load === undefined) {
     process.stderr.write(`wharf: unknown command "${name}"\n\n${USAGE}`)
     return 2
   }
   if (command === 'help' || rest.includes('--help') || rest.includes('-h')) { process.stdout.write(COMMAND_HELP[name]!); return 0 }
+  const run = await load()
   // `--password` is a flag here only so that `wharf user` can refuse it, whatever follows it.
   return run(parseArgs(rest, ['json', 'dry-run', 'tags', 'repair', 'password-stdin', 'password']))
 }

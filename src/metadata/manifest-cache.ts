@@ -6,11 +6,18 @@ export interface CachedManifest {
 }
 
 /**
- * Recently read manifests by repository and reference, bounded by total body bytes (oldest out
- * first). Correct only while every change goes through the one process that owns the cache: the
- * store invalidates a repository when a write that can change what its references resolve to
- * completes, and fills happen synchronously right after a read, so a fill never follows the
- * invalidation of a newer write.
+ * What an entry costs beyond its body: the body's own allocation, the record, the key and the map
+ * slots (about 1.3 KiB measured on Node 20 for 1 KiB bodies). Counting bodies alone let small
+ * manifests take several times the budget.
+ */
+const ENTRY_OVERHEAD_BYTES = 1024
+
+/**
+ * Recently read manifests by repository and reference, bounded by total body bytes plus a fixed
+ * cost per entry (oldest out first). Correct only while every change goes through the one process
+ * that owns the cache: the store invalidates a repository when a write that can change what its
+ * references resolve to completes, and fills happen synchronously right after a read, so a fill
+ * never follows the invalidation of a newer write.
  */
 export class ManifestCache {
   private readonly maxBytes: number
@@ -35,7 +42,7 @@ export class ManifestCache {
     const key = ManifestCache.key(repo, reference)
     this.delete(key)
     this.entries.set(key, value)
-    this.bytes += value.body.length
+    this.bytes += value.body.length + ENTRY_OVERHEAD_BYTES
     let keys = this.keysByRepo.get(repo)
     if (keys === undefined) this.keysByRepo.set(repo, keys = new Set())
     keys.add(key)
@@ -60,7 +67,7 @@ export class ManifestCache {
     const entry = this.entries.get(key)
     if (entry === undefined) return
     this.entries.delete(key)
-    this.bytes -= entry.body.length
+    this.bytes -= entry.body.length + ENTRY_OVERHEAD_BYTES
     this.keysByRepo.get(key.slice(0, key.indexOf('\u0000')))?.delete(key)
   }
 }

@@ -15,10 +15,11 @@ import { ManifestCache } from './manifest-cache.js'
 import type { WriteRequest, WriteResponse } from './sqlite/writer-worker.js'
 import type { SqliteWriter, WriteOperation } from './sqlite/writer.js'
 import { ReaderThread } from './sqlite/reader-thread.js'
+import { METADATA_THREAD_LIMITS } from './sqlite/thread-limits.js'
 import { SqliteBrowseReader } from './sqlite/browse-reader.js'
 
-/** Manifest bodies kept in memory for reads by tag or digest. */
-const MANIFEST_CACHE_BYTES = 16 * 1024 * 1024
+/** Manifests kept in memory for reads by tag or digest (about 5,000 of 500 bytes; they count in the server's RSS). */
+const MANIFEST_CACHE_BYTES = 8 * 1024 * 1024
 
 export interface SqliteMetadataStoreOptions {
   /**
@@ -92,7 +93,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
     // This connection only reads; the writer thread owns every change.
     this.db.pragma('query_only = ON')
     this.reader = new ReaderThread(file)
-    this.writer = new Worker(new URL('./sqlite/writer-worker.js', import.meta.url), { workerData: { file } })
+    this.writer = new Worker(new URL('./sqlite/writer-worker.js', import.meta.url), { workerData: { file }, resourceLimits: METADATA_THREAD_LIMITS })
     this.writer.unref()
     let markReady!: () => void
     let markFailed!: (err: Error) => void

@@ -236,7 +236,4 @@ export function unreachable(upstream: string, err: unknown): RegistryError {
   })
 }
 
-/** True for the errors after which a cached copy may still be served: the upstream could not answer, or refused. */
-export function isUpstreamFailure(err: unknown): boolean {
-  return err instanceof RegistryError && (err.code === 'UNAVAILABLE' || err.code === 'DENIED' || err.code === 'TOOMANYREQUESTS' || err.code === 'UNAUTHORIZED')
-}
+export { isUpstreamFailure } from './upstream-failure.js'

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads'
 import type { ReadOperation, SqliteMaintenanceReader } from './maintenance-reader.js'
 import type { ReadRequest } from './reader-worker.js'
 import type { WriteResponse } from './writer-worker.js'
+import { METADATA_THREAD_LIMITS } from './thread-limits.js'
 
 /**
  * The serving thread's side of reader-worker.ts, started on first use. A reader thread that dies
@@ -30,7 +31,7 @@ export class ReaderThread {
   }
 
   private start(): Worker {
-    const worker = new Worker(new URL('./reader-worker.js', import.meta.url), { workerData: { file: this.file } })
+    const worker = new Worker(new URL('./reader-worker.js', import.meta.url), { workerData: { file: this.file }, resourceLimits: METADATA_THREAD_LIMITS })
     this.worker = worker
     worker.unref()
     worker.on('message', (message: WriteResponse | 'ready' | 'closed') => {
