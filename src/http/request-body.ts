@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { RegistryError } from '../errors/registry-error.js'
-import { requestBody } from './body-rate.js'
+import { readWholeBody, requestBody } from './body-rate.js'
 import type { ByteBudget } from './byte-budget.js'
 
 /** True when the request carries a body (a non-zero Content-Length or chunked transfer). */
@@ -37,21 +37,21 @@ function tooLarge(limit: number): RegistryError {
  */
 export async function readLimitedBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = contentLength(request)
-  const body = requestBody(request)
   if (declared !== undefined && declared > limit) {
-    if (declared <= DRAIN_MAX_BYTES) for await (const _chunk of body) { /* dropped */ }
+    if (declared <= DRAIN_MAX_BYTES) for await (const _chunk of requestBody(request)) { /* dropped */ }
     throw tooLarge(limit)
   }
   if (declared !== undefined) {
     const buffer = Buffer.allocUnsafe(declared)
     let offset = 0
     // Node's parser never delivers more than the Content-Length.
-    for await (const chunk of body) {
+    await readWholeBody(request, (chunk) => {
       buffer.set(chunk, offset)
       offset += chunk.byteLength
-    }
+    })
     return offset === declared ? buffer : buffer.subarray(0, offset)
   }
+  const body = requestBody(request)
   const parts: Uint8Array[] = []
   let total = 0
   for await (const chunk of body) {

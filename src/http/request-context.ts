@@ -8,16 +8,28 @@ import { ANONYMOUS, type Caller, type RequestContext } from '../context/request-
  * caller, and a signal aborted when the connection closes before the response was sent.
  */
 export function requestContext(request: FastifyRequest, reply: FastifyReply, caller: Caller = ANONYMOUS): RequestContext {
-  const controller = new AbortController()
-  reply.raw.once('close', () => {
+  const response = reply.raw
+  // The controller is made on first use of the signal: most requests never look at it.
+  let controller: AbortController | undefined
+  let gone = false
+  response.once('close', () => {
     // 'close' also follows a response sent in full; only an early close means the client left.
-    if (!reply.raw.writableFinished) controller.abort(clientGone())
+    if (response.writableFinished) return
+    gone = true
+    controller?.abort(clientGone())
   })
   const userAgent = request.headers['user-agent']
   const host = request.headers.host
   return {
-    caller, signal: controller.signal, requestId: request.id,
+    caller, requestId: request.id,
     origin: { address: request.ip, method: request.method, ...(host !== undefined ? { host } : {}), ...(userAgent !== undefined ? { userAgent } : {}) },
+    get signal(): AbortSignal {
+      if (controller === undefined) {
+        controller = new AbortController()
+        if (gone) controller.abort(clientGone())
+      }
+      return controller.signal
+    },
   }
 }
 
@@ -32,7 +44,17 @@ function clientGone(): Error {
   return Object.assign(new Error('the client closed the connection'), { name: 'AbortError', code: 'ABORT_ERR' })
 }
 
-/** `ctx` with a signal that also aborts when `signal` does (a body cut off for its rate, say); the first reason wins. */
-export function withSignal(ctx: RequestContext, signal: AbortSignal): RequestContext {
-  return { ...ctx, signal: AbortSignal.any([ctx.signal, signal]) }
+/**
+ * `ctx` with a signal that also aborts when `signal` does (a body cut off for its rate, say); the
+ * first reason wins. Combined on first use only: AbortSignal.any is dear, and most requests never ask.
+ */
+export function withSignal(ctx: RequestContext, signal: AbortSignal | (() => AbortSignal)): RequestContext {
+  let combined: AbortSignal | undefined
+  return {
+    caller: ctx.caller, requestId: ctx.requestId, ...(ctx.origin !== undefined ? { origin: ctx.origin } : {}),
+    get signal(): AbortSignal {
+      combined ??= AbortSignal.any([ctx.signal, typeof signal === 'function' ? signal() : signal])
+      return combined
+    },
+  }
 }

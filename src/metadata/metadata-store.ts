@@ -339,8 +339,15 @@ export interface ManifestPut {
   readonly fromUpstream?: { readonly fetchedAt: number }
 }
 
+/** A tag a manifest put moved to the manifest, and where it pointed before (absent: it is new). */
+export interface TagMove {
+  readonly tag: Tag
+  readonly previous?: Digest
+}
+
 export type PutManifestResult =
-  | { readonly ok: true; readonly repositoryCreated: boolean }
+  /** `moved`: the put's tags that pointed elsewhere or nowhere, read in the transaction that moved them. */
+  | { readonly ok: true; readonly repositoryCreated: boolean; readonly moved: readonly TagMove[] }
   | { readonly ok: false; readonly missing: readonly ManifestReference[]; readonly sizeMismatch: readonly ManifestReference[] }
 
 export interface UploadRecord {

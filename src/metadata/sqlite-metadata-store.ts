@@ -121,7 +121,8 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
     this.browse = new SqliteBrowseReader(db)
     this.stmt = {
       repositoryExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM repositories WHERE name = ?'),
-      listRepositories: db.prepare<[string, number], { name: string }>('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
+      // Plucked: a page is an array of names, built without an object per row.
+      listRepositories: db.prepare<[string, number], string>('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?').pluck(),
       getBlob: db.prepare<[string], { size: number }>('SELECT size FROM blobs WHERE digest = ?'),
       getRepositoryBlob: db.prepare<[string, string], { size: number; used_at: number }>(
         'SELECT b.size, r.used_at FROM repository_blobs r JOIN blobs b ON b.digest = r.digest WHERE r.repo = ? AND r.digest = ?'),
@@ -131,7 +132,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
       manifestByTagWithBody: db.prepare<[string, string], ManifestRow & { body: Buffer }>(
         `SELECT ${MANIFEST_RECORD_COLUMNS}, c.body FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = ? AND t.tag = ?`),
       tagFetchedAt: db.prepare<[string, string], { fetched_at: number }>('SELECT fetched_at FROM proxied_tags WHERE repo = ? AND tag = ?'),
-      listTags: db.prepare<[string, string, number], { tag: string }>('SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?'),
+      listTags: db.prepare<[string, string, number], string>('SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?').pluck(),
       // Digest order: a stable cursor for pages (`last`), whatever is pushed or deleted in between.
       referrers: db.prepare<{ repo: string; subject: string; artifactType: string | null; last: string; limit: number }, ManifestRow>(
         `SELECT ${MANIFEST_COLUMNS} FROM manifest_contents c JOIN manifests m ON m.digest = c.digest AND m.repo = :repo
@@ -244,7 +245,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
   }
 
   async listRepositories(page: PageRequest): Promise<string[]> {
-    return this.stmt.listRepositories.all(page.last ?? '', page.limit).map((row) => row.name)
+    return this.stmt.listRepositories.all(page.last ?? '', page.limit)
   }
 
   async getBlob(digest: Digest): Promise<BlobRecord | undefined> {
@@ -303,7 +304,9 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
   }
 
   async putManifest(put: ManifestPut): Promise<PutManifestResult> {
-    return this.invalidating(put.repo, this.write('putManifest', put))
+    // The annotations are in the body (the writer stores that): not cloned to the writer thread twice.
+    const { annotations: _annotations, ...stored } = put
+    return this.invalidating(put.repo, this.write('putManifest', stored))
   }
 
 
@@ -326,7 +329,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
   }
 
   async listTags(repo: RepoName, page: PageRequest): Promise<string[]> {
-    return this.stmt.listTags.all(repo, page.last ?? '', page.limit).map((row) => row.tag)
+    return this.stmt.listTags.all(repo, page.last ?? '', page.limit)
   }
 
   async listReferrers(repo: RepoName, subject: Digest, artifactType?: string, page?: PageRequest): Promise<ManifestRecord[]> {

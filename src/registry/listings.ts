@@ -96,8 +96,9 @@ export class ListingService {
     if (size === 0) return { entries: [] }
     const rows = await list({ ...(query.last !== undefined ? { last: query.last } : {}), limit: size + 1 })
     if (rows.length <= size) return { entries: rows }
-    const entries = rows.slice(0, size)
-    return { entries, next: entries[entries.length - 1]! }
+    // The extra row goes (no copy of the page).
+    rows.length = size
+    return { entries: rows, next: rows[size - 1]! }
   }
 }
 

@@ -70,8 +70,6 @@ export class ManifestService {
     }
     const manifest = parseManifest(body, contentType)
     const tags = [...new Set([...(reference.tag !== undefined ? [reference.tag] : []), ...extraTags])]
-    // Where the tags pointed, for tag.moved events (a concurrent put of the same tag may make this stale).
-    const previous = await Promise.all(tags.map(async (tag) => (await this.metadata.findManifest(repo, { tag }))?.digest))
     const store = (): ReturnType<MetadataStore['putManifest']> => this.metadata.putManifest({
       repo, digest, body, tags, now: this.clock.now(),
       mediaType: manifest.mediaType,
@@ -100,10 +98,8 @@ export class ManifestService {
       type: 'manifest.pushed', repo, digest, mediaType: manifest.mediaType, size: body.length, tags,
       ...(manifest.subject !== undefined ? { subject: manifest.subject.digest } : {}),
     })
-    tags.forEach((tag, i) => {
-      const was = previous[i]
-      if (was !== digest) this.events.publish(ctx, { type: 'tag.moved', repo, tag, digest, ...(was !== undefined ? { previous: was } : {}) })
-    })
+    // The store says which tags moved and from where (read in the transaction that moved them).
+    for (const { tag, previous } of result.moved) this.events.publish(ctx, { type: 'tag.moved', repo, tag, digest, ...(previous !== undefined ? { previous } : {}) })
     return { digest, tags, ...(manifest.subject !== undefined ? { subject: manifest.subject.digest } : {}) }
   }
 

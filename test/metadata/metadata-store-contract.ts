@@ -96,8 +96,8 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     t.same(await store.linkBlob(repo('made/by-link'), digest), { digest, size: 3, repositoryCreated: true })
     t.same(await store.linkBlob(repo('made/by-link'), digest), { digest, size: 3, repositoryCreated: false })
     const m = manifestPut(repo('made/by-manifest'), [ref(randomDigest(), 9, 'external')])
-    t.same(await store.putManifest(m.put), { ok: true, repositoryCreated: true })
-    t.same(await store.putManifest(m.put), { ok: true, repositoryCreated: false })
+    t.same(await store.putManifest(m.put), { ok: true, repositoryCreated: true, moved: [] })
+    t.same(await store.putManifest(m.put), { ok: true, repositoryCreated: false, moved: [] })
     t.same(await store.listRepositories({ limit: 10 }), ['made/by-blob', 'made/by-link', 'made/by-manifest'])
   })
 
@@ -165,6 +165,17 @@ export function runMetadataStoreContract(t: Test, makeStore: MetadataStoreFactor
     t.same(await store.listTags(r, { limit: 10 }), ['latest', 'v1'])
     t.equal(await store.findManifest(repo('elsewhere'), { digest: m.digest }), undefined, 'only in its repository')
     t.match(await store.putManifest(m.put), { ok: true }, 'putting it again is fine')
+  })
+
+  t.test('putManifest says which tags moved and where they pointed before', async (t) => {
+    const store = await makeStore(t)
+    const r = repo('moves')
+    const config = await blob(store, r, 3)
+    const first = manifestPut(r, [ref(config, 3, 'config')], { tags: ['a', 'b'] })
+    t.same(await store.putManifest(first.put), { ok: true, repositoryCreated: false, moved: [{ tag: 'a' }, { tag: 'b' }] }, 'new tags have no previous')
+    t.same(await store.putManifest(first.put), { ok: true, repositoryCreated: false, moved: [] }, 'the same put again moves nothing')
+    const second = manifestPut(r, [ref(config, 3, 'config')], { tags: ['b', 'c'] })
+    t.same(await store.putManifest(second.put), { ok: true, repositoryCreated: false, moved: [{ tag: 'b', previous: first.digest }, { tag: 'c' }] })
   })
 
   t.test('a manifest without optional fields has none in its record', async (t) => {

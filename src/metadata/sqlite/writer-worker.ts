@@ -29,6 +29,9 @@ const db = openDatabase((workerData as { file: string }).file)
 const writer = new SqliteWriter(db)
 let pending: WriteRequest[] = []
 const port = parentPort!
+// One transaction function for every request (inside the batch's transaction it is a savepoint):
+// db.transaction() builds four wrappers each time it is called.
+const runRequest = db.transaction((request: WriteRequest): unknown => (writer[request.operation] as (...args: unknown[]) => unknown).apply(writer, request.args as unknown[]))
 
 function describe(error: unknown): { message: string; code?: string; name: string } {
   const e = error as { message?: string; code?: string; name?: string }
@@ -44,8 +47,7 @@ function flush(): void {
     db.exec('BEGIN IMMEDIATE')
     for (const request of batch) {
       try {
-        const run = writer[request.operation] as (...args: unknown[]) => unknown
-        const value = db.transaction(() => run.apply(writer, [...request.args]))()
+        const value = runRequest(request)
         responses.push({ id: request.id, ok: true, value })
       } catch (error) {
         responses.push({ id: request.id, ok: false, error: describe(error) })

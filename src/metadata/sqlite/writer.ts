@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3'
 import type { Digest } from '../../oci/digest.js'
 import type { ManifestReference } from '../../oci/manifest.js'
 import type {
-  BlobRecord, BlobRecorded, DeleteOutcome, ManifestPut, NotificationFailure, NotificationToQueue, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, UploadRecord,
+  BlobRecord, BlobRecorded, DeleteOutcome, ManifestPut, NotificationFailure, NotificationToQueue, PutManifestResult, RepositorySweepPlan, RepositorySweepResult, TagMove, UploadRecord,
 } from '../metadata-store.js'
 import { SQL_DELETE_ORPHAN_CONTENTS } from './schema.js'
 import { sweepRepository } from './sweep.js'
@@ -55,6 +55,7 @@ export class SqliteWriter {
         `INSERT INTO tags (repo, tag, digest, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = MAX(excluded.updated_at, tags.updated_at + 1)`),
       deleteTag: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ?'),
+      tagDigest: db.prepare<[string, string], string>('SELECT digest FROM tags WHERE repo = ? AND tag = ?').pluck(),
       forgetTagFetched: db.prepare<[string, string]>('DELETE FROM proxied_tags WHERE repo = ? AND tag = ?'),
       markTagFetched: db.prepare<[string, string, number]>(
         `INSERT INTO proxied_tags (repo, tag, fetched_at) VALUES (?, ?, ?)
@@ -139,13 +140,19 @@ export class SqliteWriter {
     this.stmt.insertContent.run(put.digest, put.mediaType, body.length, put.artifactType ?? null, put.subject ?? null, body, put.now)
     for (const ref of put.references) this.stmt.insertReference.run(put.digest, ref.digest, ref.kind)
     this.stmt.insertManifest.run(put.repo, put.digest, put.now, put.now)
-    for (const tag of put.tags) this.stmt.setTag.run(put.repo, tag, put.digest, put.now)
+    // Where each tag pointed, for tag.moved events: read here, in the transaction that moves it, it is exact.
+    const moved: TagMove[] = []
+    for (const tag of put.tags) {
+      const previous = this.stmt.tagDigest.get(put.repo, tag) as Digest | undefined
+      if (previous !== put.digest) moved.push(previous !== undefined ? { tag, previous } : { tag })
+      this.stmt.setTag.run(put.repo, tag, put.digest, put.now)
+    }
     // A tag pushed here (allowPush) is the repository's own from then on: never re-validated upstream.
     for (const tag of put.tags) {
       if (put.fromUpstream !== undefined) this.stmt.markTagFetched.run(put.repo, tag, put.fromUpstream.fetchedAt)
       else this.stmt.forgetTagFetched.run(put.repo, tag)
     }
-    return { ok: true, repositoryCreated }
+    return { ok: true, repositoryCreated, moved }
   }
 
   markTagFetched(repo: string, tag: string, fetchedAt: number): void {
