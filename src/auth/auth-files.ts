@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Clock } from '../context/clock.js'
-import { fsyncDir } from '../storage/fs-blob-store.js'
+import { fsyncDir } from '../storage/directory-sync.js'
 
 /**
  * What the files of identities (htpasswd, robots.json) share: atomic replacement, and noticing

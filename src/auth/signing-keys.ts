@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { chmod, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { fsyncDir } from '../storage/fs-blob-store.js'
+import { fsyncDir } from '../storage/directory-sync.js'
 
 /**
  * The keys Wharf signs its tokens with: ES256 (P-256) keys, one PKCS8 PEM file each in

@@ -12,8 +12,6 @@ import { UploadSyncs } from './upload-syncs.js'
 /** A chunk that leaves this much unsynced starts a datasync that runs on after its answer. */
 const CHUNK_SYNC_BYTES = 8 << 20
 
-export { fsyncDir }
-
 /**
  * Filesystem layout (documented for operators in storage/README.md):
  *   <root>/blobs/<alg>/<first two hex>/<hex>   one file per blob, written once, never modified

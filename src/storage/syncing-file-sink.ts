@@ -50,10 +50,7 @@ export class SyncingFileSink {
 
   /** Writes what is buffered and waits for every write and sync in flight. */
   async flush(): Promise<void> {
-    await this.writing
-    if (this.failure !== undefined) throw this.failure
-    if (this.batchBytes > 0) this.startWrite()
-    await this.writing
+    await this.flushWrites()
     await this.syncing
     if (this.failure !== undefined) throw this.failure
   }
