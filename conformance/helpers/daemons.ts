@@ -39,6 +39,33 @@ async function unmountUnder(dir: string): Promise<void> {
   for (const point of points) await run('umount', ['-l', point], { allowFailure: true, timeoutMs: 10_000 })
 }
 
+let storageDriver: Promise<'overlay2' | 'vfs'> | undefined
+
+/**
+ * overlay2 where the kernel mounts an overlay on the temp directory's filesystem, else vfs. vfs
+ * copies the whole parent at every image layer and container start (hundreds of MB of small files
+ * for the container image test, minutes of its time); overlay2 copies nothing. Probed once per
+ * process with a real overlay mount; WHARF_TEST_DOCKER_STORAGE names the driver instead.
+ */
+export function dockerStorageDriver(): Promise<'overlay2' | 'vfs'> {
+  const chosen = process.env.WHARF_TEST_DOCKER_STORAGE
+  if (chosen === 'overlay2' || chosen === 'vfs') return Promise.resolve(chosen)
+  storageDriver ??= (async () => {
+    const probe = await tempDir('overlay-probe')
+    try {
+      for (const dir of ['lower', 'upper', 'work', 'merged']) await mkdir(path.join(probe.path, dir))
+      const mounted = await run('mount', ['-t', 'overlay', 'overlay', '-o',
+        `lowerdir=${probe.path}/lower,upperdir=${probe.path}/upper,workdir=${probe.path}/work`, `${probe.path}/merged`], { allowFailure: true, timeoutMs: 10_000 })
+      if (mounted.code !== 0) return 'vfs'
+      await run('umount', [`${probe.path}/merged`], { allowFailure: true, timeoutMs: 10_000 })
+      return 'overlay2'
+    } finally {
+      await probe.remove()
+    }
+  })()
+  return storageDriver
+}
+
 export interface DockerdOptions {
   /** daemon.json `registry-mirrors`: base URLs dockerd asks first for docker.io images. */
   readonly registryMirrors?: readonly string[]
@@ -58,7 +85,7 @@ export async function startDockerd(insecureRegistries: readonly string[], option
     '--pidfile', path.join(dir.path, 'docker.pid'),
     '--config-file', daemonJson,
     '-H', `unix://${socket}`,
-    '--storage-driver', 'vfs',
+    '--storage-driver', await dockerStorageDriver(),
     '--iptables=false', '--ip6tables=false', '--bridge=none', '--ip-masq=false',
     ...insecureRegistries.flatMap((r) => ['--insecure-registry', r]),
   ])
