@@ -140,4 +140,35 @@ if (postgresAvailable(t)) {
     t.equal(stored + refused, 40)
     t.comment(`${stored} puts won, ${refused} sweeps won`)
   })
+
+  t.test('two nodes: links and puts racing the cross-repository cleanups never leave a link without its blob or a manifest without its bytes', async (t) => {
+    const { url } = await server.createDatabase({ template: template.name })
+    const [serving, collector] = [await open(t, url), await open(t, url)]
+    const outcomes = { linked: 0, blobRemoved: 0, put: 0, contentRemoved: 0 }
+    for (let i = 0; i < 25; i++) {
+      // A blob nobody links any more, mounted into another repository while the collector removes unlinked blobs.
+      const digest = randomDigest()
+      await serving.recordBlob(repo('cleanup/from'), digest, 3)
+      await serving.unlinkBlob(repo('cleanup/from'), digest)
+      const [linked, removed] = await Promise.all([serving.linkBlob(repo('cleanup/to'), digest), collector.deleteBlobsIfUnlinked([digest])])
+      t.equal(linked === undefined, removed.length === 1, `round ${i}: the blob was either linked or removed`)
+      if (linked !== undefined) outcomes.linked++; else outcomes.blobRemoved++
+      t.equal(await collector.getBlob(digest) !== undefined, linked !== undefined, `round ${i}: its record is there exactly when it was linked`)
+
+      // Manifest bytes no repository holds any more, put again elsewhere while the collector removes orphan contents.
+      const config = randomDigest()
+      for (const name of ['cleanup/from', 'cleanup/to']) await serving.recordBlob(repo(name), config, 4)
+      const m = manifestPut(repo('cleanup/from'), [ref(config, 4, 'config')])
+      await serving.putManifest(m.put)
+      await serving.deleteManifest(repo('cleanup/from'), m.digest)
+      const [put, orphans] = await Promise.all([serving.putManifest({ ...m.put, repo: repo('cleanup/to') }), collector.deleteOrphanManifestContents()])
+      t.equal(put.ok, true, `round ${i}: the put succeeded`)
+      if (orphans === 0) outcomes.put++; else outcomes.contentRemoved++
+      t.ok((await collector.getManifestBody(m.digest))?.equals(m.put.body), `round ${i}: the stored manifest has its bytes`)
+      t.match(await collector.findManifest(repo('cleanup/to'), { digest: m.digest }), { digest: m.digest })
+      t.same(await serving.unlinkBlob(repo('cleanup/to'), config), { status: 'referenced', referencedBy: [m.digest] }, `round ${i}: with its references`)
+    }
+    t.same(await collector.findDanglingRows(), { linksWithoutBlob: [], tagsWithoutManifest: [], missingReferences: [] }, 'nothing points at nothing')
+    t.comment(JSON.stringify(outcomes))
+  })
 }
