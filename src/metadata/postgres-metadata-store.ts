@@ -13,7 +13,7 @@ import { PostgresBrowseReader } from './postgres/browse.js'
 import { PostgresConnection } from './postgres/connection.js'
 import * as maintenance from './postgres/maintenance.js'
 import { PostgresNotificationQueue } from './postgres/notifications.js'
-import { MANIFEST_COLUMNS, migrate, toManifestRecord, toUploadRecord, UPLOAD_COLUMNS, type ManifestRow, type UploadRow } from './postgres/schema.js'
+import { MANIFEST_COLUMNS, migrate, rowLimit, toManifestRecord, toUploadRecord, UPLOAD_COLUMNS, type ManifestRow, type UploadRow } from './postgres/schema.js'
 import { sweepRepository } from './postgres/sweep.js'
 import * as writes from './postgres/writes.js'
 
@@ -98,7 +98,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
   }
 
   async listRepositories(page: PageRequest): Promise<string[]> {
-    return (await this.db.query<{ name: string }>('SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2', [page.last ?? '', page.limit]))
+    return (await this.db.query<{ name: string }>('SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2', [page.last ?? '', rowLimit(page.limit)]))
       .map((row) => row.name)
   }
 
@@ -124,7 +124,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
 
   async listBlobRepositories(digest: Digest, page: PageRequest): Promise<string[]> {
     return (await this.db.query<{ repo: string }>('SELECT repo FROM repository_blobs WHERE digest = $1 AND repo > $2 ORDER BY repo LIMIT $3',
-      [digest, page.last ?? '', page.limit])).map((row) => row.repo)
+      [digest, page.last ?? '', rowLimit(page.limit)])).map((row) => row.repo)
   }
 
   async linkBlob(repo: RepoName, digest: Digest, from?: RepoName): Promise<(BlobRecord & BlobRecorded) | undefined> {
@@ -183,7 +183,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
   }
 
   async listTags(repo: RepoName, page: PageRequest): Promise<string[]> {
-    return (await this.db.query<{ tag: string }>('SELECT tag FROM tags WHERE repo = $1 AND tag > $2 ORDER BY tag LIMIT $3', [repo, page.last ?? '', page.limit]))
+    return (await this.db.query<{ tag: string }>('SELECT tag FROM tags WHERE repo = $1 AND tag > $2 ORDER BY tag LIMIT $3', [repo, page.last ?? '', rowLimit(page.limit)]))
       .map((row) => row.tag)
   }
 
@@ -192,7 +192,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
     const rows = await this.db.query<ManifestRow & { body: Buffer }>(
       `SELECT ${MANIFEST_COLUMNS}, c.body FROM manifest_contents c JOIN manifests m ON m.digest = c.digest AND m.repo = $1
        WHERE c.subject = $2 AND c.digest > $3 AND ($4::text IS NULL OR c.artifact_type = $4)
-       ORDER BY c.digest LIMIT $5`, [repo, subject, page?.last ?? '', artifactType ?? null, page?.limit ?? null])
+       ORDER BY c.digest LIMIT $5`, [repo, subject, page?.last ?? '', artifactType ?? null, rowLimit(page?.limit ?? -1)])
     return rows.map((row) => toManifestRecord(row, row.body))
   }
 
@@ -304,7 +304,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
   }
 
   async listManifestContents(after: string, limit: number): Promise<Array<{ digest: Digest; body: Buffer }>> {
-    return (await this.db.query<{ digest: string; body: Buffer }>('SELECT digest, body FROM manifest_contents WHERE digest > $1 ORDER BY digest LIMIT $2', [after, limit]))
+    return (await this.db.query<{ digest: string; body: Buffer }>('SELECT digest, body FROM manifest_contents WHERE digest > $1 ORDER BY digest LIMIT $2', [after, rowLimit(limit)]))
       .map((row) => ({ digest: row.digest as Digest, body: row.body }))
   }
 

@@ -9,6 +9,7 @@ import type { Test } from 'tap'
 import { PostgresMetadataStore } from '../../src/metadata/postgres-metadata-store.js'
 import { MIGRATIONS } from '../../src/metadata/postgres/schema.js'
 import { postgresAvailable, startPostgres } from '../support/postgres.js'
+import { waitFor } from '../support/wait.js'
 import { runBrowseContract } from './browse-contract.js'
 import { manifestPut, randomDigest, ref, repo, runMetadataStoreContract, tag } from './metadata-store-contract.js'
 
@@ -105,9 +106,10 @@ if (postgresAvailable(t)) {
       },
     })
 
+    // Without a call: the store's own probe finds the database back (a readiness check would wait for nothing else).
+    await waitFor('the store to report healthy again', async () => store.isHealthy(), 5000)
     // No retry by the caller: the pool dropped its dead connections and opens new ones.
     t.equal((await store.findManifest(r, { tag: tag('v1') }))?.digest, m.digest, 'the committed manifest is there')
-    t.equal(store.isHealthy(), true, 'healthy again after a successful call')
     t.match(await store.getRepositoryBlob(r, config), { size: 10 })
     const after = manifestPut(r, [ref(config, 10, 'config')], { tags: ['v3'] })
     t.match(await store.putManifest(after.put), { ok: true }, 'writes work again')

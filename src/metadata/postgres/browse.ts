@@ -3,7 +3,7 @@ import type { Tag } from '../../oci/names.js'
 import type { ManifestLinks, RepositoryStats, SearchQuery, TaggedManifest, TagSearch } from '../metadata-store.js'
 import type { PostgresConnection, Queryable } from './connection.js'
 import { SQL_REPOSITORY_EXCLUSIVE, SQL_REPOSITORY_LOGICAL } from './maintenance.js'
-import { MANIFEST_COLUMNS, toManifestRecord, type ManifestRow } from './schema.js'
+import { MANIFEST_COLUMNS, rowLimit, toManifestRecord, type ManifestRow } from './schema.js'
 
 /** `%text%` for ILIKE ... ESCAPE '\'; null matches everything. */
 function containsPattern(text: string | undefined): string | null {
@@ -34,7 +34,7 @@ export class PostgresBrowseReader {
     return this.db.snapshot(async (q) => {
       const names = await q.query<{ name: string }>(
         `SELECT name FROM repositories WHERE name > $1 AND ($2::text IS NULL OR name ILIKE $2 ESCAPE '\\') ORDER BY name
-         LIMIT CASE WHEN $3::bigint < 0 THEN NULL ELSE $3::bigint END`, [query.last ?? '', pattern, query.limit])
+         LIMIT $3`, [query.last ?? '', pattern, rowLimit(query.limit)])
       const [count] = await q.query<{ n: number }>(`SELECT COUNT(*) AS n FROM repositories WHERE ($1::text IS NULL OR name ILIKE $1 ESCAPE '\\')`, [pattern])
       return { names: names.map((row) => row.name), total: count!.n }
     })
@@ -82,11 +82,11 @@ export class PostgresBrowseReader {
           `SELECT ${columns} FROM tags t JOIN manifest_contents c ON c.digest = t.digest
            WHERE t.repo = $1 AND t.updated_at <= $3 AND (t.updated_at < $3 OR t.tag > $4) AND ($2::text IS NULL OR t.tag ILIKE $2 ESCAPE '\\')
            ORDER BY t.updated_at DESC, t.tag LIMIT $5`,
-          [repo, pattern, query.after?.updatedAt ?? Number.MAX_SAFE_INTEGER, query.after?.tag ?? '', query.limit])
+          [repo, pattern, query.after?.updatedAt ?? Number.MAX_SAFE_INTEGER, query.after?.tag ?? '', rowLimit(query.limit)])
         : await q.query<TagRow>(
           `SELECT ${columns} FROM tags t JOIN manifest_contents c ON c.digest = t.digest
            WHERE t.repo = $1 AND t.tag > $3 AND ($2::text IS NULL OR t.tag ILIKE $2 ESCAPE '\\') ORDER BY t.tag LIMIT $4`,
-          [repo, pattern, query.after?.tag ?? '', query.limit])
+          [repo, pattern, query.after?.tag ?? '', rowLimit(query.limit)])
       const [count] = await q.query<{ n: number }>(
         `SELECT COUNT(*) AS n FROM tags t WHERE t.repo = $1 AND ($2::text IS NULL OR t.tag ILIKE $2 ESCAPE '\\')`, [repo, pattern])
       return {

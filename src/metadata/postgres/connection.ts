@@ -16,6 +16,9 @@ export interface PostgresConnectionOptions {
 const RETRIED_CODES = new Set(['40001', '40P01'])
 const MAX_ATTEMPTS = 5
 
+/** While the database is unreachable, how often a probe tries it (so health comes back without traffic). */
+const PROBE_INTERVAL_MS = 1000
+
 /** Node socket errors, and SQLSTATE classes 08 (connection exception) and 57P01-57P03 (server shutting down or starting). */
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
 
@@ -50,6 +53,7 @@ export class PostgresConnection {
   private readonly password: string
   private connectionFailed = false
   private closed = false
+  private probe: NodeJS.Timeout | undefined
 
   constructor(options: PostgresConnectionOptions) {
     const url = new URL(options.url)
@@ -65,7 +69,23 @@ export class PostgresConnection {
     })
     // An idle connection dropped by the server (a restart) must not crash the process: the pool
     // discards it and opens a new one on the next call.
-    this.pool.on('error', () => { this.connectionFailed = true })
+    this.pool.on('error', () => this.markUnreachable())
+  }
+
+  /**
+   * Unhealthy until a call or the probe reaches the database again: a readiness check that takes
+   * a node out of its balancer's rotation must not keep it out once the database is back.
+   */
+  private markUnreachable(): void {
+    this.connectionFailed = true
+    if (this.probe !== undefined || this.closed) return
+    this.probe = setTimeout(() => {
+      this.probe = undefined
+      if (this.closed || !this.connectionFailed) return
+      // A failure schedules the next probe (failure() marks it unreachable again).
+      this.query('SELECT 1').catch(() => undefined)
+    }, PROBE_INTERVAL_MS)
+    this.probe.unref()
   }
 
   /** False once closed, or while the last call failed to reach the database. */
@@ -84,7 +104,7 @@ export class PostgresConnection {
     }
     // A checked-out client has no listener of the pool's: a socket error between two queries would crash the process.
     let broken: unknown
-    const onError = (err: unknown): void => { broken = err; this.connectionFailed = true }
+    const onError = (err: unknown): void => { broken = err; this.markUnreachable() }
     client.on('error', onError)
     const q = {
       query: async <R extends object>(text: string, values?: readonly unknown[]) => {
@@ -154,7 +174,7 @@ export class PostgresConnection {
   /** A connection failure as a clear error naming the database; other errors as they are (with the password scrubbed, should one ever appear). */
   private failure(err: unknown): Error {
     if (isConnectionError(err)) {
-      this.connectionFailed = true
+      this.markUnreachable()
       const e = err as { code?: string; message?: string }
       const reason = this.scrub(e.code !== undefined && e.message?.includes(e.code) !== true ? `${e.code}: ${e.message ?? ''}` : e.message ?? String(err))
       return Object.assign(new Error(`metadata database ${this.where} is unavailable: ${reason}`), { code: 'METADATA_UNAVAILABLE' })
@@ -170,6 +190,7 @@ export class PostgresConnection {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.probe)
     await this.pool.end()
   }
 }

@@ -2,8 +2,8 @@ import type { Digest } from '../../oci/digest.js'
 import type { BlobRecord, DanglingRows, DiskUsage, RepositoryStorage, RepositoryUsage } from '../metadata-store.js'
 import type { Queryable } from './connection.js'
 
-/** Distinct bytes of every manifest of a repository ($1) and everything they reference. */
-export const SQL_REPOSITORY_LOGICAL = `
+/** Every manifest of a repository ($1) and everything they reference, each once, with its bytes. */
+const REPOSITORY_CLOSURE = `
   WITH RECURSIVE closure (digest) AS (
     SELECT digest FROM manifests WHERE repo = $1
     UNION
@@ -12,15 +12,11 @@ export const SQL_REPOSITORY_LOGICAL = `
   SELECT COALESCE(SUM(COALESCE(mc.size, b.size, 0)), 0) AS bytes FROM closure c
     LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest`
 
+/** Distinct bytes of every manifest of a repository ($1) and everything they reference. */
+export const SQL_REPOSITORY_LOGICAL = REPOSITORY_CLOSURE
+
 /** The part of a repository's ($1) logical content that no other repository links or holds as a manifest. */
-export const SQL_REPOSITORY_EXCLUSIVE = `
-  WITH RECURSIVE closure (digest) AS (
-    SELECT digest FROM manifests WHERE repo = $1
-    UNION
-    SELECT r.child FROM closure c JOIN manifest_references r ON r.parent = c.digest
-  )
-  SELECT COALESCE(SUM(COALESCE(mc.size, b.size, 0)), 0) AS bytes FROM closure c
-    LEFT JOIN manifest_contents mc ON mc.digest = c.digest LEFT JOIN blobs b ON b.digest = c.digest
+export const SQL_REPOSITORY_EXCLUSIVE = `${REPOSITORY_CLOSURE}
   WHERE NOT EXISTS (SELECT 1 FROM repository_blobs o WHERE o.digest = c.digest AND o.repo <> $1)
     AND NOT EXISTS (SELECT 1 FROM manifests o WHERE o.digest = c.digest AND o.repo <> $1)`
 

@@ -1,5 +1,6 @@
 import type { NotificationEndpointState, NotificationFailure, NotificationToQueue, QueuedNotification } from '../metadata-store.js'
 import type { PostgresConnection } from './connection.js'
+import { rowLimit } from './schema.js'
 
 /** The webhook queue (metadata-store.ts NotificationQueue) in notification_queue and notification_endpoints. */
 export class PostgresNotificationQueue {
@@ -19,7 +20,7 @@ export class PostgresNotificationQueue {
 
   async next(endpoint: string, limit: number): Promise<QueuedNotification[]> {
     const rows = await this.db.query<{ id: number; event: string; enqueued_at: number }>(
-      'SELECT id, event, enqueued_at FROM notification_queue WHERE endpoint = $1 ORDER BY id LIMIT $2', [endpoint, limit])
+      'SELECT id, event, enqueued_at FROM notification_queue WHERE endpoint = $1 ORDER BY id LIMIT $2', [endpoint, rowLimit(limit)])
     return rows.map((row) => ({ id: row.id, event: row.event, enqueuedAt: row.enqueued_at }))
   }
 

@@ -169,6 +169,11 @@ export function toUploadRecord(row: UploadRow): UploadRecord {
   return { id: row.id, repo: row.repo as RepoName, startedAt: row.started_at, updatedAt: row.updated_at, ...(row.owner !== null ? { owner: row.owner } : {}) }
 }
 
+/** A page size for LIMIT: a negative one means every row (as SQLite's LIMIT -1), which PostgreSQL spells NULL. */
+export function rowLimit(limit: number): number | null {
+  return limit < 0 ? null : limit
+}
+
 /** Code-unit order, which is byte order for the ASCII names, tags and digests (COLLATE "C"). */
 export function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
