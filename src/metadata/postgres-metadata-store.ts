@@ -13,8 +13,9 @@ import { PostgresBrowseReader } from './postgres/browse.js'
 import { PostgresConnection } from './postgres/connection.js'
 import * as maintenance from './postgres/maintenance.js'
 import { PostgresNotificationQueue } from './postgres/notifications.js'
-import { MANIFEST_COLUMNS, migrate, rowLimit, toManifestRecord, toUploadRecord, UPLOAD_COLUMNS, type ManifestRow, type UploadRow } from './postgres/schema.js'
+import { MANIFEST_COLUMNS, migrate, rowLimit, toManifestRecord, type ManifestRow } from './postgres/schema.js'
 import { sweepRepository } from './postgres/sweep.js'
+import { PostgresUploadSessions } from './postgres/uploads.js'
 import * as writes from './postgres/writes.js'
 
 /** Manifests kept in memory for reads by tag or digest (as the SQLite store). */
@@ -49,6 +50,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
   private readonly db: PostgresConnection
   private readonly browse: PostgresBrowseReader
   private readonly notifications: PostgresNotificationQueue
+  private readonly uploads: PostgresUploadSessions
   private readonly manifestCache = new ManifestCache(MANIFEST_CACHE_BYTES)
   /** Bumped by every invalidation: a read started before one must not fill the cache after it. */
   private cacheGeneration = 0
@@ -59,6 +61,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
     this.db = new PostgresConnection(options)
     this.browse = new PostgresBrowseReader(this.db)
     this.notifications = new PostgresNotificationQueue(this.db)
+    this.uploads = new PostgresUploadSessions(this.db)
     this.invalidation = options.invalidation ?? new InProcessCoordination()
     this.stopListening = this.invalidation.onInvalidate((repo) => {
       this.cacheGeneration++
@@ -230,26 +233,23 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
   }
 
   async createUpload(upload: UploadRecord): Promise<void> {
-    await this.db.query(`INSERT INTO uploads (${UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5)`,
-      [upload.id, upload.repo, upload.startedAt, upload.updatedAt, upload.owner ?? null])
+    return this.uploads.create(upload)
   }
 
   async getUpload(id: string): Promise<UploadRecord | undefined> {
-    const [row] = await this.db.query<UploadRow>(`SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE id = $1`, [id])
-    return row && toUploadRecord(row)
+    return this.uploads.get(id)
   }
 
   async touchUpload(id: string, now: number): Promise<void> {
-    await this.db.query('UPDATE uploads SET updated_at = $1 WHERE id = $2', [now, id])
+    return this.uploads.touch(id, now)
   }
 
   async deleteUpload(id: string): Promise<boolean> {
-    return (await this.db.query('DELETE FROM uploads WHERE id = $1 RETURNING id', [id])).length > 0
+    return this.uploads.delete(id)
   }
 
   async listUploads(updatedBefore?: number): Promise<UploadRecord[]> {
-    return (await this.db.query<UploadRow>(`SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE updated_at < $1 ORDER BY updated_at`,
-      [updatedBefore ?? Number.MAX_SAFE_INTEGER])).map(toUploadRecord)
+    return this.uploads.list(updatedBefore)
   }
 
   async listAllTags(): Promise<TagRecord[]> {

@@ -56,9 +56,10 @@ export class PostgresConnection {
   private probe: NodeJS.Timeout | undefined
 
   constructor(options: PostgresConnectionOptions) {
-    const url = new URL(options.url)
+    const url = parseUrl(options.url)
     this.password = decodeURIComponent(url.password)
-    this.where = `${url.hostname}:${url.port || '5432'}${url.pathname}`
+    // A socket directory may come as ?host=/run/postgresql instead of a host name.
+    this.where = `${url.hostname || url.searchParams.get('host') || 'localhost'}:${url.port || '5432'}${url.pathname}`
     this.pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
@@ -192,6 +193,15 @@ export class PostgresConnection {
     this.closed = true
     clearTimeout(this.probe)
     await this.pool.end()
+  }
+}
+
+/** The URL, or an error that does not repeat it (URL's own error carries the input, password and all). */
+function parseUrl(text: string): URL {
+  try {
+    return new URL(text)
+  } catch {
+    throw new Error('the metadata database URL is not valid: expected postgres://user:password@host:port/database')
   }
 }
 

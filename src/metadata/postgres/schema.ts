@@ -1,6 +1,5 @@
 import type { Digest } from '../../oci/digest.js'
-import type { RepoName } from '../../oci/names.js'
-import type { ManifestRecord, UploadRecord } from '../metadata-store.js'
+import type { ManifestRecord } from '../metadata-store.js'
 import { MIGRATION_LOCK, type PostgresConnection } from './connection.js'
 
 /**
@@ -159,14 +158,6 @@ function annotationsOf(body: Buffer): Record<string, string> | undefined {
   } catch {
     return undefined
   }
-}
-
-export interface UploadRow { id: string; repo: string; started_at: number; updated_at: number; owner: string | null }
-
-export const UPLOAD_COLUMNS = 'id, repo, started_at, updated_at, owner'
-
-export function toUploadRecord(row: UploadRow): UploadRecord {
-  return { id: row.id, repo: row.repo as RepoName, startedAt: row.started_at, updatedAt: row.updated_at, ...(row.owner !== null ? { owner: row.owner } : {}) }
 }
 
 /** A page size for LIMIT: a negative one means every row (as SQLite's LIMIT -1), which PostgreSQL spells NULL. */
