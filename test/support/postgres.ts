@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { chown, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -25,6 +25,9 @@ export function postgresMissing(): string | undefined {
     if (!existsSync(path.join(POSTGRES_BIN, tool))) return `${path.join(POSTGRES_BIN, tool)} is not installed (apt-get install postgresql-15)`
   }
   if (asRoot && !existsSync('/usr/bin/setpriv')) return 'setpriv (util-linux) is needed to run PostgreSQL as its own user'
+  if (asRoot && !readFileSync('/etc/passwd', 'utf8').split('\n').some((entry) => entry.startsWith(`${SERVICE_USER}:`))) {
+    return `no ${SERVICE_USER} user to run PostgreSQL as (the postgresql-15 package creates it)`
+  }
   return undefined
 }
 

@@ -120,7 +120,9 @@ export class PostgresConnection {
       this.connectionFailed = false
       return result
     } catch (err) {
-      broken ??= isConnectionError(err) ? err : undefined
+      // A statement that failed on a working connection (a constraint, say) still reached the database.
+      if (isConnectionError(err)) broken ??= err
+      else this.connectionFailed = false
       throw this.failure(err)
     } finally {
       client.off('error', onError)
