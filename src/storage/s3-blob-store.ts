@@ -27,7 +27,7 @@ export interface S3BlobStoreOptions extends BucketOptions {
 }
 
 /**
- * Blobs and uploads as objects in one S3 bucket (layout in storage/README.md):
+ * Blobs and uploads as objects in one S3 bucket:
  *   <prefix>blobs/<alg>/<hex>     one object per blob, written once by commitUpload
  *   <prefix>uploads/<id>/...      an upload's state, full parts and tail (see s3/upload-state.ts)
  * Every node sharing the bucket can continue, read and commit any upload: nothing about an

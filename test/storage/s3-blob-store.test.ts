@@ -80,6 +80,49 @@ if (rgw !== undefined) {
     t.same(await bucketKeys(rgw, bucket), [`blobs/sha256/${digest.slice(7)}`], 'nothing of the upload is left in the bucket')
   })
 
+  t.test('an aborted append keeps every part stored before the abort, and its buffer file is gone', async (t) => {
+    const bufferDirectory = await tempDir(t)
+    const bucket = await rgw.createBucket()
+    const store = await openStore(t, rgw, bucket, { bufferDirectory })
+    const id = newUploadId()
+    await store.createUpload(id)
+    const data = randomBytes(14 * MiB)
+    const controller = new AbortController()
+    async function* source(): AsyncIterable<Uint8Array> {
+      for (let offset = 0; offset < data.length; offset += MiB) {
+        // After 12 MiB: two 5 MiB parts are stored and recorded, the third is being filled.
+        if (offset === 12 * MiB) controller.abort(new Error('client gone'))
+        yield data.subarray(offset, offset + MiB)
+      }
+    }
+    await t.rejects(store.appendUpload(id, source(), controller.signal), { message: 'client gone' }, 'rejects with the signal\'s reason')
+    t.equal(await store.uploadSize(id), 10 * MiB, 'the two recorded parts survive')
+    t.same(await readdir(bufferDirectory), [], 'no buffer file left')
+    t.equal(await store.appendUpload(id, chunksOf(data.subarray(10 * MiB))), data.length, 'continues from there')
+    const digest = digestOf(data)
+    await store.commitUpload(id, digest)
+    t.ok((await readAll(await store.readBlob(digest))).equals(data))
+    t.same(await bucketKeys(rgw, bucket), [`blobs/sha256/${digest.slice(7)}`], 'no part or tail left behind')
+  })
+
+  t.test('an upload cancelled on one node while another appends is not brought back by that append', async (t) => {
+    const bucket = await rgw.createBucket()
+    const appender = await openStore(t, rgw, bucket)
+    const canceller = await openStore(t, rgw, bucket)
+    const id = newUploadId()
+    await appender.createUpload(id)
+    async function* source(): AsyncIterable<Uint8Array> {
+      yield randomBytes(6 * MiB)
+      // Between two chunks of the append: one part is stored and recorded, 1 MiB is buffered.
+      await canceller.deleteUpload(id)
+      yield randomBytes(1000)
+    }
+    await t.rejects(appender.appendUpload(id, source()), { name: 'UploadNotFoundError' })
+    t.equal(await canceller.uploadSize(id), undefined, 'still cancelled')
+    t.same(await collect(canceller.listUploads()), [], 'not listed')
+    t.same(await bucketKeys(rgw, bucket), [], 'the tail the append stored was removed again')
+  })
+
   t.test('with a prefix every object lands under it, and a store without it sees none of them', async (t) => {
     const bucket = await rgw.createBucket()
     const store = await openStore(t, rgw, bucket, { prefix: 'tenant-a/wharf' })

@@ -28,6 +28,8 @@ export async function appendToUpload(target: AppendTarget, id: string, source: A
   let { state, etag } = current
   // Tails replaced by a state already written: removed once the append is over.
   const staleTails: string[] = []
+  // Objects this append stored: removed again when the upload turns out cancelled meanwhile.
+  const stored: string[] = []
   let buffer: PartBuffer | undefined
   try {
     for await (const chunk of untilAborted(source, signal)) {
@@ -38,6 +40,7 @@ export async function appendToUpload(target: AppendTarget, id: string, source: A
         await buffer.write(chunk.subarray(offset, offset + take))
         offset += take
         if (buffer.length < state.partSize) continue
+        stored.push(keys.part(id, state.parts + 1))
         await buffer.store(bucket, keys.part(id, state.parts + 1), signal)
         const parts = state.parts + 1
         const next: UploadState = { size: parts * state.partSize, partSize: state.partSize, parts, tailSize: 0 }
@@ -49,6 +52,7 @@ export async function appendToUpload(target: AppendTarget, id: string, source: A
     }
     if (buffer !== undefined && buffer.length > 0) {
       const tail = `tail-${randomBytes(8).toString('hex')}`
+      stored.push(`${keys.folder(id)}${tail}`)
       await buffer.store(bucket, `${keys.folder(id)}${tail}`, signal)
       const next: UploadState = { size: state.parts * state.partSize + buffer.length, partSize: state.partSize, parts: state.parts, tail, tailSize: buffer.length }
       etag = await writeState(bucket, keys, id, next, etag, signal)
@@ -57,6 +61,7 @@ export async function appendToUpload(target: AppendTarget, id: string, source: A
     }
     return state.size
   } catch (err) {
+    if (err instanceof UploadNotFoundError) await bucket.deleteMany(stored).catch(() => undefined)
     if (signal?.aborted === true) throw signal.reason
     throw err
   } finally {
