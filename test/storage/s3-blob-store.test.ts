@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import type { Digest } from '../../src/oci/digest.js'
 import { S3BlobStore, type S3BlobStoreOptions } from '../../src/storage/s3-blob-store.js'
 import { Bucket } from '../../src/storage/s3/bucket.js'
-import { radosgwForTest, type Radosgw } from '../support/radosgw.js'
+import { freeLowPort, radosgwForTest, type Radosgw } from '../support/radosgw.js'
 import { chunksOf, digestOf, newUploadId, putBlob, readAll, runBlobStoreContract } from './blob-store-contract.js'
 
 const MiB = 1024 * 1024
@@ -211,6 +211,9 @@ if (rgw !== undefined) {
     t.notOk(JSON.stringify(err).includes(secret), 'anywhere in the error')
     const missing = await S3BlobStore.open(storeOptions(rgw, 'no-such-bucket-here')).then(() => undefined, (e: unknown) => e as Error)
     t.match(missing?.message, /no-such-bucket-here.*404/, 'a missing bucket is named too')
+    const nobody = `http://127.0.0.1:${await freeLowPort()}`
+    const unreachable = await S3BlobStore.open({ ...storeOptions(rgw, bucket), endpoint: nobody }).then(() => undefined, (e: unknown) => e as Error)
+    t.match(unreachable?.message, new RegExp(`${bucket}.*ECONNREFUSED`), 'an endpoint nobody answers on is reported as such')
   })
 
   t.test('part sizes below 5 MiB are refused', async (t) => {

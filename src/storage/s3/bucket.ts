@@ -155,7 +155,8 @@ export class Bucket {
     if (isAbort(err)) return err as Error
     const e = err as { name?: string; Code?: string; message?: string; code?: string }
     const status = statusOf(err)
-    const code = e.Code ?? e.name ?? e.code ?? 'Error'
+    // S3's error code, else Node's (ECONNREFUSED), else the class name.
+    const code = e.Code ?? e.code ?? e.name ?? 'Error'
     // The SDK's message for radosgw's answers is often just "UnknownError": the code says more.
     const detail = e.message !== undefined && e.message !== 'UnknownError' && e.message !== code ? `: ${e.message}` : ''
     const hint = status === 403 ? ' (check the access key and secret key)' : ''
