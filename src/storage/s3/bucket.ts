@@ -46,6 +46,19 @@ export interface ListedObject {
 /** A condition on a PUT: the object must not exist ('absent'), or must still have this ETag. */
 export type PutCondition = { readonly ifAbsent: true } | { readonly ifEtag: string }
 
+/** A failed S3 call, with S3's (or Node's) error code and the HTTP status when there was an answer. */
+export class S3RequestError extends Error {
+  constructor(message: string, readonly code: string, readonly status: number | undefined) {
+    super(message)
+    this.name = 'S3RequestError'
+  }
+
+  /** Worth another try: no answer at all, a timeout, throttling or a server error. */
+  get transient(): boolean {
+    return this.status === undefined || this.status === 408 || this.status === 429 || this.status >= 500
+  }
+}
+
 /** Thrown when a conditional PUT finds the object absent or changed (HTTP 412). */
 export class PreconditionFailedError extends Error {
   constructor(key: string) {
@@ -160,7 +173,7 @@ export class Bucket {
     // The SDK's message for radosgw's answers is often just "UnknownError": the code says more.
     const detail = e.message !== undefined && e.message !== 'UnknownError' && e.message !== code ? `: ${e.message}` : ''
     const hint = status === 403 ? ' (check the access key and secret key)' : ''
-    return new Error(`S3 ${operation} of s3://${this.name}/${key} failed: ${code}${status !== undefined ? ` (HTTP ${status})` : ''}${detail}${hint}`)
+    return new S3RequestError(`S3 ${operation} of s3://${this.name}/${key} failed: ${code}${status !== undefined ? ` (HTTP ${status})` : ''}${detail}${hint}`, code, status)
   }
 
   close(): void {

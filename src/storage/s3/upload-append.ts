@@ -2,10 +2,15 @@ import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { UploadNotFoundError } from '../blob-store.js'
 import { untilAborted } from '../abortable-source.js'
-import type { Bucket } from './bucket.js'
+import { S3RequestError, type Bucket } from './bucket.js'
 import { readState, writeState, type UploadKeys, type UploadState } from './upload-state.js'
+
+/** Tries of one part or tail PUT, and the pause before the second (doubled before the third). */
+const STORE_ATTEMPTS = 3
+const RETRY_DELAY_MS = 200
 
 /** What an append needs from its store. */
 export interface AppendTarget {
@@ -109,14 +114,23 @@ class PartBuffer {
     }
   }
 
-  /** Stores the buffered bytes as the object `key`, streamed from the file with its length. */
+  /**
+   * Stores the buffered bytes as the object `key`, streamed from the file with its length. The SDK
+   * cannot retry a streamed body, so a transient failure is retried here with a fresh stream.
+   */
   async store(bucket: Bucket, key: string, signal?: AbortSignal): Promise<void> {
-    // Its own descriptor: destroying a stream made from the handle would close the handle.
-    const body = createReadStream(this.file, { start: 0, end: this.length - 1, highWaterMark: 1 << 20 })
-    try {
-      await bucket.put(key, body, this.length, undefined, signal)
-    } finally {
-      body.destroy()
+    for (let attempt = 1; ; attempt++) {
+      // Its own descriptor: destroying a stream made from the handle would close the handle.
+      const body = createReadStream(this.file, { start: 0, end: this.length - 1, highWaterMark: 1 << 20 })
+      try {
+        await bucket.put(key, body, this.length, undefined, signal)
+        return
+      } catch (err) {
+        if (attempt >= STORE_ATTEMPTS || !(err instanceof S3RequestError) || !err.transient || signal?.aborted === true) throw err
+      } finally {
+        body.destroy()
+      }
+      await sleep(RETRY_DELAY_MS * attempt, undefined, signal !== undefined ? { signal } : {})
     }
   }
 
