@@ -48,6 +48,12 @@ export interface BlobStore {
    * it callers use readBlob.
    */
   openBlobFile?(digest: Digest, range?: ByteRange): Promise<BlobFile>
+  /**
+   * A URL that fetches the blob with a plain HTTP GET, without credentials, until it expires after
+   * `expiresInSeconds`: for redirecting clients to object storage. It does not check that the blob
+   * exists. Optional: stores that cannot hand out such URLs leave it out and callers stream instead.
+   */
+  presignBlob?(digest: Digest, expiresInSeconds: number): Promise<string>
   /** Removes a blob; an absent one is not an error. */
   deleteBlob(digest: Digest): Promise<void>
   /** Every blob present with its size and modification time, for consistency checks. */
