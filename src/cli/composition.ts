@@ -18,6 +18,7 @@ import { createLogger } from '../logging.js'
 import { Metrics } from '../metrics/metrics.js'
 import { isNotificationQueue, type MetadataMaintenance, type MetadataStore } from '../metadata/metadata-store.js'
 import type { NotificationEndpointStats, Notifications, NotificationStatsSource } from '../notifications/notifications.js'
+import type { PostgresMetadataStore } from '../metadata/postgres-metadata-store.js'
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
 import { BlobService } from '../registry/blobs.js'
 import { ListingService } from '../registry/listings.js'
@@ -26,6 +27,7 @@ import { ManifestService } from '../registry/manifests.js'
 import { RegistryBrowser } from '../registry/browse.js'
 import { Registry } from '../registry/registry.js'
 import { UploadService } from '../registry/uploads.js'
+import { CommandFailure } from './failure.js'
 import { pullThroughCacheFrom } from './proxy-parts.js'
 import type { BlobStore } from '../storage/blob-store.js'
 import { FilesystemBlobStore } from '../storage/fs-blob-store.js'
@@ -48,7 +50,7 @@ interface Defaults {
   readonly coordination: InProcessCoordination
   readonly events: InProcessEventBus
   readonly blobStore: FilesystemBlobStore
-  readonly metadata: SqliteMetadataStore
+  readonly metadata: SqliteMetadataStore | PostgresMetadataStore
 }
 
 /**
@@ -94,6 +96,11 @@ export interface ComposeOptions {
    * is set and the access control is first asked for (defaultAuthParts by default); tests pass their own.
    */
   readonly authParts?: AuthPartsFactory
+  /**
+   * The command that takes the store for itself ("wharf serve", "wharf gc"): with PostgreSQL, the
+   * database is held for this process alone, as the storage lock holds the data directory.
+   */
+  readonly holder?: string
 }
 
 /**
@@ -115,6 +122,14 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     const events = await make('events', async () => new InProcessEventBus(clock, logger.child({ component: 'events' })))
     const blobStore = await make('blobStore', () => FilesystemBlobStore.open(config.storage.path))
     const metadata = await make('metadata', async () => {
+      if (config.metadata.postgres !== null) {
+        // Loaded only when configured: pg costs every SQLite user's start-up otherwise.
+        const { PostgresMetadataStore } = await import('../metadata/postgres-metadata-store.js')
+        const { MetadataInUseError } = await import('../metadata/postgres/node-lock.js')
+        const { url, poolSize } = config.metadata.postgres
+        return PostgresMetadataStore.open({ url, poolSize, invalidation: coordination, ...(options.holder !== undefined ? { holder: options.holder } : {}) })
+          .catch((err: unknown) => { throw err instanceof MetadataInUseError || isUnavailable(err) ? new CommandFailure((err as Error).message) : err })
+      }
       const sqlite = new SqliteMetadataStore(path.join(config.storage.path, 'metadata.db'), { ...options.sqlite, invalidation: coordination })
       try {
         await sqlite.ready
@@ -175,6 +190,11 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     await built.blobStore?.close().catch(() => undefined)
     throw err
   }
+}
+
+/** The PostgreSQL store's "cannot reach the database" error (its message names the database, never the password). */
+function isUnavailable(err: unknown): boolean {
+  return err instanceof Error && (/^metadata database .* is unavailable/.test(err.message) || (err as { code?: string }).code === 'METADATA_UNAVAILABLE')
 }
 
 /** Webhook delivery figures, read from the queue at each scrape (failed deliveries are what alerts watch). */

@@ -26,7 +26,7 @@ export async function gc(args: ParsedArgs): Promise<number> {
   const lock = dryRun ? undefined : await lockStorage(config.storage.path, 'wharf gc', 'collect online with POST /_wharf/v1/gc, or stop the server first')
   const logger = createLogger(args.options.get('json') === true ? 'warn' : 'error')
   // compose closes what it opened if it fails; the lock is ours to release.
-  const wharf = await compose(config, { logger: () => logger })
+  const wharf = await compose(config, { logger: () => logger }, dryRun ? {} : { holder: 'wharf gc' })
     .catch(async (err: unknown) => { await lock?.release(); throw err })
   const { registry } = wharf
   try {

@@ -82,7 +82,7 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
         throw err instanceof TlsFilesError ? new CommandFailure(`cannot serve HTTPS: ${err.message}`) : err
       })
     }
-    wharf = await compose(config, {}, composeOptions)
+    wharf = await compose(config, {}, { holder: 'wharf serve', ...composeOptions })
     const { registry, components: { logger } } = wharf
     if (tls !== undefined) {
       const certificate = describeCertificate(tls.leaf)

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { parse as parseYaml } from 'yaml'
 import type { RetentionPolicy } from '../gc/retention.js'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from './auth-config.js'
+import { DEFAULT_METADATA, parseMetadata, type MetadataConfig } from './metadata-config.js'
 import { DEFAULT_METRICS, NO_NOTIFICATIONS, NO_PROXY, parseMetrics, parseNotifications, parseProxy, type MetricsConfig, type NotificationsConfig, type ProxyConfig } from './operations-config.js'
 
 /** Wharf's configuration: every option with its default. config.example.yaml documents each one. */
@@ -27,6 +28,8 @@ export interface Config {
     /** Data directory: blobs, uploads and metadata.db. */
     readonly path: string
   }
+  /** SQLite in the data directory, or PostgreSQL. */
+  readonly metadata: MetadataConfig
   readonly limits: {
     readonly manifestMaxBytes: number
     /** Manifest bytes being read, parsed and stored at once; more PUTs wait their turn (memory bound). */
@@ -75,6 +78,7 @@ export interface Config {
 export const DEFAULT_CONFIG: Config = {
   http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384, tls: null, shutdownDrainSeconds: 0 },
   storage: { path: './storage' },
+  metadata: DEFAULT_METADATA,
   limits: { manifestMaxBytes: 4 * 1024 * 1024, manifestBytesInFlight: 8 * 1024 * 1024, pageMaxEntries: 10_000, uploadsPerClient: 64, uploadsTotal: 512, uploadMinBytesPerSecond: 1024, uploadMinRateGraceSeconds: 10 },
   uploads: { ttlSeconds: 24 * 60 * 60 },
   gc: { intervalSeconds: 24 * 60 * 60, graceSeconds: 60 * 60 },
@@ -149,7 +153,7 @@ export async function loadConfig(options: {
   readonly overrides?: { readonly [S in keyof Config]?: Partial<Config[S]> }
 } = {}): Promise<Config> {
   const {
-    retention: _defaultRetention, auth: _defaultAuth, metrics: _defaultMetrics, notifications: _defaultNotifications, proxy: _defaultProxy,
+    retention: _defaultRetention, auth: _defaultAuth, metrics: _defaultMetrics, metadata: _defaultMetadata, notifications: _defaultNotifications, proxy: _defaultProxy,
     http: { tls: _defaultTls, ...http }, ...sections
   } = DEFAULT_CONFIG
   const defaults = { http, ...sections } as unknown as Shape
@@ -158,7 +162,7 @@ export async function loadConfig(options: {
   // Structured options are parsed by their own functions once the file is read.
   let authSection: unknown
   let tlsSection: unknown
-  const structured: Record<'metrics' | 'notifications' | 'proxy', unknown> = { metrics: undefined, notifications: undefined, proxy: undefined }
+  const structured: Record<'metrics' | 'notifications' | 'proxy' | 'metadata', unknown> = { metrics: undefined, notifications: undefined, proxy: undefined, metadata: undefined }
   const fail = (message: string): never => { throw new ConfigError(message) }
   if (options.file !== undefined) {
     let document: unknown
@@ -172,7 +176,7 @@ export async function loadConfig(options: {
       for (const [section, values] of Object.entries(document as Record<string, unknown>)) {
         if (section === 'retention') { retention = parseRetention(values); continue }
         if (section === 'auth') { authSection = values; continue }
-        if (section === 'metrics' || section === 'notifications' || section === 'proxy') { structured[section] = values; continue }
+        if (section === 'metrics' || section === 'notifications' || section === 'proxy' || section === 'metadata') { structured[section] = values; continue }
         const defaultsOfSection = defaults[section]
         if (defaultsOfSection === undefined) throw new ConfigError(`unknown config section "${section}"`)
         if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new ConfigError(`${section} must be a mapping`)
@@ -202,7 +206,8 @@ export async function loadConfig(options: {
   const metrics = parseMetrics(structured.metrics, env, fail)
   const notifications = parseNotifications(structured.notifications, fail)
   const proxy = parseProxy(structured.proxy, fail)
-  const config = { ...result, http: { ...result.http, tls }, retention, auth, metrics, notifications, proxy } as unknown as Config
+  const metadata = parseMetadata(structured.metadata, env, fail)
+  const config = { ...result, http: { ...result.http, tls }, metadata, retention, auth, metrics, notifications, proxy } as unknown as Config
   if (!LOG_LEVELS.has(config.log.level)) throw new ConfigError(`log.level must be one of ${[...LOG_LEVELS].join(', ')}`)
   if (config.http.port > 65535) throw new ConfigError('http.port must be at most 65535')
   if (config.http.headersTimeoutSeconds < 1) throw new ConfigError('http.headersTimeoutSeconds must be at least 1')

@@ -12,6 +12,7 @@ import type {
 import { PostgresBrowseReader } from './postgres/browse.js'
 import { PostgresConnection } from './postgres/connection.js'
 import * as maintenance from './postgres/maintenance.js'
+import { PostgresNodeLock } from './postgres/node-lock.js'
 import { PostgresNotificationQueue } from './postgres/notifications.js'
 import { MANIFEST_COLUMNS, migrate, rowLimit, toManifestRecord, type ManifestRow } from './postgres/schema.js'
 import { sweepRepository } from './postgres/sweep.js'
@@ -31,6 +32,11 @@ export interface PostgresMetadataStoreOptions {
   readonly invalidation?: CacheInvalidation
   /** Connections at most (default 10). */
   readonly poolSize?: number
+  /**
+   * Who opens it ("wharf serve"): the store then holds the database for this process alone
+   * (PostgresNodeLock) and open rejects with MetadataInUseError while another one holds it.
+   */
+  readonly holder?: string
 }
 
 /**
@@ -56,6 +62,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
   private cacheGeneration = 0
   private readonly invalidation: CacheInvalidation
   private readonly stopListening: () => void
+  private nodeLock: PostgresNodeLock | undefined
 
   private constructor(options: PostgresMetadataStoreOptions) {
     this.db = new PostgresConnection(options)
@@ -75,6 +82,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
     const store = new PostgresMetadataStore(options)
     try {
       await migrate(store.db)
+      if (options.holder !== undefined) store.nodeLock = await PostgresNodeLock.take(options.url, store.db.where, options.holder)
     } catch (err) {
       await store.close()
       throw err
@@ -82,9 +90,9 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
     return store
   }
 
-  /** False once closed, or while the last call could not reach PostgreSQL. */
+  /** False once closed, while the last call could not reach PostgreSQL, or while the node lock is lost. */
   isHealthy(): boolean {
-    return this.db.isHealthy()
+    return this.db.isHealthy() && (this.nodeLock?.held ?? true)
   }
 
   /** Announces that manifests of `repo` (all, when undefined) may have changed once `write` settled, failed or not. */
@@ -331,6 +339,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
   /** Ends the pool once the calls in flight are done; calls after it are refused. Closing twice is harmless. */
   async close(): Promise<void> {
     this.stopListening()
+    await this.nodeLock?.release()
     await this.db.close()
   }
 }

@@ -205,3 +205,22 @@ t.test('http.tls from the file or the environment', async (t) => {
   t.same((await loadConfig({ file: await yamlFile('http:\n  tls:\n    certificate: c.pem\n    key: k.pem\n') })).http.tls, { certificate: 'c.pem', key: 'k.pem' })
   t.same((await loadConfig({ env: { WHARF_HTTP_TLS_CERTIFICATE: 'c', WHARF_HTTP_TLS_KEY: 'k', WHARF_HTTP_TLS_CLIENTCA: 'ca' } })).http.tls, { certificate: 'c', key: 'k', clientCA: 'ca' })
 })
+
+t.test('metadata: SQLite by default; PostgreSQL from the file or the environment', async (t) => {
+  t.same((await loadConfig()).metadata, { driver: 'sqlite', postgres: null })
+  const file = await yamlFile('metadata:\n  driver: postgres\n  postgres:\n    url: postgres://wharf:pw@db:5432/wharf\n    poolSize: 4\n')
+  t.same((await loadConfig({ file })).metadata, { driver: 'postgres', postgres: { url: 'postgres://wharf:pw@db:5432/wharf', poolSize: 4 } })
+  const env = { WHARF_METADATA_DRIVER: 'postgres', WHARF_METADATA_POSTGRES_URL: 'postgresql://wharf:other@db2/wharf' }
+  t.same((await loadConfig({ env })).metadata, { driver: 'postgres', postgres: { url: 'postgresql://wharf:other@db2/wharf', poolSize: 10 } }, 'the URL (and its password) can stay out of the file')
+  t.same((await loadConfig({ file, env: { WHARF_METADATA_POSTGRES_URL: 'postgres://x@y/z' } })).metadata.postgres?.url, 'postgres://x@y/z', 'the environment wins')
+})
+
+t.test('metadata: mistakes are refused with the option named', async (t) => {
+  t.equal(await configError(loadConfig({ file: await yamlFile('metadata:\n  driver: mysql\n') })), 'metadata.driver must be one of sqlite, postgres')
+  t.equal(await configError(loadConfig({ file: await yamlFile('metadata:\n  driver: postgres\n') })), 'metadata.driver postgres needs metadata.postgres.url (or WHARF_METADATA_POSTGRES_URL)')
+  t.equal(await configError(loadConfig({ file: await yamlFile('metadata:\n  driver: postgres\n  postgres:\n    url: mysql://x\n') })), 'metadata.postgres.url must be a postgres:// URL')
+  t.equal(await configError(loadConfig({ file: await yamlFile('metadata:\n  postgres:\n    url: postgres://x@y/z\n') })), 'metadata.postgres is set but metadata.driver is not postgres')
+  t.equal(await configError(loadConfig({ file: await yamlFile('metadata:\n  driver: postgres\n  postgres:\n    url: postgres://x@y/z\n    pool: 3\n') })), 'unknown config option "metadata.postgres.pool"')
+  t.equal(await configError(loadConfig({ file: await yamlFile('metadata:\n  path: x\n') })), 'unknown config option "metadata.path"')
+  t.equal(await configError(loadConfig({ file: await yamlFile('metadata:\n  driver: postgres\n  postgres:\n    url: postgres://x@y/z\n    poolSize: 0\n') })), 'metadata.postgres.poolSize must be a positive integer')
+})

@@ -1,0 +1,92 @@
+import pg from 'pg'
+
+/** The session lock's keys (beside the migration and repository lock spaces in connection.ts). */
+const NODE_LOCK = [0x57480000, 2] as const
+const RETAKE_INTERVAL_MS = 1000
+
+/** Another Wharf process holds the database (serve, gc or fsck elsewhere). */
+export class MetadataInUseError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'MetadataInUseError'
+  }
+}
+
+/**
+ * One Wharf process per database: a session advisory lock on a connection of its own, held until
+ * release. Until nodes coordinate with each other (blob and upload locks, one collector, cache
+ * invalidation across nodes), a second node on the same database could collect a blob another
+ * one is committing, so it is refused at start instead. The holder is named in the connection's
+ * application_name, so that a refusal can say who holds it. A lost connection loses the lock: it
+ * is taken again in the background, and `held` is false meanwhile (the node reports unhealthy).
+ */
+export class PostgresNodeLock {
+  private client: pg.Client | undefined
+  private retake: NodeJS.Timeout | undefined
+  private released = false
+
+  private constructor(private readonly url: string, private readonly where: string, private readonly holder: string) {}
+
+  /** Takes the lock for `holder` (e.g. "wharf serve"), or rejects with MetadataInUseError naming who has it. */
+  static async take(url: string, where: string, holder: string): Promise<PostgresNodeLock> {
+    const lock = new PostgresNodeLock(url, where, holder)
+    const holding = await lock.connectAndLock()
+    if (holding !== true) throw new MetadataInUseError(`metadata database ${where} is in use by another wharf process (${holding}); ` +
+      'several nodes on one database are not supported yet: stop the other one first')
+    return lock
+  }
+
+  get held(): boolean {
+    return this.client !== undefined
+  }
+
+  /** True when taken; else a description of the holder. */
+  private async connectAndLock(): Promise<true | string> {
+    const client = new pg.Client({ connectionString: this.url, application_name: `wharf: ${this.holder}`.slice(0, 63), connectionTimeoutMillis: 10_000, keepAlive: true })
+    client.on('error', () => this.lost(client))
+    try {
+      await client.connect()
+      const [row] = (await client.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS taken', [...NODE_LOCK])).rows
+      if (row?.taken === true) {
+        this.client = client
+        return true
+      }
+      const [other] = (await client.query<{ name: string; addr: string | null; since: Date }>(
+        `SELECT a.application_name AS name, host(a.client_addr) AS addr, a.backend_start AS since
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted`, [...NODE_LOCK])).rows
+      await client.end().catch(() => undefined)
+      return other === undefined ? 'a process that just released it' : `${other.name} from ${other.addr ?? 'a local socket'} since ${other.since.toISOString()}`
+    } catch (err) {
+      await client.end().catch(() => undefined)
+      const reason = err instanceof Error ? err.message.split(decodeURIComponent(new URL(this.url).password) || '\u0000').join('***') : String(err)
+      throw new Error(`metadata database ${this.where} is unavailable: ${reason}`)
+    }
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.client !== client) return
+    this.client = undefined
+    client.end().catch(() => undefined)
+    this.scheduleRetake()
+  }
+
+  private scheduleRetake(): void {
+    if (this.released || this.retake !== undefined) return
+    this.retake = setTimeout(() => {
+      this.retake = undefined
+      if (this.released) return
+      this.connectAndLock().then((taken) => { if (taken !== true) this.scheduleRetake() }, () => this.scheduleRetake())
+    }, RETAKE_INTERVAL_MS)
+    this.retake.unref()
+  }
+
+  async release(): Promise<void> {
+    this.released = true
+    clearTimeout(this.retake)
+    const client = this.client
+    this.client = undefined
+    // Ending the session releases its advisory locks.
+    await client?.end().catch(() => undefined)
+  }
+}
