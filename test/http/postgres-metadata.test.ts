@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { makeBlob, RegistryClient, request, runCli, startWharf, uniqueRepo, writeConfig, type WharfProcess } from '../support/index.js'
+import { makeBlob, RegistryClient, request, runCli, startWharf, uniqueRepo, waitFor, writeConfig, type WharfProcess } from '../support/index.js'
 import { postgresAvailable, startPostgres } from '../support/postgres.js'
 
 const PASSWORD = 'pg-secret-7f3a'
@@ -66,6 +66,23 @@ if (postgresAvailable(t)) {
       t.match(refused.stderr, /is in use by another wharf process/)
     }
     t.equal((await request(wharf.url, '/readyz')).status, 200, 'the first server still serves')
+  })
+
+  t.test('PostgreSQL restarts: requests fail clearly meanwhile, then the server serves and holds the database again', async (t) => {
+    const client = new RegistryClient(wharf.url)
+    await postgres.restart({
+      whileDown: async () => {
+        const res = await client.request(`/v2/${repo}/tags/list`)
+        t.ok(res.status >= 500, `a request while the database is down fails (${res.status})`)
+        t.notMatch(res.body.toString(), PASSWORD, 'no password in the answer')
+      },
+    })
+    await waitFor('ready again', async () => (await request(wharf.url, '/readyz')).status === 200, 30_000, 200)
+    t.equal((await client.pullVerified(repo, 'v1')).blobs.size, 3, 'pulled whole after the database restart')
+    const other = await mkdtemp(path.join(tmpdir(), 'wharf-pg-again-'))
+    t.teardown(() => rm(other, { recursive: true, force: true }))
+    const second = await runCli(['serve', '--host', '127.0.0.1', '--port', '0', '--storage', other, '--config', config], {}, { timeoutMs: 30_000 })
+    t.match(second.stderr, /is in use by another wharf process/, 'the lock was taken again: a second server is still refused')
   })
 
   t.test('an unreachable database: serve exits 1 with one line naming it, without the password', async (t) => {
