@@ -17,6 +17,7 @@ import type { SqliteWriter, WriteOperation } from './sqlite/writer.js'
 import { ReaderThread } from './sqlite/reader-thread.js'
 import { METADATA_THREAD_LIMITS } from './sqlite/thread-limits.js'
 import { SqliteBrowseReader } from './sqlite/browse-reader.js'
+import { notificationStateOf, type NotificationEndpointRow, type QueuedCount } from './rows.js'
 
 /** Manifests kept in memory for reads by tag or digest (about 5,000 of 500 bytes; they count in the server's RSS). */
 const MANIFEST_CACHE_BYTES = 8 * 1024 * 1024
@@ -145,12 +146,9 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
         'SELECT repo FROM repository_blobs WHERE digest = ? AND repo > ? ORDER BY repo LIMIT ?'),
       nextNotifications: db.prepare<[string, number], { id: number; event: string; enqueued_at: number }>(
         'SELECT id, event, enqueued_at FROM notification_queue WHERE endpoint = ? ORDER BY id LIMIT ?'),
-      pendingNotifications: db.prepare<[string], { pending: number; oldest: number | null }>(
+      pendingNotifications: db.prepare<[string], QueuedCount>(
         'SELECT COUNT(*) AS pending, MIN(enqueued_at) AS oldest FROM notification_queue WHERE endpoint = ?'),
-      notificationEndpoint: db.prepare<[string], {
-        delivered: number; failed_attempts: number; consecutive_failures: number; next_attempt_at: number
-        last_error: string | null; last_error_at: number | null; last_success_at: number | null
-      }>('SELECT * FROM notification_endpoints WHERE name = ?'),
+      notificationEndpoint: db.prepare<[string], NotificationEndpointRow>('SELECT * FROM notification_endpoints WHERE name = ?'),
     }
   }
 
@@ -487,19 +485,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
 
   async notificationState(endpoint: string): Promise<NotificationEndpointState> {
     const queued = this.stmt.pendingNotifications.get(endpoint)!
-    const row = this.stmt.notificationEndpoint.get(endpoint)
-    return {
-      endpoint,
-      pending: queued.pending,
-      ...(queued.oldest !== null ? { oldestPendingAt: queued.oldest } : {}),
-      delivered: row?.delivered ?? 0,
-      failedAttempts: row?.failed_attempts ?? 0,
-      consecutiveFailures: row?.consecutive_failures ?? 0,
-      nextAttemptAt: row?.next_attempt_at ?? 0,
-      ...(row?.last_error != null ? { lastError: row.last_error } : {}),
-      ...(row?.last_error_at != null ? { lastErrorAt: row.last_error_at } : {}),
-      ...(row?.last_success_at != null ? { lastSuccessAt: row.last_success_at } : {}),
-    }
+    return notificationStateOf(endpoint, queued, this.stmt.notificationEndpoint.get(endpoint))
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { NotificationEndpointState, NotificationFailure, NotificationToQueue, QueuedNotification } from '../metadata-store.js'
+import { notificationStateOf, type NotificationEndpointRow, type QueuedCount } from '../rows.js'
 import type { PostgresConnection } from './connection.js'
 import { rowLimit } from './schema.js'
 
@@ -45,24 +46,10 @@ export class PostgresNotificationQueue {
 
   async state(endpoint: string): Promise<NotificationEndpointState> {
     return this.db.snapshot(async (q) => {
-      const [queued] = await q.query<{ pending: number; oldest: number | null }>(
+      const [queued] = await q.query<QueuedCount>(
         'SELECT COUNT(*) AS pending, MIN(enqueued_at) AS oldest FROM notification_queue WHERE endpoint = $1', [endpoint])
-      const [row] = await q.query<{
-        delivered: number; failed_attempts: number; consecutive_failures: number; next_attempt_at: number
-        last_error: string | null; last_error_at: number | null; last_success_at: number | null
-      }>('SELECT * FROM notification_endpoints WHERE name = $1', [endpoint])
-      return {
-        endpoint,
-        pending: queued!.pending,
-        ...(queued!.oldest !== null ? { oldestPendingAt: queued!.oldest } : {}),
-        delivered: row?.delivered ?? 0,
-        failedAttempts: row?.failed_attempts ?? 0,
-        consecutiveFailures: row?.consecutive_failures ?? 0,
-        nextAttemptAt: row?.next_attempt_at ?? 0,
-        ...(row?.last_error != null ? { lastError: row.last_error } : {}),
-        ...(row?.last_error_at != null ? { lastErrorAt: row.last_error_at } : {}),
-        ...(row?.last_success_at != null ? { lastSuccessAt: row.last_success_at } : {}),
-      }
+      const [row] = await q.query<NotificationEndpointRow>('SELECT * FROM notification_endpoints WHERE name = $1', [endpoint])
+      return notificationStateOf(endpoint, queued!, row)
     })
   }
 }

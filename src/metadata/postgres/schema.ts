@@ -1,5 +1,6 @@
 import type { Digest } from '../../oci/digest.js'
 import type { ManifestRecord } from '../metadata-store.js'
+import { manifestRecordOf, type ManifestColumns } from '../rows.js'
 import { MIGRATION_LOCK, type PostgresConnection } from './connection.js'
 
 /**
@@ -126,28 +127,14 @@ export async function migrate(db: PostgresConnection): Promise<void> {
   })
 }
 
-export interface ManifestRow {
-  digest: string
-  media_type: string
-  size: number
-  artifact_type: string | null
-  subject: string | null
-}
+export type ManifestRow = ManifestColumns
 
 /** The columns of a ManifestRow, from manifest_contents `c`. */
 export const MANIFEST_COLUMNS = 'c.digest, c.media_type, c.size, c.artifact_type, c.subject'
 
 /** The record of a manifest; with `body`, its annotations read from it (a body that is not JSON has none). */
 export function toManifestRecord(row: ManifestRow, body?: Buffer): ManifestRecord {
-  const annotations = body !== undefined ? annotationsOf(body) : undefined
-  return {
-    digest: row.digest as Digest,
-    mediaType: row.media_type,
-    size: row.size,
-    ...(row.artifact_type !== null ? { artifactType: row.artifact_type } : {}),
-    ...(row.subject !== null ? { subject: row.subject as Digest } : {}),
-    ...(annotations !== undefined ? { annotations } : {}),
-  }
+  return manifestRecordOf(row, body !== undefined ? annotationsOf(body) : undefined)
 }
 
 function annotationsOf(body: Buffer): Record<string, string> | undefined {

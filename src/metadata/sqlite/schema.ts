@@ -2,6 +2,7 @@ import Database from 'better-sqlite3'
 import type { Digest } from '../../oci/digest.js'
 import type { RepoName } from '../../oci/names.js'
 import type { ManifestRecord, UploadRecord } from '../metadata-store.js'
+import { manifestRecordOf, type ManifestColumns } from '../rows.js'
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
 export const MIGRATIONS: readonly string[] = [
@@ -145,24 +146,12 @@ export function migrate(db: Database.Database): void {
   }
 }
 
-export interface ManifestRow {
-  digest: string
-  media_type: string
-  size: number
-  artifact_type: string | null
-  subject: string | null
+export interface ManifestRow extends ManifestColumns {
   annotations: string | null
 }
 
 export function toManifestRecord(row: ManifestRow): ManifestRecord {
-  return {
-    digest: row.digest as Digest,
-    mediaType: row.media_type,
-    size: row.size,
-    ...(row.artifact_type !== null ? { artifactType: row.artifact_type } : {}),
-    ...(row.subject !== null ? { subject: row.subject as Digest } : {}),
-    ...(row.annotations !== null ? { annotations: JSON.parse(row.annotations) as Record<string, string> } : {}),
-  }
+  return manifestRecordOf(row, row.annotations !== null ? JSON.parse(row.annotations) as Record<string, string> : undefined)
 }
 
 export interface UploadRow { id: string; repo: string; started_at: number; updated_at: number; owner: string | null }
