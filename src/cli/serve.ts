@@ -129,7 +129,9 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
     await lock.release().catch(() => undefined)
     if (err instanceof CommandFailure || err instanceof ConfigError) throw err
     const code = (err as { code?: string }).code
-    throw new CommandFailure(`cannot start: ${(err as Error).message ?? String(err)}${code !== undefined ? ` (${code})` : ''}`)
+    const message = (err as Error).message ?? String(err)
+    // The S3 store's errors name their code already.
+    throw new CommandFailure(`cannot start: ${message}${code !== undefined && !message.includes(code) ? ` (${code})` : ''}`)
   }
   const running = { app, wharf, metricsServer }
   const logger = running.wharf.components.logger
