@@ -1,30 +1,10 @@
 /** storage.driver and storage.s3: defaults, environment overrides (secrets outside the file) and clear errors. */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import t from 'tap'
-import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../src/config/config.js'
+import { configError, yamlFiles } from './helpers.js'
+import { DEFAULT_CONFIG, loadConfig } from '../../src/config/config.js'
 import { describeBlobStorage } from '../../src/config/storage-config.js'
 
-let dir = ''
-t.before(async () => { dir = await mkdtemp(path.join(tmpdir(), 'wharf-storage-config-')) })
-t.teardown(() => rm(dir, { recursive: true, force: true }))
-
-let fileCounter = 0
-async function yamlFile(text: string): Promise<string> {
-  const file = path.join(dir, `config-${++fileCounter}.yaml`)
-  await writeFile(file, text)
-  return file
-}
-
-async function configError(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-    return 'accepted'
-  } catch (err) {
-    return err instanceof ConfigError ? err.message : `not a ConfigError: ${String(err)}`
-  }
-}
+const yamlFile = yamlFiles(t)
 
 const MINIMAL = `
 storage:
