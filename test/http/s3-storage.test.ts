@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { S3BlobStore } from '../../src/storage/s3-blob-store.js'
-import { radosgwForTest, type Radosgw } from '../support/radosgw.js'
+import { freeLowPort, radosgwForTest, type Radosgw } from '../support/radosgw.js'
 import {
   configBlob, digestOf, expectStatus, makeBlob, makeImage, MediaTypes, RegistryClient, runCli, sameContent, startWharf, tempDir, uniqueRepo, writeConfig,
   type WharfProcess,
@@ -134,6 +134,14 @@ async function scenarios(rgw: Radosgw): Promise<void> {
     t.equal(lines.length, 1, `one line: ${run.stderr}`)
     t.match(lines[0], /^wharf: cannot start: S3 HeadBucket of s3:\/\/\S+ failed: .*check the access key and secret key/)
     t.notMatch(run.stderr + run.stdout, wrongSecret)
+    t.notMatch(run.stderr + run.stdout, rgw.secretAccessKey)
+  })
+
+  await t.test('an unreachable endpoint: serve exits non-zero with one line naming the refusal', async (t) => {
+    const nobody = `http://127.0.0.1:${await freeLowPort()}`
+    const run = await runCli(['serve', '--config', configFile, '--storage', path.join(dir, 'other'), '--port', '0'], { ...secretEnv, WHARF_STORAGE_S3_ENDPOINT: nobody }, { timeoutMs: 60_000 })
+    t.not(run.code, 0)
+    t.match(run.stderr, /^wharf: cannot start: S3 HeadBucket of s3:\/\/\S+ failed: ECONNREFUSED.*\n$/)
     t.notMatch(run.stderr + run.stdout, rgw.secretAccessKey)
   })
 }
