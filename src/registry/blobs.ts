@@ -98,7 +98,7 @@ export class BlobService {
     return this.openBytes(ctx, repo, digest, range, true)
   }
 
-  private async openBytes(ctx: RequestContext, repo: RepoName, digest: Digest, range: ByteRange | undefined, fileWanted: boolean): Promise<OpenedBlob> {
+  private async openBytes(ctx: RequestContext, repo: RepoName, digest: Digest, range: ByteRange | undefined, forSend: boolean): Promise<OpenedBlob> {
     if (this.proxy?.isCached(repo) === true && await this.metadata.getRepositoryBlob(repo, digest) === undefined) {
       const fetched = await this.proxy.openBlob(ctx, repo, digest, range === undefined)
       if (fetched?.stream !== undefined) {
@@ -107,13 +107,13 @@ export class BlobService {
       }
     }
     const blob = await this.stat(ctx, repo, digest)
-    if (fileWanted && range === undefined && this.redirect !== undefined && this.store.presignBlob !== undefined) {
+    if (forSend && range === undefined && this.redirect !== undefined && this.store.presignBlob !== undefined) {
       const redirect = await this.store.presignBlob(digest, this.redirect.expirySeconds)
       this.events.publish(ctx, { type: 'blob.pulled', repo, digest, size: blob.size })
       return { blob, redirect }
     }
     try {
-      const opened = fileWanted && this.store.openBlobFile !== undefined
+      const opened = forSend && this.store.openBlobFile !== undefined
         ? { blob, file: await this.store.openBlobFile(digest, range) }
         : { blob, stream: await this.store.readBlob(digest, range) }
       this.events.publish(ctx, { type: 'blob.pulled', repo, digest, size: blob.size })
