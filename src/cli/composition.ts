@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../config/config.js'
@@ -49,7 +50,8 @@ interface Defaults {
   readonly clock: Clock
   readonly coordination: InProcessCoordination
   readonly events: InProcessEventBus
-  readonly blobStore: FilesystemBlobStore
+  /** FilesystemBlobStore or S3BlobStore, as `storage.driver` says. */
+  readonly blobStore: BlobStore
   readonly metadata: SqliteMetadataStore | PostgresMetadataStore
 }
 
@@ -120,7 +122,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     const clock = await make('clock', async () => systemClock)
     const coordination = await make('coordination', async () => new InProcessCoordination())
     const events = await make('events', async () => new InProcessEventBus(clock, logger.child({ component: 'events' })))
-    const blobStore = await make('blobStore', () => FilesystemBlobStore.open(config.storage.path))
+    const blobStore = await make('blobStore', () => openBlobStore(config))
     const metadata = await make('metadata', async () => {
       if (config.metadata.postgres !== null) {
         // Loaded only when configured: pg costs every SQLite user's start-up otherwise.
@@ -144,7 +146,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
     const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy, maintenance)
     const proxy = await pullThroughCacheFrom(config, { metadata, store: blobStore, uploads, clock, policy, log: logger.child({ component: 'proxy' }) })
     const registry = new Registry({
-      blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000, maintenance, proxy),
+      blobs: new BlobService(metadata, blobStore, clock, events, config.gc.graceSeconds * 1000, maintenance, proxy, redirectOf(config)),
       uploads,
       manifests: new ManifestService(metadata, clock, events, maintenance, proxy),
       proxy,
@@ -195,6 +197,30 @@ export async function compose(config: Config, overrides: Overrides = {}, options
 /** The PostgreSQL store's "cannot reach the database" error (its message names the database, never the password). */
 function isUnavailable(err: unknown): boolean {
   return err instanceof Error && (/^metadata database .* is unavailable/.test(err.message) || (err as { code?: string }).code === 'METADATA_UNAVAILABLE')
+}
+
+/**
+ * The blob store `storage.driver` names. S3: the bucket is checked before anything is served (an
+ * unreachable endpoint or refused keys fail the start), and parts being filled are buffered under
+ * <storage.path>/s3-buffers.
+ */
+async function openBlobStore(config: Config): Promise<BlobStore> {
+  const s3 = config.storage.s3
+  if (config.storage.driver !== 's3' || s3 === null) return FilesystemBlobStore.open(config.storage.path)
+  const bufferDirectory = path.join(config.storage.path, 's3-buffers')
+  await mkdir(bufferDirectory, { recursive: true })
+  // Loaded only when configured: the AWS SDK costs every other start-up tens of milliseconds.
+  const { S3BlobStore } = await import('../storage/s3-blob-store.js')
+  return S3BlobStore.open({
+    endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: s3.forcePathStyle, prefix: s3.prefix, partSize: s3.partSize, bufferDirectory,
+  })
+}
+
+/** Blob GETs answered with a redirect to object storage (`storage.s3.redirect`), or undefined to stream them. */
+function redirectOf(config: Config): { readonly expirySeconds: number } | undefined {
+  const s3 = config.storage.s3
+  return config.storage.driver === 's3' && s3 !== null && s3.redirect ? { expirySeconds: s3.redirectExpirySeconds } : undefined
 }
 
 /** Webhook delivery figures, read from the queue at each scrape (failed deliveries are what alerts watch). */

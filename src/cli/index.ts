@@ -2,6 +2,10 @@
 // Blob commits fsync files and directories on libuv's thread pool; four threads (the default)
 // would serialise concurrent pushes behind each other's fsyncs. Set before the pool first starts.
 process.env.UV_THREADPOOL_SIZE ??= '16'
+// The AWS SDK (S3 storage) prints a multi-line warning on stderr that its future versions need
+// Node 22; the versions pinned here support Node 20, and the text would break one-line start-up
+// failures and JSON logs. An operator who wants it sets the variable to false.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 import { ConfigError } from '../config/config.js'
 import { parseArgs, type ParsedArgs } from './args.js'
 import { CommandFailure } from './failure.js'

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig, type Config } from '../config/config.js'
+import { describeBlobStorage } from '../config/storage-config.js'
 import { systemContext } from '../context/request-context.js'
 import { buildApp } from '../http/app.js'
 import { listenMetrics, parseAddress, type MetricsServer } from '../metrics/server.js'
@@ -128,7 +129,9 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
     await lock.release().catch(() => undefined)
     if (err instanceof CommandFailure || err instanceof ConfigError) throw err
     const code = (err as { code?: string }).code
-    throw new CommandFailure(`cannot start: ${(err as Error).message ?? String(err)}${code !== undefined ? ` (${code})` : ''}`)
+    const message = (err as Error).message ?? String(err)
+    // The S3 store's errors name their code already.
+    throw new CommandFailure(`cannot start: ${message}${code !== undefined && !message.includes(code) ? ` (${code})` : ''}`)
   }
   const running = { app, wharf, metricsServer }
   const logger = running.wharf.components.logger
@@ -138,7 +141,10 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
   // Whether anyone may do anything is the first thing an operator must see.
   if (config.auth === null) logger.info('access control: open (no auth section)')
   else logger.info({ htpasswd: config.auth.htpasswd, anonymous: config.auth.anonymous.length > 0 }, `access control: users from ${config.auth.htpasswd}`)
-  logger.info({ url: `${tls !== undefined ? 'https' : 'http'}://${host}:${port}`, storage: config.storage.path }, 'wharf listening')
+  logger.info({
+    url: `${tls !== undefined ? 'https' : 'http'}://${host}:${port}`, storage: config.storage.path,
+    ...(config.storage.s3 !== null ? { blobs: describeBlobStorage(config.storage), redirect: config.storage.s3.redirect } : {}),
+  }, 'wharf listening')
 
   return new Promise<number>((resolve) => {
     let stopping = false

@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml'
 import type { RetentionPolicy } from '../gc/retention.js'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from './auth-config.js'
 import { DEFAULT_METADATA, parseMetadata, type MetadataConfig } from './metadata-config.js'
+import { parseS3Storage, STORAGE_DRIVERS, type S3StorageConfig, type StorageDriver } from './storage-config.js'
 import { DEFAULT_METRICS, NO_NOTIFICATIONS, NO_PROXY, parseMetrics, parseNotifications, parseProxy, type MetricsConfig, type NotificationsConfig, type ProxyConfig } from './operations-config.js'
 
 /** Wharf's configuration: every option with its default. config.example.yaml documents each one. */
@@ -25,8 +26,12 @@ export interface Config {
     readonly shutdownDrainSeconds: number
   }
   readonly storage: {
-    /** Data directory: blobs, uploads and metadata.db. */
+    /** Data directory: metadata.db and the storage lock; blobs and uploads too with the filesystem driver. */
     readonly path: string
+    /** Where blobs and uploads live: files under `path`, or an S3 bucket (`s3`). */
+    readonly driver: StorageDriver
+    /** The bucket, when `driver` is s3; null otherwise. */
+    readonly s3: S3StorageConfig | null
   }
   /** SQLite in the data directory, or PostgreSQL. */
   readonly metadata: MetadataConfig
@@ -77,7 +82,7 @@ export interface Config {
 
 export const DEFAULT_CONFIG: Config = {
   http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384, tls: null, shutdownDrainSeconds: 0 },
-  storage: { path: './storage' },
+  storage: { path: './storage', driver: 'filesystem', s3: null },
   metadata: DEFAULT_METADATA,
   limits: { manifestMaxBytes: 4 * 1024 * 1024, manifestBytesInFlight: 8 * 1024 * 1024, pageMaxEntries: 10_000, uploadsPerClient: 64, uploadsTotal: 512, uploadMinBytesPerSecond: 1024, uploadMinRateGraceSeconds: 10 },
   uploads: { ttlSeconds: 24 * 60 * 60 },
@@ -154,14 +159,15 @@ export async function loadConfig(options: {
 } = {}): Promise<Config> {
   const {
     retention: _defaultRetention, auth: _defaultAuth, metrics: _defaultMetrics, metadata: _defaultMetadata, notifications: _defaultNotifications, proxy: _defaultProxy,
-    http: { tls: _defaultTls, ...http }, ...sections
+    http: { tls: _defaultTls, ...http }, storage: { s3: _defaultS3, ...storage }, ...sections
   } = DEFAULT_CONFIG
-  const defaults = { http, ...sections } as unknown as Shape
+  const defaults = { http, storage, ...sections } as unknown as Shape
   const result: Shape = Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, { ...v }]))
   let retention: RetentionPolicy[] = []
   // Structured options are parsed by their own functions once the file is read.
   let authSection: unknown
   let tlsSection: unknown
+  let s3Section: unknown
   const structured: Record<'metrics' | 'notifications' | 'proxy' | 'metadata', unknown> = { metrics: undefined, notifications: undefined, proxy: undefined, metadata: undefined }
   const fail = (message: string): never => { throw new ConfigError(message) }
   if (options.file !== undefined) {
@@ -182,6 +188,7 @@ export async function loadConfig(options: {
         if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new ConfigError(`${section} must be a mapping`)
         for (const [key, value] of Object.entries(values)) {
           if (section === 'http' && key === 'tls') { tlsSection = value; continue }
+          if (section === 'storage' && key === 's3') { s3Section = value; continue }
           if (!(key in defaultsOfSection)) throw new ConfigError(`unknown config option "${section}.${key}"`)
           result[section]![key] = coerce(`${section}.${key}`, value, defaultsOfSection[key], false)
         }
@@ -201,13 +208,16 @@ export async function loadConfig(options: {
       if (value !== undefined) result[section]![key] = coerce(`--${key}`, value, defaults[section]![key], true)
     }
   }
+  const driver = result.storage!.driver as StorageDriver
+  if (!STORAGE_DRIVERS.includes(driver)) fail(`storage.driver must be one of ${STORAGE_DRIVERS.join(', ')}`)
+  const s3 = parseS3Storage(driver, s3Section, env, fail)
   const tls = parseTls(tlsSection, env, fail)
   const auth = parseAuth(authSection, env, fail)
   const metrics = parseMetrics(structured.metrics, env, fail)
   const notifications = parseNotifications(structured.notifications, fail)
   const proxy = parseProxy(structured.proxy, fail)
   const metadata = parseMetadata(structured.metadata, env, fail)
-  const config = { ...result, http: { ...result.http, tls }, metadata, retention, auth, metrics, notifications, proxy } as unknown as Config
+  const config = { ...result, http: { ...result.http, tls }, storage: { ...result.storage, s3 }, metadata, retention, auth, metrics, notifications, proxy } as unknown as Config
   if (!LOG_LEVELS.has(config.log.level)) throw new ConfigError(`log.level must be one of ${[...LOG_LEVELS].join(', ')}`)
   if (config.http.port > 65535) throw new ConfigError('http.port must be at most 65535')
   if (config.http.headersTimeoutSeconds < 1) throw new ConfigError('http.headersTimeoutSeconds must be at least 1')

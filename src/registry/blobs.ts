@@ -16,10 +16,19 @@ export interface BlobDescriptor {
   readonly size: number
 }
 
-/** A blob's bytes: a stream, or an open file of the store (see BlobService.openForSend). */
+/**
+ * A blob's bytes: a stream, an open file of the store, or a presigned URL of object storage the
+ * client is redirected to (see BlobService.openForSend).
+ */
 export type OpenedBlob =
-  | { readonly blob: BlobDescriptor; readonly stream: Readable; readonly file?: undefined }
-  | { readonly blob: BlobDescriptor; readonly file: BlobFile; readonly stream?: undefined }
+  | { readonly blob: BlobDescriptor; readonly stream: Readable; readonly file?: undefined; readonly redirect?: undefined }
+  | { readonly blob: BlobDescriptor; readonly file: BlobFile; readonly stream?: undefined; readonly redirect?: undefined }
+  | { readonly blob: BlobDescriptor; readonly redirect: string; readonly stream?: undefined; readonly file?: undefined }
+
+/** Whole-blob GETs go to the store's presigned URLs (registry:2's `redirect`), valid this long. */
+export interface BlobRedirect {
+  readonly expirySeconds: number
+}
 
 /** How stale a link's use time may get before a HEAD or GET refreshes it (less with a short GC grace period). */
 export const LINK_TOUCH_INTERVAL_MS = 5 * 60 * 1000
@@ -35,12 +44,16 @@ export class BlobService {
   private readonly maintenance: MaintenanceState
   /** Fetches blobs of proxied repositories that are not stored yet. */
   private readonly proxy: PullThroughCache | undefined
+  /** Set when whole-blob sends are redirected to the store (which must presign). */
+  private readonly redirect: BlobRedirect | undefined
 
   /** `gcGraceMs`: a link shown to a client must outlive a collection for at least that long. */
   constructor(metadata: MetadataStore, store: BlobStore, clock: Clock, events: EventSink, gcGraceMs: number,
-    maintenance: MaintenanceState = writableMaintenance(clock), proxy?: PullThroughCache) {
+    maintenance: MaintenanceState = writableMaintenance(clock), proxy?: PullThroughCache, redirect?: BlobRedirect) {
+    if (redirect !== undefined && store.presignBlob === undefined) throw new Error('blob redirects need a store that presigns URLs (S3)')
     this.maintenance = maintenance
     this.proxy = proxy
+    this.redirect = redirect
     this.metadata = metadata
     this.store = store
     this.clock = clock
@@ -76,14 +89,16 @@ export class BlobService {
   }
 
   /**
-   * Like open, but a stored blob comes as the store's file when the store can give one (read into
-   * the caller's buffers, for the HTTP GET); a stream otherwise (proxied, or another store).
+   * Like open, but for the HTTP GET: with redirects on, a stored blob asked for whole comes as a
+   * presigned URL of the store (after the same checks: linked in the repository); else as the
+   * store's file when the store can give one (read into the caller's buffers); a stream otherwise
+   * (proxied, ranged with redirects on, or another store).
    */
   async openForSend(ctx: RequestContext, repo: RepoName, digest: Digest, range?: ByteRange): Promise<OpenedBlob> {
     return this.openBytes(ctx, repo, digest, range, true)
   }
 
-  private async openBytes(ctx: RequestContext, repo: RepoName, digest: Digest, range: ByteRange | undefined, fileWanted: boolean): Promise<OpenedBlob> {
+  private async openBytes(ctx: RequestContext, repo: RepoName, digest: Digest, range: ByteRange | undefined, forSend: boolean): Promise<OpenedBlob> {
     if (this.proxy?.isCached(repo) === true && await this.metadata.getRepositoryBlob(repo, digest) === undefined) {
       const fetched = await this.proxy.openBlob(ctx, repo, digest, range === undefined)
       if (fetched?.stream !== undefined) {
@@ -92,8 +107,13 @@ export class BlobService {
       }
     }
     const blob = await this.stat(ctx, repo, digest)
+    if (forSend && range === undefined && this.redirect !== undefined && this.store.presignBlob !== undefined) {
+      const redirect = await this.store.presignBlob(digest, this.redirect.expirySeconds)
+      this.events.publish(ctx, { type: 'blob.pulled', repo, digest, size: blob.size })
+      return { blob, redirect }
+    }
     try {
-      const opened = fileWanted && this.store.openBlobFile !== undefined
+      const opened = forSend && this.store.openBlobFile !== undefined
         ? { blob, file: await this.store.openBlobFile(digest, range) }
         : { blob, stream: await this.store.readBlob(digest, range) }
       this.events.publish(ctx, { type: 'blob.pulled', repo, digest, size: blob.size })

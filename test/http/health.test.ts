@@ -28,7 +28,7 @@ function notReady(t: Test, res: HttpResponse, failed: readonly string[]): void {
 /** Compose Wharf here and serve it on a loopback port, with a shutting-down flag the test sets. */
 async function startInProcess(t: Test): Promise<{ url: string; storage: string; shutDown: () => void; closeMetadata: () => Promise<void> }> {
   const storage = await tempDir('health')
-  const config: Config = { ...DEFAULT_CONFIG, storage: { path: storage }, log: { level: 'error', requests: false } }
+  const config: Config = { ...DEFAULT_CONFIG, storage: { ...DEFAULT_CONFIG.storage, path: storage }, log: { level: 'error', requests: false } }
   const wharf = await compose(config, { logger: () => pino({ level: 'silent' }) })
   let shuttingDown = false
   const app = buildApp(wharf.registry, { ...appOptionsFrom(config, wharf.components.logger), shuttingDown: () => shuttingDown })

@@ -22,7 +22,7 @@ export async function startComposed(t: Test, options: { config?: (base: Config) 
   const storage = await mkdtemp(path.join(tmpdir(), 'wharf-composed-'))
   const logs: Array<Record<string, unknown>> = []
   const logger = pino({ level: 'debug' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } })
-  const base: Config = { ...DEFAULT_CONFIG, storage: { path: storage }, log: { level: 'debug', requests: false } }
+  const base: Config = { ...DEFAULT_CONFIG, storage: { ...DEFAULT_CONFIG.storage, path: storage }, log: { level: 'debug', requests: false } }
   const config = options.config ? options.config(base) : base
   const wharf = await compose(config, { logger: () => logger, ...options.overrides })
   const app = buildApp(wharf.registry, appOptionsFrom(config, wharf.components.logger))

@@ -185,7 +185,7 @@ t.test('client certificates: one the client CA signed names the caller, any othe
 /** Wharf built in this process with these TLS files, plus a route answering certificateName and the scheme. */
 async function startInProcess(t: Test, files: { certificate: string; key: string; clientCA?: string }, reloadIntervalMs?: number): Promise<string> {
   const storage = await tempDir('tls-inprocess')
-  const base: Config = { ...DEFAULT_CONFIG, storage: { path: storage }, log: { level: 'silent', requests: false } }
+  const base: Config = { ...DEFAULT_CONFIG, storage: { ...DEFAULT_CONFIG.storage, path: storage }, log: { level: 'silent', requests: false } }
   const composed = await compose(base)
   const material = await loadTlsMaterial(files)
   const app = buildApp(composed.registry, {

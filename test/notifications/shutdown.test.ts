@@ -17,7 +17,7 @@ t.test('events published right before close are in the queue after it', async (t
   const storage = await mkdtemp(path.join(tmpdir(), 'wharf-hooks-close-'))
   t.teardown(() => rm(storage, { recursive: true, force: true }))
   const config: Config = {
-    ...DEFAULT_CONFIG, storage: { path: storage },
+    ...DEFAULT_CONFIG, storage: { ...DEFAULT_CONFIG.storage, path: storage },
     notifications: {
       endpoints: [{
         // Nothing listens on port 9 of loopback; delivery is not even started (no `serve`).

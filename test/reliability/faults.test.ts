@@ -15,7 +15,6 @@ import type { Digest } from '../../src/oci/digest.js'
 import type { ByteRange } from '../../src/oci/range.js'
 import { checkStore } from '../../src/registry/fsck.js'
 import type { BlobStore } from '../../src/storage/blob-store.js'
-import type { FilesystemBlobStore } from '../../src/storage/fs-blob-store.js'
 import { descriptor, errorBody, makeBlob, MediaTypes, ociManifest, request, sleep, startWharf, tempDir, withQuery, writeConfig, type HttpResponse } from '../support/index.js'
 import { fsckCli, harmfulProblems, type InProcessRegistry, leaks, printFigures, startInProcess } from './harness.js'
 
@@ -25,7 +24,7 @@ function fault(code: string): Error {
 
 /** A BlobStore that fails on demand; each fault fires once unless `sticky`. */
 class FaultyBlobStore implements BlobStore {
-  readonly inner: FilesystemBlobStore
+  readonly inner: BlobStore
   appendFault: { code: string; afterBytes: number } | undefined
   createFault: string | undefined
   commitFault: string | undefined
@@ -34,7 +33,7 @@ class FaultyBlobStore implements BlobStore {
   slowChunkMs = 0
   injected = 0
 
-  constructor(inner: FilesystemBlobStore) { this.inner = inner }
+  constructor(inner: BlobStore) { this.inner = inner }
 
   async createUpload(id: string): Promise<void> {
     if (this.createFault !== undefined) { const code = this.createFault; this.createFault = undefined; this.injected++; throw fault(code) }

@@ -164,12 +164,12 @@ export interface InProcessRegistry {
 
 export async function startInProcess(options: {
   storage: string
-  wrapStore?: (store: FilesystemBlobStore) => BlobStore
+  wrapStore?: (store: BlobStore) => BlobStore
   wrapMetadata?: (metadata: MetadataStore & MetadataMaintenance) => MetadataStore & MetadataMaintenance
   app?: Partial<AppOptions>
 }): Promise<InProcessRegistry> {
   const { wrapStore, wrapMetadata } = options
-  const { registry } = await compose({ ...DEFAULT_CONFIG, storage: { path: options.storage }, limits: { ...DEFAULT_CONFIG.limits, pageMaxEntries: 1000 } }, {
+  const { registry } = await compose({ ...DEFAULT_CONFIG, storage: { ...DEFAULT_CONFIG.storage, path: options.storage }, limits: { ...DEFAULT_CONFIG.limits, pageMaxEntries: 1000 } }, {
     logger: () => silentLogger,
     ...(wrapStore ? { blobStore: async (build) => wrapStore(await build()) } : {}),
     ...(wrapMetadata ? { metadata: async (build) => wrapMetadata(await build()) } : {}),

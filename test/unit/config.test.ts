@@ -1,29 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../src/config/config.js'
+import { configError, yamlFiles } from './helpers.js'
+import { DEFAULT_CONFIG, loadConfig } from '../../src/config/config.js'
 
-let dir = ''
-t.before(async () => { dir = await mkdtemp(path.join(tmpdir(), 'wharf-config-')) })
-t.teardown(() => rm(dir, { recursive: true, force: true }))
-
-let fileCounter = 0
-async function yamlFile(text: string): Promise<string> {
-  const file = path.join(dir, `config-${++fileCounter}.yaml`)
-  await writeFile(file, text)
-  return file
-}
-
-async function configError(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-    return 'accepted'
-  } catch (err) {
-    if (!(err instanceof ConfigError)) return `not a ConfigError: ${String(err)}`
-    return err.message
-  }
-}
+const yamlFile = yamlFiles(t)
 
 t.test('defaults', async (t) => {
   const config = await loadConfig()
@@ -132,7 +112,7 @@ t.test('bad types and values are rejected', async (t) => {
 })
 
 t.test('a missing config file is a ConfigError naming it', async (t) => {
-  const file = path.join(dir, 'does-not-exist.yaml')
+  const file = `${path.dirname(await yamlFile(''))}/does-not-exist.yaml`
   t.match(await configError(loadConfig({ file })), new RegExp(`cannot read config file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
 })
 

@@ -31,6 +31,10 @@ export async function handleBlob(registry: Registry, ctx: RequestContext, name: 
         throw new RegistryError('RANGE_INVALID', { message: 'requested range not satisfiable', detail: { size: blob.size } })
       }
       const opened = await registry.blobs.openForSend(ctx, name, digest, range.kind === 'range' ? range.range : undefined)
+      if (opened.redirect !== undefined) {
+        // The URL expires: the redirect itself must not be cached longer than the bytes it leads to.
+        return reply.code(307).headers({ Location: opened.redirect, [Headers.contentDigest]: digest, 'Cache-Control': 'no-store', 'Content-Length': 0 }).send()
+      }
       reply.headers({ ...BLOB_HEADERS, [Headers.contentDigest]: digest, ETag: `"${digest}"` })
       if (range.kind === 'range') {
         const { start, end } = range.range
