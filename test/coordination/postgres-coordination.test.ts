@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import { ADVISORY_LOCK_SPACES, CoordinationLockLostError, PostgresCoordination } from '../../src/coordination/postgres-coordination.js'
-import { coordinationContract } from '../support/coordination-contract.js'
+import { coordinationContract, holdLock } from '../support/coordination-contract.js'
 import { postgresAvailable, startPostgres } from '../support/postgres.js'
 import { waitFor } from '../support/wait.js'
 
@@ -65,17 +65,12 @@ if (postgresAvailable(t)) {
 
   t.test('tryLock refuses a key held on another node and runs once it is free', async (t) => {
     const { a, b } = await twoNodes(t)
-    let release!: () => void
-    let started!: () => void
-    const holding = new Promise<void>((resolve) => { started = resolve })
-    const held = a.lock('upload:u', () => { started(); return new Promise<void>((resolve) => { release = resolve }) })
-    await holding
+    const held = await holdLock(a, 'upload:u')
     let ran = false
     t.equal(await b.tryLock('upload:u', async () => { ran = true }), undefined, 'refused on node B')
     t.notOk(ran, 'the refused work never ran')
     t.equal(await b.tryLock('upload:v', async () => 'v'), 'v', 'another key is free')
-    release()
-    await held
+    await held.release()
     t.equal(await b.tryLock('upload:u', async () => 'u'), 'u', 'free on node B after node A released')
   })
 

@@ -6,6 +6,16 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
 import type { Coordination } from '../../src/coordination/coordination.js'
 
+/** Takes `key` and holds it until `release` (which resolves once the lock is given back). */
+export async function holdLock(c: Coordination, key: string): Promise<{ release(): Promise<void> }> {
+  let release!: () => void
+  let started!: () => void
+  const holding = new Promise<void>((resolve) => { started = resolve })
+  const held = c.lock(key, () => { started(); return new Promise<void>((resolve) => { release = resolve }) })
+  await holding
+  return { release: () => { release(); return held } }
+}
+
 export function coordinationContract(t: Test, name: string, make: (t: Test) => Coordination | Promise<Coordination>): void {
   t.test(`${name}: lock serialises work on one key and not across keys`, async (t) => {
     const c = await make(t)
@@ -39,17 +49,12 @@ export function coordinationContract(t: Test, name: string, make: (t: Test) => C
 
   t.test(`${name}: tryLock runs only when nobody holds or waits for the key`, async (t) => {
     const c = await make(t)
-    let release!: () => void
-    let started!: () => void
-    const holding = new Promise<void>((resolve) => { started = resolve })
-    const held = c.lock('s', () => { started(); return new Promise<void>((resolve) => { release = resolve }) })
-    await holding
+    const held = await holdLock(c, 's')
     let ran = false
     t.equal(await c.tryLock('s', async () => { ran = true; return 1 }), undefined)
     t.notOk(ran, 'work of a refused tryLock never runs')
     t.equal(await c.tryLock('other', async () => 2), 2)
-    release()
-    await held
+    await held.release()
     t.equal(await c.tryLock('s', async () => 3), 3, 'free again after release')
   })
 
