@@ -66,8 +66,8 @@ export class PostgresCoordination implements Coordination {
     // An idle pooled connection dropped by the server (a restart) must not crash the process.
     this.pool.on('error', () => undefined)
     this.invalidation = new InvalidationChannel(db, randomUUID(), {
-      received: (repo) => this.notify(repo),
-      relistened: () => this.notify(undefined),
+      received: (repo) => this.notifyFromElsewhere(repo),
+      relistened: () => this.notifyFromElsewhere(undefined),
       warn,
     })
   }
@@ -91,9 +91,11 @@ export class PostgresCoordination implements Coordination {
 
   lockAll<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
     const sorted = [...new Set(keys)].sort()
+    if (sorted.length === 0) return work()
     return this.local.runAll(sorted, () => this.holding(sorted, true, work)) as Promise<T>
   }
 
+  /** Refused while this process holds or waits for `key`, or another session holds it (a waiter elsewhere holds nothing yet). */
   async tryLock<T>(key: string, work: () => Promise<T>): Promise<T | undefined> {
     const result = await this.local.tryRun(key, () => this.holding([key], false, work))
     return result === REFUSED ? undefined : result
@@ -238,9 +240,10 @@ export class PostgresCoordination implements Coordination {
     }
   }
 
+  /** Queues the NOTIFY first: a local listener that throws must not keep the other nodes stale. */
   invalidate(repo: string | undefined): void {
-    this.notify(repo)
     this.invalidation.send(repo)
+    this.notify(repo)
   }
 
   onInvalidate(listener: (repo: string | undefined) => void): () => void {
@@ -251,6 +254,17 @@ export class PostgresCoordination implements Coordination {
   /** Runs the local listeners. */
   private notify(repo: string | undefined): void {
     for (const listener of this.listeners) listener(repo)
+  }
+
+  /** Runs the local listeners on news from the database: a listener that throws has no caller to tell, so it is reported and the others still run. */
+  private notifyFromElsewhere(repo: string | undefined): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(repo)
+      } catch (err) {
+        this.warn(`coordination: an invalidation listener failed on ${repo ?? 'every repository'}: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
   }
 
   /** Stops listening, closes leases and, once their holders are done, the lock connections. */

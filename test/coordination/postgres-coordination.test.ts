@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
-import { ADVISORY_LOCK_SPACES, CoordinationLockLostError, PostgresCoordination } from '../../src/coordination/postgres-coordination.js'
+import { ADVISORY_LOCK_SPACES, CoordinationLockLostError, PostgresCoordination, type PostgresCoordinationOptions } from '../../src/coordination/postgres-coordination.js'
 import { coordinationContract, holdLock } from '../support/coordination-contract.js'
 import { postgresAvailable, startPostgres } from '../support/postgres.js'
 import { waitFor } from '../support/wait.js'
@@ -15,8 +15,8 @@ import { waitFor } from '../support/wait.js'
 if (postgresAvailable(t)) {
   const server = await startPostgres(t)
 
-  const open = async (sub: Test, url: string, poolSize?: number): Promise<PostgresCoordination> => {
-    const coordination = await PostgresCoordination.open({ url, ...(poolSize !== undefined ? { poolSize } : {}) })
+  const open = async (sub: Test, url: string, options: Omit<PostgresCoordinationOptions, 'url'> = {}): Promise<PostgresCoordination> => {
+    const coordination = await PostgresCoordination.open({ url, ...options })
     sub.teardown(() => coordination.close())
     return coordination
   }
@@ -108,26 +108,34 @@ if (postgresAvailable(t)) {
 
   t.test('nested locks share their holder\'s connection: one pooled connection is enough', async (t) => {
     const { url } = await server.createDatabase()
-    const c = await open(t, url, 1)
+    const c = await open(t, url, { poolSize: 1 })
     const nested = (id: string) => c.lock(`upload:${id}`, () => c.lock(`blob:${id}`, async () => c.lockAll([`blob:${id}y`, `blob:${id}x`], async () => id)))
     t.same(await Promise.all([nested('1'), nested('2'), nested('3')]), ['1', '2', '3'])
   })
 
   t.test('an invalidation reaches the listeners of the other node, with its repository, and the sender\'s once', async (t) => {
-    const { a, b } = await twoNodes(t)
+    const { url } = await server.createDatabase()
+    const warnings: string[] = []
+    const a = await open(t, url)
+    const b = await open(t, url, { warn: (message) => warnings.push(message) })
     const onA: Array<string | undefined> = []
     const onB: Array<string | undefined> = []
     a.onInvalidate((repo) => onA.push(repo))
+    const stopFailing = b.onInvalidate(() => { throw new Error('a listener with a bug') })
     b.onInvalidate((repo) => onB.push(repo))
     a.invalidate('team/app')
     t.same(onA, ['team/app'], "node A's listeners ran before invalidate returned")
     await waitFor('node B to hear of team/app', async () => onB.length === 1)
     t.same(onB, ['team/app'])
+    t.match(warnings, [/invalidation listener failed on team\/app: a listener with a bug/], "node B's failing listener was reported, and its other listener still ran")
+    // Locally, a failing listener fails invalidate itself (as in one process), and the other nodes hear of it all the same.
+    t.throws(() => b.invalidate('team/failing'), /a listener with a bug/)
+    stopFailing()
     a.invalidate(undefined)
     b.invalidate('team/other')
-    await waitFor('both to hear the other', async () => onB.length === 3 && onA.length === 3)
+    await waitFor('both to hear the other', async () => onB.length === 3 && onA.length === 4)
     await sleep(100)
-    t.same(onA, ['team/app', undefined, 'team/other'], "node A heard its own invalidations once")
+    t.same(onA, ['team/app', undefined, 'team/failing', 'team/other'], 'node A heard its own invalidations once, and both of node B')
     t.same(onB, ['team/app', 'team/other', undefined], 'node B heard everything once')
   })
 
