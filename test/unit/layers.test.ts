@@ -37,8 +37,8 @@ const PACKAGE_OWNERS: Readonly<Record<string, readonly string[]>> = {
   // The HTTP client for upstream registries (the pull-through cache) and webhook receivers.
   undici: ['upstream', 'notifications'],
   '@fastify/multipart': ['http'],
-  // Backends: the PostgreSQL metadata store and the S3 blob store.
-  pg: ['metadata'],
+  // Backends: the PostgreSQL metadata store and coordination, and the S3 blob store.
+  pg: ['metadata', 'coordination'],
   '@aws-sdk/client-s3': ['storage'],
   '@aws-sdk/s3-request-presigner': ['storage'],
 }
