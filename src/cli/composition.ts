@@ -127,7 +127,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       if (config.metadata.postgres !== null) {
         // Loaded only when configured: pg costs every SQLite user's start-up otherwise.
         const { PostgresMetadataStore } = await import('../metadata/postgres-metadata-store.js')
-        const { MetadataInUseError } = await import('../metadata/postgres/node-lock.js')
+        const { MetadataInUseError } = await import('../coordination/postgres-node-lock.js')
         const { url, poolSize } = config.metadata.postgres
         return PostgresMetadataStore.open({ url, poolSize, invalidation: coordination, ...(options.holder !== undefined ? { holder: options.holder } : {}) })
           .catch((err: unknown) => { throw err instanceof MetadataInUseError || isUnavailable(err) ? new CommandFailure((err as Error).message) : err })

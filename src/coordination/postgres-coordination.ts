@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import type { Coordination, Lease } from './coordination.js'
 import { KeyedMutex } from './keyed-mutex.js'
-import { CoordinationDatabase } from './postgres-database.js'
+import { PostgresDatabase } from './postgres-database.js'
 import { InvalidationChannel } from './postgres-invalidation.js'
 
 /**
@@ -62,7 +62,7 @@ export class PostgresCoordination implements Coordination {
   private readonly invalidation: InvalidationChannel
   private closed = false
 
-  private constructor(private readonly db: CoordinationDatabase, private readonly pool: pg.Pool, private readonly warn: (message: string) => void) {
+  private constructor(private readonly db: PostgresDatabase, private readonly pool: pg.Pool, private readonly warn: (message: string) => void) {
     // An idle pooled connection dropped by the server (a restart) must not crash the process.
     this.pool.on('error', () => undefined)
     this.invalidation = new InvalidationChannel(db, randomUUID(), {
@@ -74,7 +74,7 @@ export class PostgresCoordination implements Coordination {
 
   /** Connects and listens for invalidations; rejects when the database cannot be reached. */
   static async open(options: PostgresCoordinationOptions): Promise<PostgresCoordination> {
-    const db = new CoordinationDatabase(options.url)
+    const db = new PostgresDatabase(options.url, 'coordination')
     const coordination = new PostgresCoordination(db, db.pool('coordination', options.poolSize ?? 10), options.warn ?? (() => undefined))
     try {
       await coordination.invalidation.start()

@@ -3,21 +3,25 @@ import pg from 'pg'
 /** How long opening one connection may take (waiting for a free pooled connection has no limit: a lock waits its turn). */
 const CONNECT_TIMEOUT_MS = 10_000
 
+/** What a database is to Wharf, as messages name it ("metadata database …", "coordination database …"). */
+export type DatabaseRole = 'metadata' | 'coordination'
+
 /**
- * The database coordination talks to, as messages name it: host:port/database, never the password
- * (a pg error could repeat the connection string; `scrub` takes the password out of any text).
+ * A PostgreSQL database as messages name it: host:port/database, never the password (a pg error
+ * could repeat the connection string; `scrub` takes the password out of any text). The metadata
+ * store and coordination each reach theirs through one.
  */
-export class CoordinationDatabase {
+export class PostgresDatabase {
   readonly where: string
   private readonly password: string
 
-  constructor(readonly url: string) {
+  constructor(readonly url: string, readonly role: DatabaseRole) {
     let parsed: URL
     try {
       parsed = new URL(url)
     } catch {
       // URL's own error repeats its input, password and all.
-      throw new Error('the coordination database URL is not valid: expected postgres://user:password@host:port/database')
+      throw new Error(`the ${role} database URL is not valid: expected postgres://user:password@host:port/database`)
     }
     this.password = decodeURIComponent(parsed.password)
     // A socket directory may come as ?host=/run/postgresql instead of a host name.
@@ -36,9 +40,9 @@ export class CoordinationDatabase {
     return this.scrub(`${code}${message}`)
   }
 
-  /** "Cannot reach the database" as a clear error (code COORDINATION_UNAVAILABLE). */
+  /** "Cannot reach the database" as a clear error (code METADATA_UNAVAILABLE or COORDINATION_UNAVAILABLE). */
   unavailable(err: unknown): Error {
-    return Object.assign(new Error(`coordination database ${this.where} is unavailable: ${this.reason(err)}`), { code: 'COORDINATION_UNAVAILABLE' })
+    return Object.assign(new Error(`${this.role} database ${this.where} is unavailable: ${this.reason(err)}`), { code: `${this.role.toUpperCase()}_UNAVAILABLE` })
   }
 
   /** Options of every connection: named in pg_stat_activity, kept alive, bounded connect time. */

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import type { CoordinationDatabase } from './postgres-database.js'
+import type { PostgresDatabase } from './postgres-database.js'
 
 /** The NOTIFY channel of manifest invalidations; payload {"origin": <instance id>, "repo": <name or null>}. */
 export const INVALIDATION_CHANNEL = 'wharf_invalidate'
@@ -28,7 +28,7 @@ export class InvalidationChannel {
   /** Sent while disconnected; null stands for every repository. */
   private readonly pending = new Set<string | null>()
 
-  constructor(private readonly db: CoordinationDatabase, private readonly origin: string, private readonly events: InvalidationChannelEvents) {}
+  constructor(private readonly db: PostgresDatabase, private readonly origin: string, private readonly events: InvalidationChannelEvents) {}
 
   /** Connects and listens; rejects when the database cannot be reached. */
   async start(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { CacheInvalidation } from '../coordination/coordination.js'
 import { InProcessCoordination } from '../coordination/in-process.js'
+import { PostgresNodeLock } from '../coordination/postgres-node-lock.js'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import { ManifestCache } from './manifest-cache.js'
@@ -12,7 +13,6 @@ import type {
 import { PostgresBrowseReader } from './postgres/browse.js'
 import { PostgresConnection } from './postgres/connection.js'
 import * as maintenance from './postgres/maintenance.js'
-import { PostgresNodeLock } from './postgres/node-lock.js'
 import { PostgresNotificationQueue } from './postgres/notifications.js'
 import { MANIFEST_COLUMNS, migrate, rowLimit, toManifestRecord, type ManifestRow } from './postgres/schema.js'
 import { sweepRepository } from './postgres/sweep.js'
@@ -82,7 +82,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
     const store = new PostgresMetadataStore(options)
     try {
       await migrate(store.db)
-      if (options.holder !== undefined) store.nodeLock = await PostgresNodeLock.take(options.url, store.db.where, options.holder)
+      if (options.holder !== undefined) store.nodeLock = await PostgresNodeLock.take(options.url, options.holder)
     } catch (err) {
       await store.close()
       throw err

@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { PostgresDatabase } from '../../coordination/postgres-database.js'
 
 /** What a query group needs: one connection, inside the transaction its caller opened (or none). */
 export interface Queryable {
@@ -48,26 +49,14 @@ const TYPES = {
  */
 export class PostgresConnection {
   private readonly pool: pg.Pool
-  /** host:port/database, for messages. */
-  readonly where: string
-  private readonly password: string
+  readonly database: PostgresDatabase
   private connectionFailed = false
   private closed = false
   private probe: NodeJS.Timeout | undefined
 
   constructor(options: PostgresConnectionOptions) {
-    const url = parseUrl(options.url)
-    this.password = decodeURIComponent(url.password)
-    // A socket directory may come as ?host=/run/postgresql instead of a host name.
-    this.where = `${url.hostname || url.searchParams.get('host') || 'localhost'}:${url.port || '5432'}${url.pathname}`
-    this.pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize ?? 10,
-      types: TYPES,
-      connectionTimeoutMillis: 10_000,
-      keepAlive: true,
-      application_name: 'wharf',
-    })
+    this.database = new PostgresDatabase(options.url, 'metadata')
+    this.pool = new pg.Pool({ ...this.database.clientOptions('metadata'), max: options.poolSize ?? 10, types: TYPES })
     // An idle connection dropped by the server (a restart) must not crash the process: the pool
     // discards it and opens a new one on the next call.
     this.pool.on('error', () => this.markUnreachable())
@@ -174,20 +163,19 @@ export class PostgresConnection {
     }
   }
 
+  /** host:port/database, for messages. */
+  get where(): string {
+    return this.database.where
+  }
+
   /** A connection failure as a clear error naming the database; other errors as they are (with the password scrubbed, should one ever appear). */
   private failure(err: unknown): Error {
     if (isConnectionError(err)) {
       this.markUnreachable()
-      const e = err as { code?: string; message?: string }
-      const reason = this.scrub(e.code !== undefined && e.message?.includes(e.code) !== true ? `${e.code}: ${e.message ?? ''}` : e.message ?? String(err))
-      return Object.assign(new Error(`metadata database ${this.where} is unavailable: ${reason}`), { code: 'METADATA_UNAVAILABLE' })
+      return this.database.unavailable(err)
     }
-    if (err instanceof Error && this.password !== '' && err.message.includes(this.password)) err.message = this.scrub(err.message)
+    if (err instanceof Error) err.message = this.database.scrub(err.message)
     return err instanceof Error ? err : new Error(String(err))
-  }
-
-  private scrub(text: string): string {
-    return this.password === '' ? text : text.split(this.password).join('***')
   }
 
   async close(): Promise<void> {
@@ -195,15 +183,6 @@ export class PostgresConnection {
     this.closed = true
     clearTimeout(this.probe)
     await this.pool.end()
-  }
-}
-
-/** The URL, or an error that does not repeat it (URL's own error carries the input, password and all). */
-function parseUrl(text: string): URL {
-  try {
-    return new URL(text)
-  } catch {
-    throw new Error('the metadata database URL is not valid: expected postgres://user:password@host:port/database')
   }
 }
 

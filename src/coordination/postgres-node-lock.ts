@@ -1,6 +1,7 @@
 import pg from 'pg'
+import { PostgresDatabase } from './postgres-database.js'
 
-/** The session lock's keys (beside the migration and repository lock spaces in connection.ts). */
+/** The session lock's keys (beside the metadata store's migration and repository lock spaces, and coordination's). */
 const NODE_LOCK = [0x57480000, 2] as const
 const RETAKE_INTERVAL_MS = 1000
 
@@ -25,13 +26,14 @@ export class PostgresNodeLock {
   private retake: NodeJS.Timeout | undefined
   private released = false
 
-  private constructor(private readonly url: string, private readonly where: string, private readonly holder: string) {}
+  private constructor(private readonly database: PostgresDatabase, private readonly holder: string) {}
 
-  /** Takes the lock for `holder` (e.g. "wharf serve"), or rejects with MetadataInUseError naming who has it. */
-  static async take(url: string, where: string, holder: string): Promise<PostgresNodeLock> {
-    const lock = new PostgresNodeLock(url, where, holder)
+  /** Takes the lock of `url`'s database for `holder` (e.g. "wharf serve"), or rejects with MetadataInUseError naming who has it. */
+  static async take(url: string, holder: string): Promise<PostgresNodeLock> {
+    const database = new PostgresDatabase(url, 'metadata')
+    const lock = new PostgresNodeLock(database, holder)
     const holding = await lock.connectAndLock()
-    if (holding !== true) throw new MetadataInUseError(`metadata database ${where} is in use by another wharf process (${holding}); ` +
+    if (holding !== true) throw new MetadataInUseError(`metadata database ${database.where} is in use by another wharf process (${holding}); ` +
       'several nodes on one database are not supported yet: stop the other one first')
     return lock
   }
@@ -42,7 +44,7 @@ export class PostgresNodeLock {
 
   /** True when taken; else a description of the holder. */
   private async connectAndLock(): Promise<true | string> {
-    const client = new pg.Client({ connectionString: this.url, application_name: `wharf: ${this.holder}`.slice(0, 63), connectionTimeoutMillis: 10_000, keepAlive: true })
+    const client = new pg.Client(this.database.clientOptions(this.holder))
     client.on('error', () => this.lost(client))
     try {
       await client.connect()
@@ -59,8 +61,7 @@ export class PostgresNodeLock {
       return other === undefined ? 'a process that just released it' : `${other.name} from ${other.addr ?? 'a local socket'} since ${other.since.toISOString()}`
     } catch (err) {
       await client.end().catch(() => undefined)
-      const reason = err instanceof Error ? err.message.split(decodeURIComponent(new URL(this.url).password) || '\u0000').join('***') : String(err)
-      throw new Error(`metadata database ${this.where} is unavailable: ${reason}`)
+      throw this.database.unavailable(err)
     }
   }
 
