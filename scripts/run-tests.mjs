@@ -3,7 +3,7 @@
 // "N passed, M failed" line CI reads. Counts are test blocks (t.test) of every
 // file; a file that fails outside any block counts as one failure of its own.
 //
-// The unit, HTTP, storage, metadata and auth tests run again on Node 24 (names
+// The unit, HTTP, storage, metadata, auth, proxy, notification and coordination tests run again on Node 24 (names
 // prefixed "[node24]"), from the runtime and dependencies .ci/prepare-node24
 // installs; their results count into the same line. Without that preparation
 // the Node 24 run is left out with a note, and with CI=true it is a failure.
@@ -25,7 +25,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const args = process.argv.slice(2)
 const node24Asked = args.includes('--node24')
 const targets = args.filter((arg) => arg !== '--node24')
-const NODE24_TARGETS = ['dist/test/unit', 'dist/test/http', 'dist/test/storage', 'dist/test/metadata', 'dist/test/auth', 'dist/test/proxy', 'dist/test/notifications']
+const NODE24_TARGETS = ['dist/test/unit', 'dist/test/http', 'dist/test/storage', 'dist/test/metadata', 'dist/test/auth', 'dist/test/proxy', 'dist/test/notifications', 'dist/test/coordination']
 
 /** Test files are the compiled *.test.js under the targets; helpers and contract suites beside them are not. */
 function testFiles(target, base = root) {
