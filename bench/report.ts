@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import type { BackendName } from './backend.js'
 import type { MachineLimits } from './machine.js'
 import type { MetricDef } from './scenarios.js'
 import type { ServerKind } from './servers.js'
@@ -47,6 +48,10 @@ export interface RunRecord {
   readonly quick: boolean
   readonly args: string
   readonly servers: readonly ServerKind[]
+  /** Where both servers keep their data. */
+  backend: BackendName
+  /** The reference registry's storage, as the header names it. */
+  referenceStorage: string
   wallSeconds: number
   otherCpuAtStartPct?: number
   limits?: MachineLimits
@@ -187,10 +192,13 @@ export function evaluateTargets(run: RunRecord): TargetResult[] {
 export function renderRun(run: RunRecord): string {
   const lines: string[] = []
   const iso = run.date.toISOString().replace('T', ' ').slice(0, 16)
-  lines.push(`### ${iso} UTC — commit ${run.commit}${run.quick ? ' (quick smoke run)' : ''}`)
+  const onBackend = run.backend === 'filesystem' ? '' : `, backend ${run.backend}`
+  lines.push(`### ${iso} UTC — commit ${run.commit}${onBackend}${run.quick ? ' (quick smoke run)' : ''}`)
   lines.push('')
   lines.push(`- Machine: ${run.machine}; Node ${run.nodeVersion}`)
-  lines.push(`- Reference: ${run.referenceVersion} (filesystem storage, delete enabled, access log off)`)
+  lines.push(`- Backend: ${run.backend}${run.backend === 'filesystem' ? '' : ' (one Ceph radosgw for the run, a bucket per server'
+    + `${run.backend === 's3+postgres' ? '; Wharf\'s metadata in PostgreSQL 15, a database per server' : ''}; on the same cores, so its CPU counts as background CPU)`}`)
+  lines.push(`- Reference: ${run.referenceVersion} (${run.referenceStorage}, delete enabled, access log off)`)
   lines.push(`- Rounds: ${run.rounds}, alternating reference, Wharf, reference, Wharf, …; medians with (min..max) over rounds; fresh servers and storage per scenario`)
   lines.push(`- Command: \`node dist/bench/run.js${run.args ? ` ${run.args}` : ''}\`; wall time ${formatDuration(run.wallSeconds)}`)
   // weighted by round duration: a round of a few ms says nothing at 10 ms tick resolution

@@ -3,11 +3,16 @@
  *
  *   node dist/bench/run.js [--quick] [--rounds N] [--scenario a,b] [--servers reference,wharf]
  *                          [--scale-max N] [--no-machine] [--wait-quiet SECONDS] [--write | --no-write] [--out FILE]
+ *                          [--backend filesystem|s3] [--metadata sqlite|postgres]
+ *
+ * With `--backend s3` both servers keep blobs in one real Ceph radosgw started for the run, a bucket
+ * each; `--metadata postgres` (with s3) puts Wharf's metadata in a real PostgreSQL.
  */
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { FILESYSTEM, startS3Backend, type Backend } from './backend.js'
 import { makeConfig, type BenchConfig } from './config.js'
 import { measureMachine } from './machine.js'
 import { LoadClient } from './load-client.js'
@@ -31,17 +36,21 @@ interface Options {
   write?: boolean
   out: string
   waitQuietSeconds: number
+  backend: 'filesystem' | 's3'
+  metadata: 'sqlite' | 'postgres'
 }
 
 function usage(): never {
   process.stderr.write(`usage: node dist/bench/run.js [--quick] [--rounds N] [--scenario a,b,...] [--servers reference,wharf]
        [--scale-max N] [--no-machine] [--wait-quiet SECONDS] [--write|--no-write] [--out FILE] [--list]
+       [--backend filesystem|s3] [--metadata sqlite|postgres]   (postgres needs --backend s3)
 `)
   process.exit(2)
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const options: Options = { quick: false, servers: ['reference', 'wharf'], machine: true, out: path.join(REPO_ROOT, 'BENCHMARKS.md'), waitQuietSeconds: 0 }
+  const options: Options = { quick: false, servers: ['reference', 'wharf'], machine: true, out: path.join(REPO_ROOT, 'BENCHMARKS.md'), waitQuietSeconds: 0,
+    backend: 'filesystem', metadata: 'sqlite' }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const value = (): string => { const v = argv[++i]; if (v === undefined) usage(); return v }
@@ -61,6 +70,8 @@ function parseArgs(argv: readonly string[]): Options {
       case '--write': options.write = true; break
       case '--no-write': options.write = false; break
       case '--out': options.out = path.resolve(value()); break
+      case '--backend': { const v = value(); if (v !== 'filesystem' && v !== 's3') usage(); options.backend = v; break }
+      case '--metadata': { const v = value(); if (v !== 'sqlite' && v !== 'postgres') usage(); options.metadata = v; break }
       case '--list': {
         for (const s of buildScenarios(makeConfig({ quick: false }))) {
           process.stdout.write(`${s.id}\t${s.title}\n${s.phases.map((p) => `  ${p.id}\t${p.title}\n`).join('')}`)
@@ -71,6 +82,7 @@ function parseArgs(argv: readonly string[]): Options {
       default: usage()
     }
   }
+  if (options.metadata === 'postgres' && options.backend !== 's3') usage()
   return options
 }
 
@@ -99,8 +111,13 @@ function machineDescription(): string {
   return `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Linux ${release()}`
 }
 
-async function startServer(kind: ServerKind): Promise<BenchServer> {
-  return kind === 'reference' ? startReferenceServer() : startWharfServer()
+async function startServer(kind: ServerKind, backend: Backend): Promise<BenchServer> {
+  if (kind === 'reference') {
+    const storage = await backend.referenceConfig()
+    return startReferenceServer(storage ? { storage } : {})
+  }
+  const configFile = await backend.wharfConfig()
+  return startWharfServer(configFile !== undefined ? { configFile } : {})
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -117,10 +134,12 @@ function message(error: unknown): string {
 }
 
 const running = new Set<BenchServer>()
+let backend: Backend = FILESYSTEM
 
 async function stopAllAndExit(signal: string): Promise<void> {
   log(`${signal}: stopping the servers`)
   await Promise.allSettled([...running].map((server) => server.stop()))
+  await backend.stop()
   process.exit(130)
 }
 
@@ -132,7 +151,7 @@ async function runScenario(scenario: Scenario<any>, config: BenchConfig, kinds: 
   try {
     for (const kind of kinds) {
       try {
-        const server = await startServer(kind)
+        const server = await startServer(kind, backend)
         running.add(server)
         const client = new LoadClient(server.url, scenario.connections(config))
         const ctx: Ctx = { server, client, config, log: (m) => log(`[${kind}] ${m}`) }
@@ -256,7 +275,7 @@ async function main(): Promise<void> {
   const run: RunRecord = {
     date: new Date(), commit: gitCommit(), machine: machineDescription(), referenceVersion: referenceVersion(),
     nodeVersion: process.version, rounds: config.rounds, quick: config.quick, args: process.argv.slice(2).join(' '),
-    servers: kinds, wallSeconds: 0, phases: [], scenarios: [],
+    servers: kinds, wallSeconds: 0, phases: [], scenarios: [], backend: FILESYSTEM.name, referenceStorage: FILESYSTEM.referenceStorage,
   }
   const quiet = options.waitQuietSeconds > 0
     ? await waitForQuiet(15, options.waitQuietSeconds * 1000, log)
@@ -269,7 +288,18 @@ async function main(): Promise<void> {
     log(`machine: SHA-256 ${run.limits.sha256MBps.toFixed(0)} MB/s, loopback down ${run.limits.loopbackDownloadMBps.toFixed(0)} / up ${run.limits.loopbackUploadMBps.toFixed(0)} MB/s, `
       + `write+fsync ${run.limits.diskWriteFsyncMBps.toFixed(0)} MB/s, 4K fdatasync ${run.limits.smallFsyncPerSec.toFixed(0)}/s`)
   }
-  for (const scenario of selected) await runScenario(scenario, config, kinds, run, options.waitQuietSeconds)
+  if (options.backend === 's3') {
+    log(`backend: starting radosgw${options.metadata === 'postgres' ? ' and PostgreSQL' : ''} (on this machine's cores, beside the servers)`)
+    backend = await startS3Backend(options.metadata === 'postgres', log)
+    run.backend = backend.name
+    run.referenceStorage = backend.referenceStorage
+  }
+  log(`backend: ${run.backend}`)
+  try {
+    for (const scenario of selected) await runScenario(scenario, config, kinds, run, options.waitQuietSeconds)
+  } finally {
+    await backend.stop()
+  }
   run.wallSeconds = (performance.now() - started) / 1000
   const section = renderRun(run)
   process.stdout.write(`\n${section}\n`)

@@ -3,7 +3,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { request, startReferenceRegistry, startWharf, WHARF_CLI } from '../test/support/index.js'
+import { request, startReferenceRegistry, startWharf, WHARF_CLI, type ReferenceStorage } from '../test/support/index.js'
 
 /** The Wharf CLI the benchmark runs: test/support's WHARF_CLI unless WHARF_BENCH_CLI names another (e.g. a snapshot of dist/ that a rebuild cannot change mid-run). */
 const BENCH_CLI = process.env.WHARF_BENCH_CLI ?? WHARF_CLI
@@ -136,10 +136,10 @@ function spawnReference(config: string, logFile: string): Proc {
   }
 }
 
-/** The reference registry: filesystem storage in a temp dir, delete enabled, access log off. */
-export async function startReferenceServer(options: { keepStorage?: boolean } = {}): Promise<BenchServer> {
+/** The reference registry: filesystem storage in a temp dir (or `storage`), delete enabled, access log off. */
+export async function startReferenceServer(options: { keepStorage?: boolean; storage?: ReferenceStorage } = {}): Promise<BenchServer> {
   // storage kept by test/support: a restart reuses it, and this object removes it at the end
-  const reference = await startReferenceRegistry({ binary: REFERENCE_BIN, keepStorage: true })
+  const reference = await startReferenceRegistry({ binary: REFERENCE_BIN, keepStorage: true, ...(options.storage ? { storage: options.storage } : {}) })
   const dir = path.dirname(reference.storage)
   const first: Proc = { pid: reference.pid, logFile: reference.logFile, alive: () => reference.alive(), stop: () => reference.stop() }
   return benchServer('reference', reference.url, reference.storage, first,
@@ -152,13 +152,15 @@ export function wharfAvailable(): boolean {
 }
 
 /**
- * Wharf: `wharf serve` on a free loopback port with fresh temp storage. Its output goes straight to a
- * file (not through this process), so request logging cannot cost the load generator anything.
+ * Wharf: `wharf serve` on a free loopback port with fresh temp storage (and `configFile`'s options,
+ * e.g. blobs in S3). Its output goes straight to a file (not through this process), so request
+ * logging cannot cost the load generator anything.
  */
-export async function startWharfServer(options: { keepStorage?: boolean; extraArgs?: readonly string[]; nodeArgs?: readonly string[] } = {}): Promise<BenchServer> {
+export async function startWharfServer(options: { keepStorage?: boolean; extraArgs?: readonly string[]; nodeArgs?: readonly string[]; configFile?: string } = {}): Promise<BenchServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-bench-wharf-'))
   const storage = path.join(dir, 'storage')
-  const extra = options.extraArgs ?? (process.env.WHARF_BENCH_ARGS ? process.env.WHARF_BENCH_ARGS.split(' ').filter(Boolean) : [])
+  const extra = [...options.configFile ? ['--config', options.configFile] : [],
+    ...options.extraArgs ?? (process.env.WHARF_BENCH_ARGS ? process.env.WHARF_BENCH_ARGS.split(' ').filter(Boolean) : [])]
   // startWharf spawns before its first await (storage given); a log file per process, as it looks for "wharf listening" in it
   const launch = async (n: number, port: number): Promise<Proc & { url: string }> => {
     const logFile = path.join(dir, n === 0 ? 'server.log' : `server-${n}.log`)

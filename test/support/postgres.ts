@@ -90,11 +90,19 @@ async function exited(child: ChildProcess): Promise<number | null> {
  * stopped by PID on teardown (SIGINT, then its exit awaited) and the directory removed.
  */
 export async function startPostgres(t: Test): Promise<PostgresServer> {
+  const server = await launchPostgres()
+  t.teardown(() => server.stop())
+  return server
+}
+
+/**
+ * startPostgres without a tap test, for the benchmarks: the caller stops it (by PID, its exit
+ * awaited, the directory removed). A start that fails cleans up before it rejects.
+ */
+export async function launchPostgres(): Promise<PostgresServer & { stop(): Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-pg-'))
-  const data = path.join(dir, 'data')
   let server: ChildProcess | undefined
-  let output = ''
-  const stop = async (): Promise<void> => {
+  const stopServer = async (): Promise<void> => {
     const child = server
     server = undefined
     if (child === undefined) return
@@ -102,10 +110,21 @@ export async function startPostgres(t: Test): Promise<PostgresServer> {
     child.kill('SIGINT')
     await done
   }
-  t.teardown(async () => {
-    await stop()
+  const stop = async (): Promise<void> => {
+    await stopServer()
     await rm(dir, { recursive: true, force: true })
-  })
+  }
+  try {
+    return { ...await startIn(dir, (child) => { server = child }, stopServer), stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
+async function startIn(dir: string, started: (child: ChildProcess) => void, stop: () => Promise<void>): Promise<PostgresServer> {
+  const data = path.join(dir, 'data')
+  let output = ''
   if (asRoot) {
     const { uid, gid } = await serviceIds()
     await chown(dir, uid, gid)
@@ -124,7 +143,7 @@ export async function startPostgres(t: Test): Promise<PostgresServer> {
       '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'])
     child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
     child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString() })
-    server = child
+    started(child)
     const died = exited(child).then((code) => { throw new Error(`postgres exited (${code}) before accepting connections: ${output}`) })
     died.catch(() => undefined)
     await Promise.race([died, waitFor('postgres to accept connections', () => query('SELECT 1').then(() => true), 10_000)])

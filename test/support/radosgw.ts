@@ -76,7 +76,8 @@ interface Daemon {
   readonly exited: Promise<void>
 }
 
-export async function startRadosgw(): Promise<Radosgw> {
+/** `memstoreBytes`: the OSD's memory for objects (2 GiB by default); a full memstore hangs PUTs. */
+export async function startRadosgw(options: { readonly memstoreBytes?: number } = {}): Promise<Radosgw> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-radosgw-'))
   const daemons: Daemon[] = []
   const logs = (): string => ['mon.a', 'osd.0', 'client.rgw'].map((name) => {
@@ -96,14 +97,14 @@ export async function startRadosgw(): Promise<Radosgw> {
     await rm(dir, { recursive: true, force: true, maxRetries: 3 })
   }
   try {
-    return await startIn(dir, daemons, logs, stop)
+    return await startIn(dir, daemons, logs, stop, options.memstoreBytes ?? 2 << 30)
   } catch (error) {
     await stop()
     throw new Error(`could not start radosgw: ${error instanceof Error ? error.message : String(error)}\n${logs()}`)
   }
 }
 
-async function startIn(dir: string, daemons: Daemon[], logs: () => string, stop: () => Promise<void>): Promise<Radosgw> {
+async function startIn(dir: string, daemons: Daemon[], logs: () => string, stop: () => Promise<void>, memstoreBytes: number): Promise<Radosgw> {
   for (const sub of ['run', 'log', 'mon', 'osd', 'rgw']) await mkdir(path.join(dir, sub))
   const monPort = await freeLowPort()
   const rgwPort = await freeLowPort()
@@ -138,7 +139,7 @@ async function startIn(dir: string, daemons: Daemon[], logs: () => string, stop:
     `osd_data = ${dir}/osd`,
     'osd_objectstore = memstore',
     // Memory is taken as objects arrive; a full memstore hangs PUTs, so leave room.
-    `memstore_device_bytes = ${2 << 30}`,
+    `memstore_device_bytes = ${memstoreBytes}`,
     `rgw_data = ${dir}/rgw`,
     'rgw_gc_obj_min_wait = 0',
     `rgw_frontends = beast endpoint=127.0.0.1:${rgwPort} tcp_nodelay=1`,

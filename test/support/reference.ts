@@ -9,8 +9,8 @@ import { waitFor } from './wait.js'
 
 /**
  * The reference registry (Debian's docker-registry, Go distribution 2.8) on a free loopback port,
- * filesystem storage in a temp directory, delete enabled, access log off: what conformance
- * differentials and benchmarks compare Wharf with.
+ * filesystem storage in a temp directory (or the `storage` given), delete enabled, access log off:
+ * what conformance differentials and benchmarks compare Wharf with.
  */
 export interface ReferenceRegistry {
   /** http://127.0.0.1:PORT */
@@ -41,8 +41,14 @@ export function freePort(): Promise<number> {
   })
 }
 
+/**
+ * Sections of the registry's `storage:` that replace `filesystem:` (e.g. `s3: {...}` and
+ * `redirect: { disable: true }`); `delete: enabled: true` stays.
+ */
+export type ReferenceStorage = Readonly<Record<string, Readonly<Record<string, string | number | boolean>>>>
+
 /** Starts the registry binary `binary`; retries on another port when the one picked was taken meanwhile. */
-export async function startReferenceRegistry(options: { binary: string; keepStorage?: boolean; htpasswd?: string }): Promise<ReferenceRegistry> {
+export async function startReferenceRegistry(options: { binary: string; keepStorage?: boolean; htpasswd?: string; storage?: ReferenceStorage }): Promise<ReferenceRegistry> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-reference-'))
   const storage = path.join(dir, 'data')
   const logFile = path.join(dir, 'server.log')
@@ -58,8 +64,9 @@ export async function startReferenceRegistry(options: { binary: string; keepStor
       '  accesslog:',
       '    disabled: true',
       'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${storage}`,
+      ...Object.entries(options.storage ?? { filesystem: { rootdirectory: storage } }).flatMap(([section, parameters]) => [
+        `  ${section}:`, ...Object.entries(parameters).map(([key, value]) => `    ${key}: ${JSON.stringify(value)}`),
+      ]),
       '  delete:',
       '    enabled: true',
       'http:',
