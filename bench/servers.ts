@@ -3,7 +3,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { request, startReferenceRegistry, startWharf, WHARF_CLI, type ReferenceStorage } from '../test/support/index.js'
+import { referenceEnv, request, startReferenceRegistry, startWharf, WHARF_CLI, type ReferenceStorage } from '../test/support/index.js'
 
 /** The Wharf CLI the benchmark runs: test/support's WHARF_CLI unless WHARF_BENCH_CLI names another (e.g. a snapshot of dist/ that a rebuild cannot change mid-run). */
 const BENCH_CLI = process.env.WHARF_BENCH_CLI ?? WHARF_CLI
@@ -117,7 +117,7 @@ function benchServer(kind: ServerKind, url: string, storage: string, first: Proc
 /** The reference registry's process from test/support's config file (same storage, same port), in its own process group. */
 function spawnReference(config: string, logFile: string): Proc {
   const fd = openSync(logFile, 'a')
-  const child = spawn(REFERENCE_BIN, ['serve', config], { detached: true, stdio: ['ignore', fd, fd] })
+  const child = spawn(REFERENCE_BIN, ['serve', config], { detached: true, stdio: ['ignore', fd, fd], env: referenceEnv() })
   closeSync(fd)
   child.once('error', () => { /* exits; the caller's poll times out */ })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))

@@ -47,6 +47,15 @@ export function freePort(): Promise<number> {
  */
 export type ReferenceStorage = Readonly<Record<string, Readonly<Record<string, string | number | boolean>>>>
 
+/**
+ * The registry's environment: ours without AWS_CA_BUNDLE, with which its S3 driver (aws-sdk-go)
+ * panics at start ("unable to load custom CA bundle, HTTPClient's transport unsupported type").
+ */
+export function referenceEnv(): NodeJS.ProcessEnv {
+  const { AWS_CA_BUNDLE: _, ...env } = process.env
+  return env
+}
+
 /** Starts the registry binary `binary`; retries on another port when the one picked was taken meanwhile. */
 export async function startReferenceRegistry(options: { binary: string; keepStorage?: boolean; htpasswd?: string; storage?: ReferenceStorage }): Promise<ReferenceRegistry> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-reference-'))
@@ -78,7 +87,7 @@ export async function startReferenceRegistry(options: { binary: string; keepStor
     ].join('\n'))
     const fd = openSync(logFile, 'a')
     // Its own process group, so that stopping it by its PID ends anything it started.
-    const child = spawn(options.binary, ['serve', config], { detached: true, stdio: ['ignore', fd, fd] })
+    const child = spawn(options.binary, ['serve', config], { detached: true, stdio: ['ignore', fd, fd], env: referenceEnv() })
     closeSync(fd)
     const pid = child.pid
     const spawnError = new Promise<never>((_, reject) => child.once('error', reject))
