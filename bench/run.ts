@@ -135,11 +135,13 @@ function message(error: unknown): string {
 
 const running = new Set<BenchServer>()
 let backend: Backend = FILESYSTEM
+/** The backend being started, so that a signal during its start still stops what it started. */
+let backendStarting: Promise<Backend> = Promise.resolve(FILESYSTEM)
 
 async function stopAllAndExit(signal: string): Promise<void> {
   log(`${signal}: stopping the servers`)
   await Promise.allSettled([...running].map((server) => server.stop()))
-  await backend.stop()
+  await (await backendStarting.catch(() => FILESYSTEM)).stop()
   process.exit(130)
 }
 
@@ -290,7 +292,8 @@ async function main(): Promise<void> {
   }
   if (options.backend === 's3') {
     log(`backend: starting radosgw${options.metadata === 'postgres' ? ' and PostgreSQL' : ''} (on this machine's cores, beside the servers)`)
-    backend = await startS3Backend(options.metadata === 'postgres', log)
+    backendStarting = startS3Backend(options.metadata === 'postgres', log)
+    backend = await backendStarting
     run.backend = backend.name
     run.referenceStorage = backend.referenceStorage
   }
