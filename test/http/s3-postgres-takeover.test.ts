@@ -3,6 +3,7 @@
 // starts a chunked upload and leaves a loose blob, then stops; node B, on an empty data directory
 // with the same bucket and database, pulls the image byte for byte, finishes A's upload (its hash
 // re-read from the bucket), and collects the loose blob from both the database and the bucket.
+import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -47,7 +48,7 @@ if (rgw !== undefined) {
     } finally {
       await a.stop({ removeStorage: true })
     }
-    t.pass('A is gone, its data directory removed')
+    t.notOk(existsSync(path.join(dir, 'a')), 'A is gone, its data directory removed')
   })
 
   await t.test('node B, on an empty data directory, serves all of it', async (t) => {
