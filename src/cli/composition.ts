@@ -199,6 +199,11 @@ function isUnavailable(err: unknown): boolean {
   return err instanceof Error && (/^metadata database .* is unavailable/.test(err.message) || (err as { code?: string }).code === 'METADATA_UNAVAILABLE')
 }
 
+/** Where the S3 blob store fills the parts of uploads being appended (local disk, never memory). */
+export function s3BufferDirectory(config: Config): string {
+  return path.join(config.storage.path, 's3-buffers')
+}
+
 /**
  * The blob store `storage.driver` names. S3: the bucket is checked before anything is served (an
  * unreachable endpoint or refused keys fail the start), and parts being filled are buffered under
@@ -207,7 +212,7 @@ function isUnavailable(err: unknown): boolean {
 async function openBlobStore(config: Config): Promise<BlobStore> {
   const s3 = config.storage.s3
   if (config.storage.driver !== 's3' || s3 === null) return FilesystemBlobStore.open(config.storage.path)
-  const bufferDirectory = path.join(config.storage.path, 's3-buffers')
+  const bufferDirectory = s3BufferDirectory(config)
   await mkdir(bufferDirectory, { recursive: true })
   // Loaded only when configured: the AWS SDK costs every other start-up tens of milliseconds.
   const { S3BlobStore } = await import('../storage/s3-blob-store.js')

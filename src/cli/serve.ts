@@ -1,10 +1,11 @@
+import { rm } from 'node:fs/promises'
 import { ConfigError, loadConfig, type Config } from '../config/config.js'
 import { describeBlobStorage } from '../config/storage-config.js'
 import { systemContext } from '../context/request-context.js'
 import { buildApp } from '../http/app.js'
 import { listenMetrics, parseAddress, type MetricsServer } from '../metrics/server.js'
 import { describeCertificate, loadTlsMaterial, TlsFilesError, type TlsMaterial } from '../http/tls.js'
-import { appOptionsFrom, compose, gcOptionsFrom, type ComposeOptions, type Wharf } from './composition.js'
+import { appOptionsFrom, compose, gcOptionsFrom, s3BufferDirectory, type ComposeOptions, type Wharf } from './composition.js'
 import { checkOptions, stringOption, type ParsedArgs } from './args.js'
 import { CommandFailure } from './failure.js'
 import { lockStorage } from './storage-lock.js'
@@ -66,6 +67,8 @@ function drain(seconds: number, logger: { info(fields: object, message: string):
 export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {}): Promise<number> {
   const config = await configFromArgs(args, ['host', 'port'])
   const lock = await lockStorage(config.storage.path, 'wharf serve', 'one server per data directory: stop the other one first')
+  // Part buffers a killed server left behind: only a server appends to uploads, and this one holds the lock.
+  if (config.storage.driver === 's3') await rm(s3BufferDirectory(config), { recursive: true, force: true })
   // Everything opened from here on is closed again if the start fails, so the process exits
   // (compose itself closes what it opened when it fails part-way).
   let wharf: Wharf | undefined

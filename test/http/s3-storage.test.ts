@@ -3,7 +3,8 @@
  * pull byte for byte, an upload continued across a restart, ranges, deletes, an online collection
  * that empties the bucket of what it removed, fsck, redirects to presigned URLs, and wrong keys.
  */
-import { rm } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { S3BlobStore } from '../../src/storage/s3-blob-store.js'
@@ -78,8 +79,12 @@ async function scenarios(rgw: Radosgw): Promise<void> {
     expectStatus('first PATCH', await first.client.patch(location, blob.data.subarray(0, cut), { contentRange: `0-${cut - 1}` }), 202)
     await first.wharf.stop()
     t.equal(first.wharf.child.exitCode, 0, 'clean stop')
+    // What a killed server leaves: a part buffer that nothing will append to again.
+    const stale = path.join(storage, 's3-buffers', 'wharf-s3-part-stale')
+    await writeFile(stale, 'left by a killed server')
 
     const second = await serve(t)
+    t.notOk(existsSync(stale), 'the start removed the stale part buffer')
     const status = await second.client.get(location)
     t.equal(status.status, 204, 'the session survived the restart')
     t.equal(status.header('range'), `0-${cut - 1}`, 'with the bytes it had')
