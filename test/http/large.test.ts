@@ -25,10 +25,14 @@ async function digestOfStream(size: number, seed: Buffer): Promise<string> {
 // it is memory that scales with the blob.
 const warmRepo = uniqueRepo('warm')
 await client.pushImage(warmRepo, { tag: 'w' })
-const warm = makeBlob(16 * MiB)
-await client.pushBlob(warmRepo, warm)
-await client.pushBlobChunked(uniqueRepo('warm'), warm, 4 * MiB)
-await client.request(`/v2/${warmRepo}/blobs/${warm.digest}`, { hashBody: 'sha256' })
+// Several rounds: Node 24's young generation keeps growing over the first few (about 20 MiB more
+// than Node 20's after one round), and that fixed overhead belongs in the baseline.
+for (let round = 0; round < 4; round++) {
+  const warm = makeBlob(16 * MiB)
+  await client.pushBlob(warmRepo, warm)
+  await client.pushBlobChunked(uniqueRepo('warm'), warm, 4 * MiB)
+  await client.request(`/v2/${warmRepo}/blobs/${warm.digest}`, { hashBody: 'sha256' })
+}
 const baseline = await memoryOf(pid)
 t.comment(`baseline: VmRSS ${(baseline.rss / MiB).toFixed(1)} MiB, VmHWM ${(baseline.hwm / MiB).toFixed(1)} MiB`)
 
