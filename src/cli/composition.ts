@@ -20,6 +20,7 @@ import { Metrics } from '../metrics/metrics.js'
 import { isNotificationQueue, type MetadataMaintenance, type MetadataStore } from '../metadata/metadata-store.js'
 import type { NotificationEndpointStats, Notifications, NotificationStatsSource } from '../notifications/notifications.js'
 import type { PostgresMetadataStore } from '../metadata/postgres-metadata-store.js'
+import type { PostgresCoordination } from '../coordination/postgres-coordination.js'
 import { SqliteMetadataStore, type SqliteMetadataStoreOptions } from '../metadata/sqlite-metadata-store.js'
 import { BlobService } from '../registry/blobs.js'
 import { ListingService } from '../registry/listings.js'
@@ -48,7 +49,8 @@ export interface Components {
 interface Defaults {
   readonly logger: Logger
   readonly clock: Clock
-  readonly coordination: InProcessCoordination
+  /** PostgresCoordination when the metadata is in PostgreSQL (several nodes may share it). */
+  readonly coordination: InProcessCoordination | PostgresCoordination
   readonly events: InProcessEventBus
   /** FilesystemBlobStore or S3BlobStore, as `storage.driver` says. */
   readonly blobStore: BlobStore
@@ -99,8 +101,10 @@ export interface ComposeOptions {
    */
   readonly authParts?: AuthPartsFactory
   /**
-   * The command that takes the store for itself ("wharf serve", "wharf gc"): with PostgreSQL, the
-   * database is held for this process alone, as the storage lock holds the data directory.
+   * The command that takes the store for itself ("wharf serve", "wharf gc"): with PostgreSQL and
+   * blobs on local disk, the database is held for this process alone (another node's blobs would
+   * be on another disk), as the storage lock holds the data directory. With blobs in S3, nodes
+   * share the database and the bucket under PostgresCoordination, and nothing is held.
    */
   readonly holder?: string
 }
@@ -120,7 +124,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
   try {
     const logger = await make('logger', async () => createLogger(config.log.level))
     const clock = await make('clock', async () => systemClock)
-    const coordination = await make('coordination', async () => new InProcessCoordination())
+    const coordination = await make('coordination', () => openCoordination(config, logger))
     const events = await make('events', async () => new InProcessEventBus(clock, logger.child({ component: 'events' })))
     const blobStore = await make('blobStore', () => openBlobStore(config))
     const metadata = await make('metadata', async () => {
@@ -129,7 +133,8 @@ export async function compose(config: Config, overrides: Overrides = {}, options
         const { PostgresMetadataStore } = await import('../metadata/postgres-metadata-store.js')
         const { MetadataInUseError } = await import('../coordination/postgres-node-lock.js')
         const { url, poolSize } = config.metadata.postgres
-        return PostgresMetadataStore.open({ url, poolSize, invalidation: coordination, ...(options.holder !== undefined ? { holder: options.holder } : {}) })
+        const holder = options.holder !== undefined && config.storage.driver !== 's3' ? { holder: options.holder } : {}
+        return PostgresMetadataStore.open({ url, poolSize, invalidation: coordination, ...holder })
           .catch((err: unknown) => { throw err instanceof MetadataInUseError || isUnavailable(err) ? new CommandFailure((err as Error).message) : err })
       }
       const sqlite = new SqliteMetadataStore(path.join(config.storage.path, 'metadata.db'), { ...options.sqlite, invalidation: coordination })
@@ -183,20 +188,40 @@ export async function compose(config: Config, overrides: Overrides = {}, options
         await notifications?.close()
         await parts?.close?.()
       } finally {
-        await registry.close()
+        try {
+          await registry.close()
+        } finally {
+          await coordination.close()
+        }
       }
     }
     return { config, components, registry, accessControl, metrics: metricsOf, ...(notifications !== undefined ? { notifications } : {}), close }
   } catch (err) {
     await built.metadata?.close().catch(() => undefined)
     await built.blobStore?.close().catch(() => undefined)
+    await built.coordination?.close().catch(() => undefined)
     throw err
   }
 }
 
-/** The PostgreSQL store's "cannot reach the database" error (its message names the database, never the password). */
+/**
+ * In-process coordination, or with the metadata in PostgreSQL, coordination of every node on that
+ * database (advisory locks, leases, LISTEN/NOTIFY): a node's locks and collections must hold
+ * against the others' even where it alone serves, since `wharf gc` may run beside it.
+ */
+async function openCoordination(config: Config, logger: Logger): Promise<InProcessCoordination | PostgresCoordination> {
+  if (config.metadata.postgres === null) return new InProcessCoordination()
+  // Loaded only when configured, as the store.
+  const { PostgresCoordination } = await import('../coordination/postgres-coordination.js')
+  const log = logger.child({ component: 'coordination' })
+  return PostgresCoordination.open({ url: config.metadata.postgres.url, poolSize: config.metadata.postgres.poolSize, warn: (message) => log.warn(message) })
+    .catch((err: unknown) => { throw isUnavailable(err) ? new CommandFailure((err as Error).message) : err })
+}
+
+/** PostgresDatabase's "cannot reach the database" error (its message names the database, never the password). */
 function isUnavailable(err: unknown): boolean {
-  return err instanceof Error && (/^metadata database .* is unavailable/.test(err.message) || (err as { code?: string }).code === 'METADATA_UNAVAILABLE')
+  const code = (err as { code?: string }).code
+  return err instanceof Error && (/^(metadata|coordination) database .* is unavailable/.test(err.message) || code === 'METADATA_UNAVAILABLE' || code === 'COORDINATION_UNAVAILABLE')
 }
 
 /** Where the S3 blob store fills the parts of uploads being appended (local disk, never memory). */
@@ -252,6 +277,7 @@ async function buildNotifications(config: Config, components: Components): Promi
   const { Notifications } = await import('../notifications/notifications.js')
   return new Notifications({
     endpoints: config.notifications.endpoints, queue: components.metadata, events: components.events, clock: components.clock,
+    coordination: components.coordination, sharedQueue: config.metadata.postgres !== null,
     log: components.logger.child({ component: 'notifications' }), https: config.http.tls !== null,
   })
 }

@@ -1,9 +1,8 @@
 /**
  * What processes serving one store must agree on: who may touch a blob or an upload session
- * right now, which process collects garbage, and when cached manifests went stale. Today one
- * process serves a store (the storage lock guards that) and InProcessCoordination is enough; a
- * multi-node implementation (database advisory locks, a lease table, a broadcast channel) plugs
- * in here without the registry or the collector changing.
+ * right now, which process collects garbage or delivers webhooks, and when cached manifests went
+ * stale. InProcessCoordination serves one process (the storage lock keeps others off its data
+ * directory); PostgresCoordination serves several nodes on one database and bucket.
  */
 export interface Coordination extends CacheInvalidation {
   /** Runs `work` holding `key`; work for the same key waits its turn. */
@@ -20,6 +19,8 @@ export interface Coordination extends CacheInvalidation {
    * when someone holds it. A distributed implementation renews it while held.
    */
   lease(name: string): Promise<Lease | undefined>
+  /** Releases what it holds (leases, connections); after the registry closed. */
+  close(): Promise<void>
 }
 
 export interface Lease {
@@ -49,3 +50,6 @@ export const LockKeys = {
 
 /** The lease of the garbage collector: one collection at a time per store. */
 export const GC_LEASE = 'gc'
+
+/** The lease of an endpoint's webhook dispatcher: one node delivers its queue, in order. */
+export const notificationLease = (endpoint: string): string => `notifications:${endpoint}`

@@ -40,4 +40,7 @@ export class InProcessCoordination implements Coordination {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
   }
+
+  /** Nothing to release: every lock and lease lives in this process's memory. */
+  async close(): Promise<void> {}
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { request, type Dispatcher } from 'undici'
 import type { Clock } from '../context/clock.js'
+import { notificationLease, type Coordination, type Lease } from '../coordination/coordination.js'
 import type { NotificationQueue, QueuedNotification } from '../metadata/metadata-store.js'
 import { redactedUrl, type EndpointSettings } from './endpoint.js'
 import { ENVELOPE_MEDIA_TYPE, SIGNATURE_HEADER, envelopeBody, signatureOf } from './envelope.js'
@@ -15,12 +16,17 @@ const MAX_EVENTS_PER_DELIVERY = 50
  */
 const GATHER_MS = 100
 
+/** How often a node that does not deliver an endpoint's queue asks again for its lease (a holder that died frees it). */
+const LEASE_RETRY_MS = 5_000
+
 /**
  * Delivers one endpoint's queue, oldest first, one delivery in flight at a time. A delivery that
  * fails (no connection, a timeout, a status outside 200-399, as registry:2 judges) is retried
  * after a backoff that doubles from backoffSeconds up to maxBackoffSeconds, for ever: an event
  * leaves the queue only once delivered. The failure streak and next attempt time are in the
- * store, so a restart goes on where it stopped.
+ * store, so a restart goes on where it stopped. Of several nodes on one queue, the one holding
+ * the endpoint's lease delivers (so that order holds and nothing goes twice); the others ask again
+ * every few seconds.
  */
 export class EndpointDispatcher {
   private readonly settings: EndpointSettings
@@ -34,12 +40,18 @@ export class EndpointDispatcher {
   private woken = false
   private interrupt: (() => void) | undefined
 
-  constructor(settings: EndpointSettings, queue: NotificationQueue, clock: Clock, log: Logger, agent: Dispatcher) {
+  private readonly coordination: Pick<Coordination, 'lease'>
+  /** How long an idle holder waits before looking at the queue again: other nodes queue without waking it. */
+  private readonly idlePollMs: number
+
+  constructor(settings: EndpointSettings, queue: NotificationQueue, clock: Clock, log: Logger, agent: Dispatcher, coordination: Pick<Coordination, 'lease'>, idlePollMs: number) {
     this.settings = settings
     this.queue = queue
     this.clock = clock
     this.log = log
     this.agent = agent
+    this.coordination = coordination
+    this.idlePollMs = idlePollMs
   }
 
   get name(): string {
@@ -51,7 +63,7 @@ export class EndpointDispatcher {
   }
 
   start(): void {
-    this.running ??= this.run()
+    this.running ??= this.runWhileLeased()
   }
 
   /** New entries are queued: an idle dispatcher looks again (one waiting out a backoff keeps waiting). */
@@ -65,6 +77,31 @@ export class EndpointDispatcher {
     this.stopping = true
     this.interrupt?.()
     await this.running
+  }
+
+  /** Waits for the endpoint's lease, delivers while holding it, gives it back on stop. */
+  private async runWhileLeased(): Promise<void> {
+    let waiting = false
+    while (!this.stopping) {
+      let lease: Lease | undefined
+      try {
+        lease = await this.coordination.lease(notificationLease(this.settings.name))
+      } catch (err) {
+        this.log.error({ err }, 'cannot ask for the webhook delivery lease')
+      }
+      if (lease === undefined) {
+        if (!waiting) this.log.info({ endpoint: this.settings.name }, 'another node delivers this endpoint\'s webhooks; waiting to take over')
+        waiting = true
+        await this.pause(LEASE_RETRY_MS, false)
+        continue
+      }
+      try {
+        if (waiting) this.log.info({ endpoint: this.settings.name }, 'took over webhook delivery')
+        await this.run()
+      } finally {
+        await lease.release().catch((err: unknown) => this.log.warn({ err }, 'cannot release the webhook delivery lease'))
+      }
+    }
   }
 
   private async run(): Promise<void> {
@@ -93,7 +130,7 @@ export class EndpointDispatcher {
         continue
       }
       if (batch.length === 0) {
-        if (!this.woken) await this.pause(Number.POSITIVE_INFINITY, true)
+        if (!this.woken) await this.pause(this.idlePollMs, true)
         continue
       }
       const error = await this.deliver(batch)

@@ -3,12 +3,16 @@ import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { Clock } from '../context/clock.js'
+import type { Coordination } from '../coordination/coordination.js'
 import type { EventBus } from '../events/events.js'
 import type { NotificationEndpointState, NotificationQueue } from '../metadata/metadata-store.js'
 import { EndpointDispatcher } from './dispatcher.js'
 import { EndpointFilter, type EndpointSettings } from './endpoint.js'
 import { NotificationEnqueuer } from './enqueuer.js'
 import { EVENT_TYPES_OF_ACTION, type EventSource } from './envelope.js'
+
+/** How often an idle dispatcher looks at a queue other nodes add to. */
+const SHARED_QUEUE_POLL_MS = 1_000
 
 /** One endpoint's delivery figures, for metrics and the admin API (times in milliseconds since the epoch). */
 export interface NotificationEndpointStats extends NotificationEndpointState {
@@ -28,6 +32,13 @@ export interface NotificationsOptions {
   readonly queue: NotificationQueue
   readonly events: EventBus
   readonly clock: Clock
+  /** Who delivers each endpoint's queue: the holder of its lease. */
+  readonly coordination: Pick<Coordination, 'lease'>
+  /**
+   * Whether other nodes queue events too (they cannot wake this one's dispatchers, which then look
+   * at the queue every second while idle); false: only this process queues.
+   */
+  readonly sharedQueue: boolean
   readonly log: Logger
   /** Whether the registry serves HTTPS (the scheme of target URLs). */
   readonly https: boolean
@@ -58,7 +69,8 @@ export class Notifications implements NotificationStatsSource {
     this.clock = options.clock
     this.source = { addr: hostname(), instanceID: randomUUID(), scheme: options.https ? 'https' : 'http' }
     this.dispatchers = options.endpoints.map((settings) =>
-      new EndpointDispatcher(settings, options.queue, options.clock, options.log.child({ endpoint: settings.name }), this.agent))
+      new EndpointDispatcher(settings, options.queue, options.clock, options.log.child({ endpoint: settings.name }), this.agent,
+        options.coordination, options.sharedQueue ? SHARED_QUEUE_POLL_MS : Number.POSITIVE_INFINITY))
     this.byName = new Map(this.dispatchers.map((d) => [d.name, d]))
     this.enqueuer = new NotificationEnqueuer({
       filters: options.endpoints.map((settings) => new EndpointFilter(settings)),

@@ -91,7 +91,7 @@ if (postgresAvailable(t)) {
     const url = `postgres://postgres:${PASSWORD}@127.0.0.1:1/nowhere`
     const serve = await runCli(['serve', '--host', '127.0.0.1', '--port', '0', '--storage', other], { WHARF_METADATA_DRIVER: 'postgres', WHARF_METADATA_POSTGRES_URL: url }, { timeoutMs: 60_000 })
     t.equal(serve.code, 1)
-    t.match(serve.stderr.trim(), /^wharf: metadata database 127\.0\.0\.1:1\/nowhere is unavailable/, serve.stderr.trim())
+    t.match(serve.stderr.trim(), /^wharf: (metadata|coordination) database 127\.0\.0\.1:1\/nowhere is unavailable/, serve.stderr.trim())
     t.notMatch(serve.stderr, PASSWORD, 'no password')
   })
 
