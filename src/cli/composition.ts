@@ -17,7 +17,7 @@ import { authDirectoryOf } from '../config/auth-config.js'
 import type { AccessPolicy } from '../access/policy.js'
 import { createLogger } from '../logging.js'
 import { Metrics } from '../metrics/metrics.js'
-import { isNotificationQueue, type MetadataMaintenance, type MetadataStore } from '../metadata/metadata-store.js'
+import { isNotificationQueue, isSharedMaintenanceMode, type MetadataMaintenance, type MetadataStore } from '../metadata/metadata-store.js'
 import type { NotificationEndpointStats, Notifications, NotificationStatsSource } from '../notifications/notifications.js'
 import type { PostgresMetadataStore } from '../metadata/postgres-metadata-store.js'
 import type { PostgresCoordination } from '../coordination/postgres-coordination.js'
@@ -147,7 +147,9 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       return sqlite
     })
     const policy = config.auth === null ? OPEN_POLICY : new RulesPolicy(config.auth)
-    const maintenance = new MaintenanceState({ readOnly: config.maintenance.readOnly, clock, log: logger.child({ component: 'maintenance' }) })
+    // Nodes on one PostgreSQL database follow one read-only mode.
+    const sharedMode = config.metadata.postgres !== null && isSharedMaintenanceMode(metadata) ? { shared: metadata } : {}
+    const maintenance = new MaintenanceState({ readOnly: config.maintenance.readOnly, clock, log: logger.child({ component: 'maintenance' }), ...sharedMode })
     const uploads = new UploadService(metadata, blobStore, coordination, clock, events, policy, maintenance)
     const proxy = await pullThroughCacheFrom(config, { metadata, store: blobStore, uploads, clock, policy, log: logger.child({ component: 'proxy' }) })
     const registry = new Registry({

@@ -93,6 +93,8 @@ export async function serve(args: ParsedArgs, composeOptions: ComposeOptions = {
       if (Date.parse(certificate.notAfter!) <= Date.now()) logger.warn(certificate, 'the TLS certificate has expired; clients will refuse it')
       else logger.info({ ...certificate, clientCertificates: tls.ca !== undefined }, 'TLS certificate loaded')
     }
+    // Before the first request: a node starting while the others are read-only starts read-only.
+    await registry.maintenance.follow()
     const gcOptions = gcOptionsFrom(config)
     const purgeUploads = async (): Promise<void> => {
       const purged = await registry.uploads.purge(systemContext('purge'), Date.now() - config.uploads.ttlSeconds * 1000, { orphanFiles: true })

@@ -423,3 +423,23 @@ export function isNotificationQueue(store: object): store is NotificationQueue {
   return typeof q.enqueueNotifications === 'function' && typeof q.nextNotifications === 'function'
     && typeof q.markNotificationsDelivered === 'function' && typeof q.recordNotificationFailure === 'function' && typeof q.notificationState === 'function'
 }
+
+/** The read-only mode as last set through the admin API, kept where every node sharing the store reads it. */
+export interface StoredMaintenanceMode {
+  readonly readOnly: boolean
+  /** When it was set, in milliseconds since the epoch. */
+  readonly since: number
+  /** Who set it (callerIdentity). */
+  readonly changedBy: string
+}
+
+/** A store several nodes share keeps the read-only mode for all of them (PostgreSQL). */
+export interface SharedMaintenanceMode {
+  readMaintenanceMode(): Promise<StoredMaintenanceMode | undefined>
+  writeMaintenanceMode(mode: StoredMaintenanceMode): Promise<void>
+}
+
+export function isSharedMaintenanceMode(store: object): store is SharedMaintenanceMode {
+  const s = store as Partial<SharedMaintenanceMode>
+  return typeof s.readMaintenanceMode === 'function' && typeof s.writeMaintenanceMode === 'function'
+}

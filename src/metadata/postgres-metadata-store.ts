@@ -7,8 +7,8 @@ import { ManifestCache } from './manifest-cache.js'
 import type {
   BlobRecord, BlobRecorded, DanglingRows, DeleteOutcome, DiskUsage, ManifestLinks, ManifestPut, ManifestRecord, MetadataMaintenance, MetadataStore,
   NotificationEndpointState, NotificationFailure, NotificationQueue, NotificationToQueue, PageRequest, PutManifestResult, QueuedNotification,
-  RepositoryBlobRecord, RepositoryStats, RepositoryStorage, RepositorySweepPlan, RepositorySweepResult, SearchQuery, TaggedManifest, TagRecord, TagSearch,
-  UploadRecord,
+  RepositoryBlobRecord, RepositoryStats, RepositoryStorage, RepositorySweepPlan, RepositorySweepResult, SearchQuery, SharedMaintenanceMode, StoredMaintenanceMode,
+  TaggedManifest, TagRecord, TagSearch, UploadRecord,
 } from './metadata-store.js'
 import { PostgresBrowseReader } from './postgres/browse.js'
 import { PostgresConnection } from './postgres/connection.js'
@@ -52,7 +52,7 @@ export interface PostgresMetadataStoreOptions {
  * locks the rows it relies on instead (postgres/writes.ts, postgres/maintenance.ts). A dry-run
  * sweep and the other maintenance reads run in read-only snapshots: they write and lock nothing.
  */
-export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance, NotificationQueue {
+export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance, NotificationQueue, SharedMaintenanceMode {
   private readonly db: PostgresConnection
   private readonly browse: PostgresBrowseReader
   private readonly notifications: PostgresNotificationQueue
@@ -238,6 +238,16 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
 
   async lastGcReport(): Promise<{ readonly report: string; readonly finishedAt: number } | undefined> {
     return this.browse.lastGcReport()
+  }
+
+  async readMaintenanceMode(): Promise<StoredMaintenanceMode | undefined> {
+    const [row] = await this.db.query<{ read_only: boolean; since: number; changed_by: string }>('SELECT read_only, since, changed_by FROM maintenance_mode WHERE id = 1')
+    return row && { readOnly: row.read_only, since: row.since, changedBy: row.changed_by }
+  }
+
+  async writeMaintenanceMode(mode: StoredMaintenanceMode): Promise<void> {
+    await this.db.query(`INSERT INTO maintenance_mode (id, read_only, since, changed_by) VALUES (1, $1, $2, $3)
+      ON CONFLICT (id) DO UPDATE SET read_only = excluded.read_only, since = excluded.since, changed_by = excluded.changed_by`, [mode.readOnly, mode.since, mode.changedBy])
   }
 
   async createUpload(upload: UploadRecord): Promise<void> {

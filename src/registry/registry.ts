@@ -76,6 +76,7 @@ export class Registry {
   }
 
   async close(): Promise<void> {
+    this.maintenance.stop()
     await this.gc.idle()
     await this.proxy.close()
     await this.metadata.close()

@@ -11,8 +11,8 @@ const BODY_MAX_BYTES = 4096
 /**
  * The maintenance mode, under the admin prefix (registry:admin, access-table.ts):
  *   GET /_wharf/v1/maintenance   {"readOnly", "since", "changedBy", "writesInFlight"}
- *   PUT /_wharf/v1/maintenance   {"readOnly": true|false}: switches it until the process ends;
- *                                answers the new status. A malformed body is 400 and changes nothing.
+ *   PUT /_wharf/v1/maintenance   {"readOnly": true|false}: switches it until the process ends (on
+ *                                every node, with a shared store); answers the new status. A malformed body is 400 and changes nothing.
  */
 export function registerMaintenanceRoutes(app: FastifyInstance, prefix: string, maintenance: MaintenanceState,
   contextOf: (request: FastifyRequest, reply: FastifyReply) => RequestContext): void {
@@ -21,7 +21,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, prefix: string, 
     const readOnly = parseSetting(await readLimitedBody(request.raw, BODY_MAX_BYTES).catch((err: unknown) => {
       throw err instanceof RegistryError ? badBody(`at most ${BODY_MAX_BYTES} bytes`) : err
     }))
-    return sendJson(reply.code(200), maintenance.setReadOnly(contextOf(request, reply), readOnly))
+    return sendJson(reply.code(200), await maintenance.setReadOnly(contextOf(request, reply), readOnly))
   })
 }
 

@@ -102,6 +102,15 @@ export const MIGRATIONS: readonly string[] = [
     finished_at bigint NOT NULL
   );
   `,
+  // 2: the read-only mode set through the admin API, followed by every node.
+  `
+  CREATE TABLE maintenance_mode (
+    id integer PRIMARY KEY CHECK (id = 1),
+    read_only boolean NOT NULL,
+    since bigint NOT NULL,
+    changed_by text NOT NULL
+  );
+  `,
 ]
 
 /**
