@@ -52,6 +52,10 @@ export interface RunRecord {
   backend: BackendName
   /** The reference registry's storage, as the header names it. */
   referenceStorage: string
+  /** Nodes of each server behind nginx (1: no balancer). */
+  nodes: number
+  /** nginx's CPU over the run, per server kind, seconds (with nodes > 1). */
+  balancerCpuSeconds?: Partial<Record<ServerKind, number>>
   wallSeconds: number
   otherCpuAtStartPct?: number
   limits?: MachineLimits
@@ -192,13 +196,17 @@ export function evaluateTargets(run: RunRecord): TargetResult[] {
 export function renderRun(run: RunRecord): string {
   const lines: string[] = []
   const iso = run.date.toISOString().replace('T', ' ').slice(0, 16)
-  const onBackend = run.backend === 'filesystem' ? '' : `, backend ${run.backend}`
+  const onBackend = `${run.backend === 'filesystem' ? '' : `, backend ${run.backend}`}${run.nodes > 1 ? `, ${run.nodes} nodes each` : ''}`
   lines.push(`### ${iso} UTC — commit ${run.commit}${onBackend}${run.quick ? ' (quick smoke run)' : ''}`)
   lines.push('')
   lines.push(`- Machine: ${run.machine}; Node ${run.nodeVersion}`)
   lines.push(`- Backend: ${run.backend}${run.backend === 'filesystem' ? '' : ' (one Ceph radosgw for the run, a bucket per server'
     + `${run.backend === 's3+postgres' ? '; Wharf\'s metadata in PostgreSQL 15, a database per server' : ''}; on the same cores, so its CPU counts as background CPU)`}`)
   lines.push(`- Reference: ${run.referenceVersion} (${run.referenceStorage}, delete enabled, access log off)`)
+  if (run.nodes > 1) {
+    const balancer = Object.entries(run.balancerCpuSeconds ?? {}).map(([kind, seconds]) => `${kind} ${seconds.toFixed(1)} s`).join(', ')
+    lines.push(`- Nodes: ${run.nodes} of each server behind nginx (round-robin, streaming), sharing the bucket (and Wharf's database); CPU and peak RSS are the nodes' sums; nginx's own CPU: ${balancer || 'n/a'}`)
+  }
   lines.push(`- Rounds: ${run.rounds}, alternating reference, Wharf, reference, Wharf, …; medians with (min..max) over rounds; fresh servers and storage per scenario`)
   lines.push(`- Command: \`node dist/bench/run.js${run.args ? ` ${run.args}` : ''}\`; wall time ${formatDuration(run.wallSeconds)}`)
   // weighted by round duration: a round of a few ms says nothing at 10 ms tick resolution

@@ -3,10 +3,11 @@
  *
  *   node dist/bench/run.js [--quick] [--rounds N] [--scenario a,b] [--servers reference,wharf]
  *                          [--scale-max N] [--no-machine] [--wait-quiet SECONDS] [--write | --no-write] [--out FILE]
- *                          [--backend filesystem|s3] [--metadata sqlite|postgres]
+ *                          [--backend filesystem|s3] [--metadata sqlite|postgres] [--nodes N]
  *
  * With `--backend s3` both servers keep blobs in one real Ceph radosgw started for the run, a bucket
- * each; `--metadata postgres` (with s3) puts Wharf's metadata in a real PostgreSQL.
+ * each; `--metadata postgres` (with s3) puts Wharf's metadata in a real PostgreSQL. `--nodes N`
+ * (with s3 and postgres) runs N nodes of each server behind nginx, on that server's bucket.
  */
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
@@ -22,6 +23,7 @@ import {
 } from './report.js'
 import { buildScenarios, type Ctx, type Scenario } from './scenarios.js'
 import { machineBusySeconds, sampleOtherCpu, waitForQuiet } from './system-load.js'
+import { startClusterServer, type ClusterBenchServer } from './cluster-server.js'
 import { REFERENCE_BIN, startReferenceServer, startWharfServer, wharfAvailable, type BenchServer, type ServerKind } from './servers.js'
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -38,19 +40,21 @@ interface Options {
   waitQuietSeconds: number
   backend: 'filesystem' | 's3'
   metadata: 'sqlite' | 'postgres'
+  nodes: number
 }
 
 function usage(): never {
   process.stderr.write(`usage: node dist/bench/run.js [--quick] [--rounds N] [--scenario a,b,...] [--servers reference,wharf]
        [--scale-max N] [--no-machine] [--wait-quiet SECONDS] [--write|--no-write] [--out FILE] [--list]
        [--backend filesystem|s3] [--metadata sqlite|postgres]   (postgres needs --backend s3)
+       [--nodes N]   (N nodes of each server behind nginx; needs --backend s3 --metadata postgres)
 `)
   process.exit(2)
 }
 
 function parseArgs(argv: readonly string[]): Options {
   const options: Options = { quick: false, servers: ['reference', 'wharf'], machine: true, out: path.join(REPO_ROOT, 'BENCHMARKS.md'), waitQuietSeconds: 0,
-    backend: 'filesystem', metadata: 'sqlite' }
+    backend: 'filesystem', metadata: 'sqlite', nodes: 1 }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const value = (): string => { const v = argv[++i]; if (v === undefined) usage(); return v }
@@ -72,6 +76,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--out': options.out = path.resolve(value()); break
       case '--backend': { const v = value(); if (v !== 'filesystem' && v !== 's3') usage(); options.backend = v; break }
       case '--metadata': { const v = value(); if (v !== 'sqlite' && v !== 'postgres') usage(); options.metadata = v; break }
+      case '--nodes': options.nodes = Number(value()); if (!(Number.isInteger(options.nodes) && options.nodes >= 1)) usage(); break
       case '--list': {
         for (const s of buildScenarios(makeConfig({ quick: false }))) {
           process.stdout.write(`${s.id}\t${s.title}\n${s.phases.map((p) => `  ${p.id}\t${p.title}\n`).join('')}`)
@@ -83,6 +88,7 @@ function parseArgs(argv: readonly string[]): Options {
     }
   }
   if (options.metadata === 'postgres' && options.backend !== 's3') usage()
+  if (options.nodes > 1 && options.metadata !== 'postgres') usage()
   return options
 }
 
@@ -111,7 +117,8 @@ function machineDescription(): string {
   return `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Linux ${release()}`
 }
 
-async function startServer(kind: ServerKind, backend: Backend): Promise<BenchServer> {
+async function startServer(kind: ServerKind, backend: Backend, nodes: number): Promise<BenchServer> {
+  if (nodes > 1) return startClusterServer(kind, nodes, backend)
   if (kind === 'reference') {
     const storage = await backend.referenceConfig()
     return startReferenceServer(storage ? { storage } : {})
@@ -153,7 +160,7 @@ async function runScenario(scenario: Scenario<any>, config: BenchConfig, kinds: 
   try {
     for (const kind of kinds) {
       try {
-        const server = await startServer(kind, backend)
+        const server = await startServer(kind, backend, run.nodes)
         running.add(server)
         const client = new LoadClient(server.url, scenario.connections(config))
         const ctx: Ctx = { server, client, config, log: (m) => log(`[${kind}] ${m}`) }
@@ -240,6 +247,10 @@ async function runScenario(scenario: Scenario<any>, config: BenchConfig, kinds: 
   } finally {
     for (const [kind, entry] of live) {
       record.peakRssBytes[kind] = safePeak(entry.server)
+      if ('balancerCpuSeconds' in entry.server) {
+        const balancer = run.balancerCpuSeconds ??= {}
+        balancer[kind] = (balancer[kind] ?? 0) + (entry.server as ClusterBenchServer).balancerCpuSeconds()
+      }
       entry.ctx.client.close()
       await entry.server.stop()
       running.delete(entry.server)
@@ -278,6 +289,7 @@ async function main(): Promise<void> {
     date: new Date(), commit: gitCommit(), machine: machineDescription(), referenceVersion: referenceVersion(),
     nodeVersion: process.version, rounds: config.rounds, quick: config.quick, args: process.argv.slice(2).join(' '),
     servers: kinds, wallSeconds: 0, phases: [], scenarios: [], backend: FILESYSTEM.name, referenceStorage: FILESYSTEM.referenceStorage,
+    nodes: options.nodes,
   }
   const quiet = options.waitQuietSeconds > 0
     ? await waitForQuiet(15, options.waitQuietSeconds * 1000, log)

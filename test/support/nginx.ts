@@ -3,7 +3,7 @@
 // or response buffering, no size limit), the client's Host passed on, as an operator would
 // configure it (README "Scaling out").
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -20,6 +20,8 @@ export interface Nginx {
   readonly address: string
   /** The end of nginx's error log, for failure messages. */
   logs(): Promise<string>
+  /** The master's and its workers' PIDs (for CPU accounting). */
+  pids(): number[]
   /** How many requests each upstream (host:port) answered so far, from the access log. */
   upstreamCounts(): Promise<Map<string, number>>
   stop(): Promise<void>
@@ -80,6 +82,13 @@ export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const logs = async (): Promise<string> => `${stderr}${await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '')}`.split('\n').slice(-40).join('\n')
+  const pids = (): number[] => {
+    const master = child.pid
+    if (master === undefined) return []
+    let children: number[] = []
+    try { children = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) } catch { /* gone */ }
+    return [master, ...children]
+  }
   const upstreamCounts = async (): Promise<Map<string, number>> => {
     const counts = new Map<string, number>()
     // A retried request lists every upstream it tried ("a, b"); each counts.
@@ -106,7 +115,7 @@ export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
     await stop()
     throw err
   }
-  return { url, address: `127.0.0.1:${port}`, logs, upstreamCounts, stop }
+  return { url, address: `127.0.0.1:${port}`, logs, pids, upstreamCounts, stop }
 }
 
 /** startNginx, stopped in `t`'s teardown. */
