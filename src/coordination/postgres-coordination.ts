@@ -42,6 +42,15 @@ interface LockSession {
   /** Why the connection broke, once it did: every lock it held is gone. */
   lost: unknown
   readonly onError: (err: unknown) => void
+  /** The last statement sent: nested holders running side by side take turns on the connection. */
+  tail: Promise<unknown>
+}
+
+/** Sends `text` on the session's connection after the statements before it (pg must not be given two at once). */
+function sessionQuery<R extends object>(session: LockSession, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  const sent = session.tail.then(() => session.client.query<R>(text, values))
+  session.tail = sent.catch(() => undefined)
+  return sent
 }
 
 const REFUSED = Symbol('refused')
@@ -144,7 +153,7 @@ export class PostgresCoordination implements Coordination {
       throw this.db.unavailable(err)
     }
     // A checked-out client has no listener of the pool's: without one, a broken socket would crash the process.
-    const session: LockSession = { client, users: 1, lost: undefined, onError: (err) => { session.lost ??= err } }
+    const session: LockSession = { client, users: 1, lost: undefined, onError: (err) => { session.lost ??= err }, tail: Promise.resolve() }
     client.on('error', session.onError)
     return session
   }
@@ -160,7 +169,7 @@ export class PostgresCoordination implements Coordination {
   private async take(session: LockSession, keys: readonly string[], wait: boolean): Promise<number[] | undefined> {
     const q = async <R extends object>(text: string, values: unknown[]): Promise<R[]> => {
       try {
-        return (await session.client.query<R>(text, values)).rows
+        return (await sessionQuery<R>(session, text, values)).rows
       } catch (err) {
         // A lock wait ended by the server's shutdown or a broken socket: the connection is gone.
         if (isBrokenConnection(err)) session.lost ??= err
@@ -193,7 +202,7 @@ export class PostgresCoordination implements Coordination {
 
   private async unlock(session: LockSession, hashes: readonly number[]): Promise<void> {
     for (const hash of [...hashes].reverse()) {
-      const [row] = (await session.client.query<{ released: boolean }>('SELECT pg_advisory_unlock($1, $2::int4) AS released', [ADVISORY_LOCK_SPACES.lock, hash])).rows
+      const [row] = (await sessionQuery<{ released: boolean }>(session, 'SELECT pg_advisory_unlock($1, $2::int4) AS released', [ADVISORY_LOCK_SPACES.lock, hash])).rows
       if (row?.released !== true) throw new Error(`advisory lock ${hash} was not held by its session`)
     }
   }
