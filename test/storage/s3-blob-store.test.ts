@@ -216,6 +216,19 @@ if (rgw !== undefined) {
     t.match(unreachable?.message, new RegExp(`${bucket}.*ECONNREFUSED`), 'an endpoint nobody answers on is reported as such')
   })
 
+  t.test('a part whose bytes do not match its Content-MD5 is refused by S3 and not stored', async (t) => {
+    const bucket = await rgw.createBucket()
+    const raw = new Bucket(storeOptions(rgw, bucket))
+    t.teardown(() => raw.close())
+    const bytes = randomBytes(4096)
+    const good = createHash('md5').update(bytes).digest('base64')
+    const wrong = createHash('md5').update('something else').digest('base64')
+    t.ok(await raw.put('checked', bytes, bytes.length, undefined, undefined, good), 'the right MD5 is accepted')
+    const err = await raw.put('damaged', bytes, bytes.length, undefined, undefined, wrong).then(() => undefined, (e: unknown) => e as Error)
+    t.match(err?.message, /BadDigest|InvalidDigest/, `refused: ${err?.message}`)
+    t.same(await bucketKeys(rgw, bucket), ['checked'], 'nothing stored under the refused key')
+  })
+
   t.test('part sizes below 5 MiB are refused', async (t) => {
     await t.rejects(S3BlobStore.open(storeOptions(rgw, 'unused', { partSize: MiB })), /at least 5242880 bytes/)
   })

@@ -101,10 +101,14 @@ export class Bucket {
     return { size: out.ContentLength ?? 0, modifiedAt: out.LastModified ?? new Date(0) }
   }
 
-  /** Writes an object of `length` bytes (ContentLength is always sent); resolves with its ETag. */
-  async put(key: string, body: Readable | Uint8Array | string, length: number, condition?: PutCondition, signal?: AbortSignal): Promise<string | undefined> {
+  /**
+   * Writes an object of `length` bytes (ContentLength is always sent); resolves with its ETag.
+   * With `contentMd5` (base64), S3 refuses a body whose MD5 differs (BadDigest).
+   */
+  async put(key: string, body: Readable | Uint8Array | string, length: number, condition?: PutCondition, signal?: AbortSignal, contentMd5?: string): Promise<string | undefined> {
     const out = await this.call('PutObject', key, () => this.client.send(new PutObjectCommand({
       Bucket: this.name, Key: key, Body: body, ContentLength: length,
+      ...(contentMd5 !== undefined ? { ContentMD5: contentMd5 } : {}),
       ...(condition !== undefined && 'ifAbsent' in condition ? { IfNoneMatch: '*' } : {}),
       // Unquoted: radosgw compares If-Match with the bare ETag and refuses the quoted form.
       ...(condition !== undefined && 'ifEtag' in condition ? { IfMatch: condition.ifEtag.replaceAll('"', '') } : {}),

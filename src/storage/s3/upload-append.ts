@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes, type Hash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
@@ -75,9 +75,14 @@ export async function appendToUpload(target: AppendTarget, id: string, source: A
   }
 }
 
-/** The part being filled: a file in the buffer directory, removed on close. */
+/**
+ * The part being filled: a file in the buffer directory, removed on close. The MD5 of the bytes
+ * written goes with the PUT (Content-MD5), so S3 refuses a part that is not what was written here
+ * (a bad disk under the buffer, a damaged transfer).
+ */
 class PartBuffer {
   length = 0
+  private md5: Hash = createHash('md5')
 
   private constructor(private readonly file: string, private readonly handle: FileHandle) {}
 
@@ -107,6 +112,7 @@ class PartBuffer {
   }
 
   async write(bytes: Uint8Array): Promise<void> {
+    this.md5.update(bytes)
     for (let done = 0; done < bytes.length;) {
       const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, this.length)
       done += bytesWritten
@@ -119,11 +125,12 @@ class PartBuffer {
    * cannot retry a streamed body, so a transient failure is retried here with a fresh stream.
    */
   async store(bucket: Bucket, key: string, signal?: AbortSignal): Promise<void> {
+    const contentMd5 = this.md5.copy().digest('base64')
     for (let attempt = 1; ; attempt++) {
       // Its own descriptor: destroying a stream made from the handle would close the handle.
       const body = createReadStream(this.file, { start: 0, end: this.length - 1, highWaterMark: 1 << 20 })
       try {
-        await bucket.put(key, body, this.length, undefined, signal)
+        await bucket.put(key, body, this.length, undefined, signal, contentMd5)
         return
       } catch (err) {
         if (attempt >= STORE_ATTEMPTS || !(err instanceof S3RequestError) || !err.transient || signal?.aborted === true) throw err
@@ -137,6 +144,7 @@ class PartBuffer {
   /** Starts the next part; the file's old bytes are overwritten, never read past `length`. */
   clear(): void {
     this.length = 0
+    this.md5 = createHash('md5')
   }
 
   async close(): Promise<void> {
