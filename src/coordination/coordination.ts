@@ -24,6 +24,11 @@ export interface Coordination extends CacheInvalidation {
 }
 
 export interface Lease {
+  /**
+   * Aborted (with why) when the lease is lost before release, e.g. its holder's database session
+   * broke: another process may hold it now, so the holder stops its work.
+   */
+  readonly lost: AbortSignal
   /** Gives the lease back; calling it again does nothing. */
   release(): Promise<void>
 }

@@ -24,6 +24,8 @@ export class InProcessCoordination implements Coordination {
     this.leases.add(name)
     let held = true
     return {
+      // Lost only with the process.
+      lost: new AbortController().signal,
       release: async () => {
         if (!held) return
         held = false

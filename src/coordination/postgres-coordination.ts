@@ -214,12 +214,17 @@ export class PostgresCoordination implements Coordination {
     // Reserved before the first await, so that a second lease() of this process does not open a connection too.
     this.leases.set(name, client)
     let held = false
+    const lost = new AbortController()
     const drop = (): void => {
       if (this.leases.get(name) === client) this.leases.delete(name)
       client.end().catch(() => undefined)
     }
     client.on('error', (err) => {
-      if (held) this.warn(`coordination: lease ${name} lost with its connection to ${this.db.where}: ${this.db.reason(err)}`)
+      if (held) {
+        const message = `coordination: lease ${name} lost with its connection to ${this.db.where}: ${this.db.reason(err)}`
+        this.warn(message)
+        lost.abort(new Error(message))
+      }
       held = false
       drop()
     })
@@ -237,6 +242,7 @@ export class PostgresCoordination implements Coordination {
     }
     let released = false
     return {
+      lost: lost.signal,
       release: async () => {
         if (released) return
         released = true

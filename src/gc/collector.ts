@@ -121,7 +121,9 @@ export class GarbageCollector {
     if (this.running !== undefined) throw new GcAlreadyRunningError()
     const lease = await this.coordination.lease(GC_LEASE)
     if (lease === undefined) throw new GcAlreadyRunningError()
-    const running = this.run(ctx, options)
+    // A lost lease (its session broke) stops the work at the next step: another node may collect
+    // now. Only that: a caller who stops waiting for the report does not stop the collection.
+    const running = this.run({ ...ctx, signal: lease.lost }, options)
     this.running = running
     try {
       return await running
@@ -150,7 +152,7 @@ export class GarbageCollector {
       ? (await this.metadata.listUploads(now - options.uploadTtlMs)).length
       : (await this.uploads.purge(ctx, now - options.uploadTtlMs, { orphanFiles: true })).sessions
     const uploadsMs = Date.now() - phaseStart - sweepMs - blobsMs
-    const orphanFilesRemoved = await this.removeOrphanFiles(graceCutoff, options.dryRun)
+    const orphanFilesRemoved = await this.removeOrphanFiles(graceCutoff, options.dryRun, ctx.signal)
     const orphansMs = Date.now() - phaseStart - sweepMs - blobsMs - uploadsMs
     // What a collection without a grace period would also remove now: read-only, from snapshots.
     const keptByGrace = options.measureGraceKept === false ? null
@@ -234,6 +236,7 @@ export class GarbageCollector {
     let linksRemoved = 0
     const linksRemovedByDigest = new Map<Digest, number>()
     for (const repo of await this.allRepositories()) {
+      ctx.signal.throwIfAborted()
       const untaggedAge = rules.policyFor(repo)?.policy.untaggedMaxAgeSeconds
       const result = await this.metadata.sweepRepository({
         repo, tags: tagsByRepo.get(repo) ?? [], graceCutoff, dryRun,
@@ -269,6 +272,7 @@ export class GarbageCollector {
       // batches: one transaction and parallel unlinks per batch, under the batch's digest locks.
       await this.forEachUnlinkedBlobPage(graceCutoff, async (page) => {
         for (let i = 0; i < page.length; i += BLOB_BATCH) {
+          ctx.signal.throwIfAborted()
           const digests = page.slice(i, i + BLOB_BATCH).map((b) => b.digest)
           const removed = await this.coordination.lockAll(digests.map(LockKeys.blob), async () => {
             const records = await this.metadata.deleteBlobsIfUnlinked(digests)
@@ -288,9 +292,10 @@ export class GarbageCollector {
   }
 
   /** Blob files with no record (a crash between writing the file and recording it), once older than the grace period. */
-  private async removeOrphanFiles(graceCutoff: number, dryRun: boolean): Promise<Array<{ digest: string; size: number }>> {
+  private async removeOrphanFiles(graceCutoff: number, dryRun: boolean, signal: AbortSignal): Promise<Array<{ digest: string; size: number }>> {
     const removed: Array<{ digest: string; size: number }> = []
     for await (const digest of this.store.listBlobDigests()) {
+      signal.throwIfAborted()
       // Recorded blobs are not orphans (one indexed lookup each: no set of every digest in memory);
       // a record made after this check is caught by the re-check under the lock below.
       if (await this.metadata.getBlob(digest) !== undefined) continue

@@ -39,6 +39,8 @@ export class EndpointDispatcher {
   /** Set by wake(): new entries may be queued; the idle wait ends. */
   private woken = false
   private interrupt: (() => void) | undefined
+  /** The held lease's loss: delivery stops and waits to take the lease again. */
+  private leaseLost: AbortSignal | undefined
 
   private readonly coordination: Pick<Coordination, 'lease'>
   /** How long an idle holder waits before looking at the queue again: other nodes queue without waking it. */
@@ -88,6 +90,8 @@ export class EndpointDispatcher {
         lease = await this.coordination.lease(notificationLease(this.settings.name))
       } catch (err) {
         this.log.error({ err }, 'cannot ask for the webhook delivery lease')
+        await this.pause(LEASE_RETRY_MS, false)
+        continue
       }
       if (lease === undefined) {
         if (!waiting) this.log.info({ endpoint: this.settings.name }, 'another node delivers this endpoint\'s webhooks; waiting to take over')
@@ -95,10 +99,17 @@ export class EndpointDispatcher {
         await this.pause(LEASE_RETRY_MS, false)
         continue
       }
+      const interruptOnLoss = (): void => this.interrupt?.()
       try {
         if (waiting) this.log.info({ endpoint: this.settings.name }, 'took over webhook delivery')
+        waiting = false
+        this.leaseLost = lease.lost
+        lease.lost.addEventListener('abort', interruptOnLoss)
         await this.run()
+        if (lease.lost.aborted) this.log.warn({ endpoint: this.settings.name }, 'lost the webhook delivery lease; delivery stopped until it is taken again')
       } finally {
+        lease.lost.removeEventListener('abort', interruptOnLoss)
+        this.leaseLost = undefined
         await lease.release().catch((err: unknown) => this.log.warn({ err }, 'cannot release the webhook delivery lease'))
       }
     }
@@ -114,7 +125,7 @@ export class EndpointDispatcher {
     } catch (err) {
       this.log.error({ err }, 'cannot read the webhook queue state')
     }
-    while (!this.stopping) {
+    while (!this.stopping && this.leaseLost?.aborted !== true) {
       const wait = nextAttemptAt - this.clock.now()
       if (wait > 0) {
         await this.pause(wait, false)
@@ -162,7 +173,7 @@ export class EndpointDispatcher {
     await new Promise<void>((resolve) => {
       const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined
       function done(): void { clearTimeout(timer); resolve() }
-      this.interrupt = () => { if (wakeable || this.stopping) done() }
+      this.interrupt = () => { if (wakeable || this.stopping || this.leaseLost?.aborted === true) done() }
     })
     this.interrupt = undefined
   }

@@ -84,7 +84,10 @@ if (postgresAvailable(t)) {
     t.ok(taken, 'node B takes it once node A released it')
     t.equal(await a.lease('gc'), undefined, 'node A is refused now')
 
+    t.equal(taken!.lost.aborted, false, 'a held lease is not lost')
     t.equal(await terminateHolders(database, ADVISORY_LOCK_SPACES.lease), 1, "node B's lease session is killed")
+    await waitFor('node B to learn that its lease is lost', async () => taken!.lost.aborted, 5000, 20)
+    t.match(String(taken!.lost.reason), /lease gc lost with its connection/, 'lost, and why')
     const retaken = await waitFor('node A to take the lease of the dead holder', () => a.lease('gc'), 5000, 50)
     t.ok(retaken, 'node A takes the lease once the holder is gone')
     t.equal(await b.lease('gc'), undefined, 'and node B is refused again')

@@ -62,6 +62,7 @@ export function coordinationContract(t: Test, name: string, make: (t: Test) => C
     const c = await make(t)
     const first = await c.lease('gc')
     t.ok(first, 'first taker gets it')
+    t.equal(first!.lost.aborted, false, 'a lease just taken is not lost')
     t.equal(await c.lease('gc'), undefined, 'second taker is refused')
     t.ok(await c.lease('other'), 'other names are independent')
     await first!.release()
