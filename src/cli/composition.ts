@@ -101,12 +101,15 @@ export interface ComposeOptions {
    */
   readonly authParts?: AuthPartsFactory
   /**
-   * The command that takes the store for itself ("wharf serve", "wharf gc"): with PostgreSQL and
-   * blobs on local disk, the database is held for this process alone (another node's blobs would
-   * be on another disk), as the storage lock holds the data directory. With blobs in S3, nodes
-   * share the database and the bucket under PostgresCoordination, and nothing is held.
+   * The command that works on the store ("wharf serve", "wharf gc"): with PostgreSQL and blobs on
+   * local disk, the database is held for this process alone (another node's blobs would be on
+   * another disk), as the storage lock holds the data directory. With blobs in S3, nodes share
+   * the database and the bucket under PostgresCoordination: each holds the database shared, and
+   * a command that must be `alone` (fsck) holds it exclusive.
    */
   readonly holder?: string
+  /** With `holder`: no other process may work on the store meanwhile, even with blobs in S3. */
+  readonly alone?: boolean
 }
 
 /**
@@ -133,7 +136,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
         const { PostgresMetadataStore } = await import('../metadata/postgres-metadata-store.js')
         const { MetadataInUseError } = await import('../coordination/postgres-node-lock.js')
         const { url, poolSize } = config.metadata.postgres
-        const holder = options.holder !== undefined && config.storage.driver !== 's3' ? { holder: options.holder } : {}
+        const holder = options.holder === undefined ? {} : { holder: nodeLockOf(config, options.holder, options.alone === true) }
         return PostgresMetadataStore.open({ url, poolSize, invalidation: coordination, ...holder })
           .catch((err: unknown) => { throw err instanceof MetadataInUseError || isUnavailable(err) ? new CommandFailure((err as Error).message) : err })
       }
@@ -218,6 +221,13 @@ async function openCoordination(config: Config, logger: Logger): Promise<InProce
   const log = logger.child({ component: 'coordination' })
   return PostgresCoordination.open({ url: config.metadata.postgres.url, poolSize: config.metadata.postgres.poolSize, warn: (message) => log.warn(message) })
     .catch((err: unknown) => { throw isUnavailable(err) ? new CommandFailure((err as Error).message) : err })
+}
+
+/** How `holder` holds the database, and what a refusal tells to do. */
+function nodeLockOf(config: Config, holder: string, alone: boolean): { name: string; mode: 'exclusive' | 'shared'; why: string } {
+  if (config.storage.driver !== 's3') return { name: holder, mode: 'exclusive', why: 'with blobs on local disk one process works on a database: stop the other one first' }
+  if (alone) return { name: holder, mode: 'exclusive', why: `${holder} needs the nodes stopped (their uploads and commits in flight would read as damage)` }
+  return { name: holder, mode: 'shared', why: `${holder} works beside nodes, not beside a process that needs them stopped: wait for it to end` }
 }
 
 /** PostgresDatabase's "cannot reach the database" error (its message names the database, never the password). */

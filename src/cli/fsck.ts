@@ -12,7 +12,7 @@ export async function fsck(args: ParsedArgs): Promise<number> {
   // Even without --repair: beside a server, uploads and commits in flight would read as damage.
   const lock = await lockStorage(config.storage.path, `wharf fsck${repair ? ' --repair' : ''}`, 'stop the server before fsck')
   // compose closes what it opened if it fails; the lock is ours to release.
-  const wharf = await compose(config, { logger: () => createLogger('error') }, { holder: `wharf fsck${repair ? ' --repair' : ''}` })
+  const wharf = await compose(config, { logger: () => createLogger('error') }, { holder: `wharf fsck${repair ? ' --repair' : ''}`, alone: true })
     .catch(async (err: unknown) => { await lock.release(); throw err })
   const { registry } = wharf
   try {

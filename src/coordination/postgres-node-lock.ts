@@ -13,28 +13,37 @@ export class MetadataInUseError extends Error {
   }
 }
 
+/** Exclusive: this process alone (blobs on local disk; fsck). Shared: with other shared holders (nodes on S3). */
+export type NodeLockMode = 'exclusive' | 'shared'
+
 /**
- * One Wharf process per database: a session advisory lock on a connection of its own, held until
- * release. Until nodes coordinate with each other (blob and upload locks, one collector, cache
- * invalidation across nodes), a second node on the same database could collect a blob another
- * one is committing, so it is refused at start instead. The holder is named in the connection's
- * application_name, so that a refusal can say who holds it. A lost connection loses the lock: it
- * is taken again in the background, and `held` is false meanwhile (the node reports unhealthy).
+ * Who works on a database: a session advisory lock on a connection of its own, held until
+ * release. Nodes sharing a bucket hold it shared, side by side; a process that must be alone
+ * holds it exclusive: one with blobs on its local disk (another node's blobs would be elsewhere),
+ * or fsck (uploads and commits in flight on a node would read as damage). Each holder is named in
+ * its connection's application_name, so that a refusal can say who holds it. A lost connection
+ * loses the lock: it is taken again in the background, and `held` is false meanwhile (the node
+ * reports unhealthy).
  */
 export class PostgresNodeLock {
   private client: pg.Client | undefined
   private retake: NodeJS.Timeout | undefined
   private released = false
 
-  private constructor(private readonly database: PostgresDatabase, private readonly holder: string) {}
+  private constructor(private readonly database: PostgresDatabase, private readonly holder: string, private readonly mode: NodeLockMode) {}
 
-  /** Takes the lock of `url`'s database for `holder` (e.g. "wharf serve"), or rejects with MetadataInUseError naming who has it. */
-  static async take(url: string, holder: string): Promise<PostgresNodeLock> {
+  /**
+   * Takes the lock of `url`'s database for `holder` (e.g. "wharf serve"), or rejects with
+   * MetadataInUseError naming who has it; `why` ends that message (what to do).
+   */
+  static async take(url: string, holder: string, mode: NodeLockMode, why: string): Promise<PostgresNodeLock> {
     const database = new PostgresDatabase(url, 'metadata')
-    const lock = new PostgresNodeLock(database, holder)
+    const lock = new PostgresNodeLock(database, holder, mode)
     const holding = await lock.connectAndLock()
-    if (holding !== true) throw new MetadataInUseError(`metadata database ${database.where} is in use by another wharf process (${holding}); ` +
-      'several nodes on one database are not supported yet: stop the other one first')
+    if (holding !== true) {
+      const others = holding.length === 1 ? `another wharf process (${holding[0]})` : `${holding.length} other wharf processes (${holding.join('; ')})`
+      throw new MetadataInUseError(`metadata database ${database.where} is in use by ${others}; ${why}`)
+    }
     return lock
   }
 
@@ -42,23 +51,24 @@ export class PostgresNodeLock {
     return this.client !== undefined
   }
 
-  /** True when taken; else a description of the holder. */
-  private async connectAndLock(): Promise<true | string> {
+  /** True when taken; else a description of each holder. */
+  private async connectAndLock(): Promise<true | string[]> {
     const client = new pg.Client(this.database.clientOptions(this.holder))
     client.on('error', () => this.lost(client))
+    const take = this.mode === 'shared' ? 'pg_try_advisory_lock_shared' : 'pg_try_advisory_lock'
     try {
       await client.connect()
-      const [row] = (await client.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS taken', [...NODE_LOCK])).rows
+      const [row] = (await client.query<{ taken: boolean }>(`SELECT ${take}($1, $2) AS taken`, [...NODE_LOCK])).rows
       if (row?.taken === true) {
         this.client = client
         return true
       }
-      const [other] = (await client.query<{ name: string; addr: string | null; since: Date }>(
+      const others = (await client.query<{ name: string; addr: string | null; since: Date }>(
         `SELECT a.application_name AS name, host(a.client_addr) AS addr, a.backend_start AS since
            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-          WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted`, [...NODE_LOCK])).rows
+          WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted ORDER BY a.backend_start`, [...NODE_LOCK])).rows
       await client.end().catch(() => undefined)
-      return other === undefined ? 'a process that just released it' : `${other.name} from ${other.addr ?? 'a local socket'} since ${other.since.toISOString()}`
+      return others.length === 0 ? ['a process that just released it'] : others.map((other) => `${other.name} from ${other.addr ?? 'a local socket'} since ${other.since.toISOString()}`)
     } catch (err) {
       await client.end().catch(() => undefined)
       throw this.database.unavailable(err)

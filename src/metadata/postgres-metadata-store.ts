@@ -1,6 +1,6 @@
 import type { CacheInvalidation } from '../coordination/coordination.js'
 import { InProcessCoordination } from '../coordination/in-process.js'
-import { PostgresNodeLock } from '../coordination/postgres-node-lock.js'
+import { PostgresNodeLock, type NodeLockMode } from '../coordination/postgres-node-lock.js'
 import type { Digest } from '../oci/digest.js'
 import type { RepoName, Tag } from '../oci/names.js'
 import { ManifestCache } from './manifest-cache.js'
@@ -33,10 +33,11 @@ export interface PostgresMetadataStoreOptions {
   /** Connections at most (default 10). */
   readonly poolSize?: number
   /**
-   * Who opens it ("wharf serve"): the store then holds the database for this process alone
-   * (PostgresNodeLock) and open rejects with MetadataInUseError while another one holds it.
+   * Who opens it ("wharf serve"), how (alone, or beside other nodes) and what a refusal tells to
+   * do: the store then holds the database (PostgresNodeLock) and open rejects with
+   * MetadataInUseError while another process holds it in a way that excludes this one.
    */
-  readonly holder?: string
+  readonly holder?: { readonly name: string; readonly mode: NodeLockMode; readonly why: string }
 }
 
 /**
@@ -82,7 +83,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
     const store = new PostgresMetadataStore(options)
     try {
       await migrate(store.db)
-      if (options.holder !== undefined) store.nodeLock = await PostgresNodeLock.take(options.url, options.holder)
+      if (options.holder !== undefined) store.nodeLock = await PostgresNodeLock.take(options.url, options.holder.name, options.holder.mode, options.holder.why)
     } catch (err) {
       await store.close()
       throw err

@@ -125,7 +125,7 @@ export class EndpointDispatcher {
     } catch (err) {
       this.log.error({ err }, 'cannot read the webhook queue state')
     }
-    while (!this.stopping && this.leaseLost?.aborted !== true) {
+    while (!this.stopping && !this.leaseIsLost()) {
       const wait = nextAttemptAt - this.clock.now()
       if (wait > 0) {
         await this.pause(wait, false)
@@ -144,6 +144,8 @@ export class EndpointDispatcher {
         if (!this.woken) await this.pause(this.idlePollMs, true)
         continue
       }
+      // Read under the lease; delivered only while still holding it (another node may have taken it meanwhile).
+      if (this.leaseIsLost()) break
       const error = await this.deliver(batch)
       try {
         if (error === undefined) {
@@ -167,13 +169,17 @@ export class EndpointDispatcher {
     }
   }
 
+  private leaseIsLost(): boolean {
+    return this.leaseLost?.aborted === true
+  }
+
   /** Waits `ms`, or until stop() (or wake(), when `wakeable`). */
   private async pause(ms: number, wakeable: boolean): Promise<void> {
     if (this.stopping) return
     await new Promise<void>((resolve) => {
       const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined
       function done(): void { clearTimeout(timer); resolve() }
-      this.interrupt = () => { if (wakeable || this.stopping || this.leaseLost?.aborted === true) done() }
+      this.interrupt = () => { if (wakeable || this.stopping || this.leaseIsLost()) done() }
     })
     this.interrupt = undefined
   }
