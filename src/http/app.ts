@@ -337,6 +337,10 @@ function toRegistryError(err: unknown): RegistryError {
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new RegistryError('UNAVAILABLE', { message: 'insufficient storage', cause: err })
   }
+  // PostgreSQL out of reach (a restart, a failover): temporary, and said so; the cause names the database, never the password.
+  if (code === 'METADATA_UNAVAILABLE' || code === 'COORDINATION_UNAVAILABLE' || code === 'COORDINATION_LOCK_LOST') {
+    return new RegistryError('UNAVAILABLE', { message: 'the database is unavailable, try again', cause: err })
+  }
   if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'ABORT_ERR') {
     return new RegistryError('BLOB_UPLOAD_INVALID', { message: 'request body ended early', cause: err })
   }

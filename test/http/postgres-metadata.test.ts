@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { makeBlob, RegistryClient, request, runCli, startWharf, uniqueRepo, waitFor, writeConfig, type WharfProcess } from '../support/index.js'
+import { errorBody, makeBlob, RegistryClient, request, runCli, startWharf, uniqueRepo, waitFor, writeConfig, type WharfProcess } from '../support/index.js'
 import { postgresAvailable, startPostgres } from '../support/postgres.js'
 
 const PASSWORD = 'pg-secret-7f3a'
@@ -73,7 +73,8 @@ if (postgresAvailable(t)) {
     await postgres.restart({
       whileDown: async () => {
         const res = await client.request(`/v2/${repo}/tags/list`)
-        t.ok(res.status >= 500, `a request while the database is down fails (${res.status})`)
+        t.equal(res.status, 503, 'a request while the database is down fails: 503')
+        t.equal(errorBody(res)?.errors[0]?.code, 'UNAVAILABLE', `a temporary failure, in the spec's error format: ${res.text()}`)
         t.notMatch(res.body.toString(), PASSWORD, 'no password in the answer')
       },
     })

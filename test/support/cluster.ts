@@ -49,6 +49,8 @@ export interface ClusterOptions {
   readonly nodes?: number
   /** Sections merged over the defaults (storage and metadata are the cluster's). */
   readonly config?: Record<string, unknown>
+  /** A password in the database URL the nodes use (PostgreSQL trusts any): to check that none is ever shown. */
+  readonly databasePassword?: string
 }
 
 /**
@@ -69,7 +71,7 @@ export async function startCluster(t: Test, options: ClusterOptions = {}): Promi
   const rgw = await radosgwForTest(t)
   if (rgw === undefined) return undefined
   const postgres = await startPostgres(t)
-  const database = await postgres.createDatabase()
+  const database = await postgres.createDatabase(options.databasePassword !== undefined ? { password: options.databasePassword } : {})
   const bucket = await rgw.createBucket()
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-cluster-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
