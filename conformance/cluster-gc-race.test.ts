@@ -4,7 +4,7 @@
 // another and named by a manifest put on a third; meanwhile collections run back to back on each
 // node in turn, directly. The clients delete their older images (garbage), mount shared layers
 // across repositories and push layers of deleted images again (uploads of a digest a collection on
-// another node may be removing at that moment). The grace period (10 s) is longer than any push
+// another node may be removing at that moment). The grace period (15 s) is longer than any push
 // here takes, so every push must succeed (as in test/gc/race.test.ts). Afterwards every
 // acknowledged image pulls byte for byte through the balancer, no blob of a live image that was
 // never garbage was collected, and every blob of the deleted images was.
@@ -23,7 +23,7 @@ import {
 
 const SECONDS = Number(process.env.WHARF_CLUSTER_GC_RACE_SECONDS ?? 30)
 const CLIENTS = 3
-const GRACE_SECONDS = 10
+const GRACE_SECONDS = 15
 /** Images each raw client keeps; older ones are deleted by digest. */
 const KEEP = 2
 

@@ -24,6 +24,11 @@ export interface Coordination extends CacheInvalidation {
 }
 
 export interface Lease {
+  /**
+   * False once released or lost (a distributed lease goes with its session: a database restart, a
+   * dropped connection): another may hold it then, so the holder stops what it guards.
+   */
+  readonly held: boolean
   /** Gives the lease back; calling it again does nothing. */
   release(): Promise<void>
 }

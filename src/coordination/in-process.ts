@@ -24,6 +24,7 @@ export class InProcessCoordination implements Coordination {
     this.leases.add(name)
     let held = true
     return {
+      get held() { return held },
       release: async () => {
         if (!held) return
         held = false

@@ -228,6 +228,7 @@ export class PostgresCoordination implements Coordination {
     }
     let released = false
     return {
+      get held() { return held },
       release: async () => {
         if (released) return
         released = true

@@ -97,14 +97,17 @@ export class EndpointDispatcher {
       }
       try {
         if (waiting) this.log.info({ endpoint: this.settings.name }, 'took over webhook delivery')
-        await this.run()
+        waiting = false
+        await this.run(lease)
+        if (!lease.held && !this.stopping) this.log.warn({ endpoint: this.settings.name }, 'lost the webhook delivery lease with its database session; delivering no more until it is taken again')
       } finally {
         await lease.release().catch((err: unknown) => this.log.warn({ err }, 'cannot release the webhook delivery lease'))
       }
     }
   }
 
-  private async run(): Promise<void> {
+  /** Delivers while `lease` is held: once it is lost, another node may be delivering the same queue. */
+  private async run(lease: Lease): Promise<void> {
     let streak = 0
     let nextAttemptAt = 0
     try {
@@ -114,7 +117,7 @@ export class EndpointDispatcher {
     } catch (err) {
       this.log.error({ err }, 'cannot read the webhook queue state')
     }
-    while (!this.stopping) {
+    while (!this.stopping && lease.held) {
       const wait = nextAttemptAt - this.clock.now()
       if (wait > 0) {
         await this.pause(wait, false)
@@ -133,6 +136,7 @@ export class EndpointDispatcher {
         if (!this.woken) await this.pause(this.idlePollMs, true)
         continue
       }
+      if (!lease.held) break
       const error = await this.deliver(batch)
       try {
         if (error === undefined) {

@@ -4,7 +4,9 @@
 // every node; the receiver must get each event exactly once (by id and by what it says), each
 // node's events in the order that node queued them. Then the delivering node is SIGKILLed:
 // another takes the lease and what is pushed meanwhile still arrives once; the killed node comes
-// back as a waiting node and its events are delivered too.
+// back as a waiting node and its events are delivered too. Last, the holder's lease session ends
+// while the node lives on (a database restart, a dropped connection): it must stop delivering, or
+// two nodes deliver the same queue (duplicates, order lost).
 import { hostname } from 'node:os'
 import t, { type Test } from 'tap'
 import { clusterAvailable, startCluster, type ClusterNode } from '../support/cluster.js'
@@ -14,6 +16,7 @@ import { Receiver, type ReceivedEvent } from '../notifications/receiver.js'
 
 const WAITING = 'another node delivers this endpoint\'s webhooks; waiting to take over'
 const TOOK_OVER = 'took over webhook delivery'
+const LOST = 'lost the webhook delivery lease with its database session; delivering no more until it is taken again'
 
 /** What an event says, without its id: each must arrive once. */
 const keyOf = (e: { action: string; target: { repository: string; digest?: string; tag?: string } }): string =>
@@ -116,6 +119,22 @@ if (clusterAvailable(t)) {
       t.ok(fromRestarted.length > 0, `events queued by the restarted node were delivered (${fromRestarted.length})`)
       t.notOk(fromRestarted.some((e) => oldInstances.has(e.source.instanceID)), 'by its new instance')
       t.notOk(logged(node, TOOK_OVER), 'the restarted node did not take the lease back')
+      if (t.passing() === false) t.comment(await cluster.logs())
+    })
+
+    await t.test('the delivering node loses its lease session but lives on: it stops delivering, events still arrive once', async (t) => {
+      // What a PostgreSQL restart or a dropped connection does to the holder; a waiting node then takes the lease within seconds.
+      const ended = await cluster.postgres.query<{ pid: number }>(`SELECT pg_terminate_backend(pid), pid FROM pg_stat_activity
+        WHERE application_name = 'wharf: coordination lease notifications:hook'`, [], cluster.database.name)
+      t.equal(ended.length, 1, 'one lease session (the holder\'s) was ended')
+      // A miss is reported, not thrown: what follows then shows what two delivering nodes do.
+      const loser = await waitFor('the holder to stop delivering', async () => {
+        const i = cluster.nodes.findIndex((node) => logged(node, LOST))
+        return i >= 0 ? i : undefined
+      }, 15_000, 50).catch(() => -1)
+      t.ok(loser >= 0, `the holder (node ${loser}) logged that it lost the lease`)
+      await push(20, 'd')
+      await allArriveOnce(t, 'after the lease session ended')
       for (const [i, n] of cluster.nodes.entries()) t.same(serverErrors(n.process!), [], `node ${i} logged no server error`)
       t.same(client.serverErrorResponses, [], 'no 5xx through the balancer')
       if (t.passing() === false) t.comment(await cluster.logs())

@@ -85,6 +85,8 @@ if (postgresAvailable(t)) {
     t.equal(await a.lease('gc'), undefined, 'node A is refused now')
 
     t.equal(await terminateHolders(database, ADVISORY_LOCK_SPACES.lease), 1, "node B's lease session is killed")
+    // Node B lives on: its lease says it is lost, so that what it guards stops (webhook delivery).
+    await waitFor("node B's lease to say it is lost", async () => !taken!.held, 5000, 20)
     const retaken = await waitFor('node A to take the lease of the dead holder', () => a.lease('gc'), 5000, 50)
     t.ok(retaken, 'node A takes the lease once the holder is gone')
     t.equal(await b.lease('gc'), undefined, 'and node B is refused again')
