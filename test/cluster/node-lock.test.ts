@@ -41,7 +41,7 @@ if (clusterAvailable(t)) {
       const held = await PostgresNodeLock.take(cluster.database.url, 'wharf fsck (test)', 'exclusive', 'test')
       try {
         const refused = await cluster.nodes[0]!.start().then(() => undefined, (err: unknown) => err as Error)
-        t.match(refused?.message, /is in use by another wharf process \(wharf fsck \(test\) from 127\.0\.0\.1 since /, 'the node names the fsck holding it')
+        t.match(refused?.message, /is in use by another wharf process \(wharf: wharf fsck \(test\) from 127\.0\.0\.1 since .*wait for it to end/, 'the node names the fsck holding it')
       } finally {
         await held.release()
       }

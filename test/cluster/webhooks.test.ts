@@ -16,7 +16,7 @@ import { Receiver, type ReceivedEvent } from '../notifications/receiver.js'
 
 const WAITING = 'another node delivers this endpoint\'s webhooks; waiting to take over'
 const TOOK_OVER = 'took over webhook delivery'
-const LOST = 'lost the webhook delivery lease with its database session; delivering no more until it is taken again'
+const LOST = 'lost the webhook delivery lease; delivery stopped until it is taken again'
 
 /** What an event says, without its id: each must arrive once. */
 const keyOf = (e: { action: string; target: { repository: string; digest?: string; tag?: string } }): string =>
