@@ -21,13 +21,15 @@ import * as writes from './postgres/writes.js'
 
 /** Manifests kept in memory for reads by tag or digest (as the SQLite store). */
 const MANIFEST_CACHE_BYTES = 8 * 1024 * 1024
+/** The contentCache's one pseudo-repository (not a valid repository name). */
+const CONTENT = ''
 
 export interface PostgresMetadataStoreOptions {
   /** postgres://user:password@host:port/database (the password never appears in a message). */
   readonly url: string
   /**
-   * Where the store announces writes that change manifests, and where its manifest cache listens:
-   * with several nodes on one database it must reach them all (a private channel when absent).
+   * Where the store announces writes that change manifests, for caches outside it (its own
+   * needs none: tags and digests are resolved in the database on every read).
    */
   readonly invalidation?: CacheInvalidation
   /** Connections at most (default 10). */
@@ -58,11 +60,14 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
   private readonly browse: PostgresBrowseReader
   private readonly notifications: PostgresNotificationQueue
   private readonly uploads: PostgresUploadSessions
-  private readonly manifestCache = new ManifestCache(MANIFEST_CACHE_BYTES)
-  /** Bumped by every invalidation: a read started before one must not fill the cache after it. */
-  private cacheGeneration = 0
+  /**
+   * Manifest records and bodies by digest (under one pseudo-repository): they never change, so
+   * the cache needs no invalidation. What a tag or a repository's digest resolves to is always
+   * read from the database, since another node may have just moved or deleted it (a client that
+   * pushes through one node and pulls through another must get what it pushed).
+   */
+  private readonly contentCache = new ManifestCache(MANIFEST_CACHE_BYTES)
   private readonly invalidation: CacheInvalidation
-  private readonly stopListening: () => void
   private nodeLock: PostgresNodeLock | undefined
 
   private constructor(options: PostgresMetadataStoreOptions) {
@@ -71,11 +76,6 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
     this.notifications = new PostgresNotificationQueue(this.db)
     this.uploads = new PostgresUploadSessions(this.db)
     this.invalidation = options.invalidation ?? new InProcessCoordination()
-    this.stopListening = this.invalidation.onInvalidate((repo) => {
-      this.cacheGeneration++
-      if (repo === undefined) this.manifestCache.clear()
-      else this.manifestCache.invalidateRepository(repo)
-    })
   }
 
   /** Connects and applies the migrations not yet applied (several nodes may open one database at once). */
@@ -156,20 +156,17 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
   }
 
   async findManifestWithBody(repo: RepoName, reference: { readonly tag?: Tag; readonly digest?: Digest }): Promise<{ record: ManifestRecord; body: Buffer } | undefined> {
-    const key = reference.digest ?? reference.tag ?? ''
-    const cached = this.manifestCache.get(repo, key)
+    const [resolved] = reference.digest !== undefined
+      ? await this.db.query<{ digest: Digest }>('SELECT digest FROM manifests WHERE repo = $1 AND digest = $2', [repo, reference.digest])
+      : await this.db.query<{ digest: Digest }>('SELECT digest FROM tags WHERE repo = $1 AND tag = $2', [repo, reference.tag ?? ''])
+    if (resolved === undefined) return undefined
+    const cached = this.contentCache.get(CONTENT, resolved.digest)
     if (cached !== undefined) return cached
-    const generation = this.cacheGeneration
-    const [row] = reference.digest !== undefined
-      ? await this.db.query<ManifestRow & { body: Buffer }>(
-        `SELECT ${MANIFEST_COLUMNS}, c.body FROM manifests m JOIN manifest_contents c ON c.digest = m.digest WHERE m.repo = $1 AND m.digest = $2`,
-        [repo, reference.digest])
-      : await this.db.query<ManifestRow & { body: Buffer }>(
-        `SELECT ${MANIFEST_COLUMNS}, c.body FROM tags t JOIN manifest_contents c ON c.digest = t.digest WHERE t.repo = $1 AND t.tag = $2`,
-        [repo, reference.tag ?? ''])
+    const [row] = await this.db.query<ManifestRow & { body: Buffer }>(`SELECT ${MANIFEST_COLUMNS}, c.body FROM manifest_contents c WHERE c.digest = $1`, [resolved.digest])
+    // Removed since (a sweep of its last manifest): as if it had not resolved.
     if (row === undefined) return undefined
     const found = { record: toManifestRecord(row), body: row.body }
-    if (generation === this.cacheGeneration) this.manifestCache.set(repo, key, found)
+    this.contentCache.set(CONTENT, resolved.digest, found)
     return found
   }
 
@@ -349,7 +346,6 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
 
   /** Ends the pool once the calls in flight are done; calls after it are refused. Closing twice is harmless. */
   async close(): Promise<void> {
-    this.stopListening()
     await this.nodeLock?.release()
     await this.db.close()
   }
