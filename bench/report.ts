@@ -52,8 +52,8 @@ export interface RunRecord {
   backend: BackendName
   /** The reference registry's storage, as the header names it. */
   referenceStorage: string
-  /** Nodes of each server behind nginx (1: no balancer). */
-  nodes: number
+  /** Nodes of each server behind nginx; absent: one server, no balancer. */
+  nodes?: number
   /** nginx's CPU over the run, per server kind, seconds (with nodes > 1). */
   balancerCpuSeconds?: Partial<Record<ServerKind, number>>
   wallSeconds: number
@@ -196,14 +196,14 @@ export function evaluateTargets(run: RunRecord): TargetResult[] {
 export function renderRun(run: RunRecord): string {
   const lines: string[] = []
   const iso = run.date.toISOString().replace('T', ' ').slice(0, 16)
-  const onBackend = `${run.backend === 'filesystem' ? '' : `, backend ${run.backend}`}${run.nodes > 1 ? `, ${run.nodes} nodes each` : ''}`
+  const onBackend = `${run.backend === 'filesystem' ? '' : `, backend ${run.backend}`}${run.nodes !== undefined ? `, ${run.nodes} node${run.nodes === 1 ? '' : 's'} each behind nginx` : ''}`
   lines.push(`### ${iso} UTC — commit ${run.commit}${onBackend}${run.quick ? ' (quick smoke run)' : ''}`)
   lines.push('')
   lines.push(`- Machine: ${run.machine}; Node ${run.nodeVersion}`)
   lines.push(`- Backend: ${run.backend}${run.backend === 'filesystem' ? '' : ' (one Ceph radosgw for the run, a bucket per server'
     + `${run.backend === 's3+postgres' ? '; Wharf\'s metadata in PostgreSQL 15, a database per server' : ''}; on the same cores, so its CPU counts as background CPU)`}`)
   lines.push(`- Reference: ${run.referenceVersion} (${run.referenceStorage}, delete enabled, access log off)`)
-  if (run.nodes > 1) {
+  if (run.nodes !== undefined) {
     const balancer = Object.entries(run.balancerCpuSeconds ?? {}).map(([kind, seconds]) => `${kind} ${seconds.toFixed(1)} s`).join(', ')
     lines.push(`- Nodes: ${run.nodes} of each server behind nginx (round-robin, streaming), sharing the bucket (and Wharf's database); CPU and peak RSS are the nodes' sums; nginx's own CPU: ${balancer || 'n/a'}`)
   }

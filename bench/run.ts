@@ -40,21 +40,22 @@ interface Options {
   waitQuietSeconds: number
   backend: 'filesystem' | 's3'
   metadata: 'sqlite' | 'postgres'
-  nodes: number
+  /** Nodes of each server behind nginx; undefined: one server, no balancer. */
+  nodes?: number
 }
 
 function usage(): never {
   process.stderr.write(`usage: node dist/bench/run.js [--quick] [--rounds N] [--scenario a,b,...] [--servers reference,wharf]
        [--scale-max N] [--no-machine] [--wait-quiet SECONDS] [--write|--no-write] [--out FILE] [--list]
        [--backend filesystem|s3] [--metadata sqlite|postgres]   (postgres needs --backend s3)
-       [--nodes N]   (N nodes of each server behind nginx; needs --backend s3 --metadata postgres)
+       [--nodes N]   (N nodes of each server behind nginx, 1 included; needs --backend s3 --metadata postgres)
 `)
   process.exit(2)
 }
 
 function parseArgs(argv: readonly string[]): Options {
   const options: Options = { quick: false, servers: ['reference', 'wharf'], machine: true, out: path.join(REPO_ROOT, 'BENCHMARKS.md'), waitQuietSeconds: 0,
-    backend: 'filesystem', metadata: 'sqlite', nodes: 1 }
+    backend: 'filesystem', metadata: 'sqlite' }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const value = (): string => { const v = argv[++i]; if (v === undefined) usage(); return v }
@@ -76,7 +77,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--out': options.out = path.resolve(value()); break
       case '--backend': { const v = value(); if (v !== 'filesystem' && v !== 's3') usage(); options.backend = v; break }
       case '--metadata': { const v = value(); if (v !== 'sqlite' && v !== 'postgres') usage(); options.metadata = v; break }
-      case '--nodes': options.nodes = Number(value()); if (!(Number.isInteger(options.nodes) && options.nodes >= 1)) usage(); break
+      case '--nodes': { const n = Number(value()); if (!(Number.isInteger(n) && n >= 1)) usage(); options.nodes = n; break }
       case '--list': {
         for (const s of buildScenarios(makeConfig({ quick: false }))) {
           process.stdout.write(`${s.id}\t${s.title}\n${s.phases.map((p) => `  ${p.id}\t${p.title}\n`).join('')}`)
@@ -88,7 +89,7 @@ function parseArgs(argv: readonly string[]): Options {
     }
   }
   if (options.metadata === 'postgres' && options.backend !== 's3') usage()
-  if (options.nodes > 1 && options.metadata !== 'postgres') usage()
+  if (options.nodes !== undefined && options.metadata !== 'postgres') usage()
   return options
 }
 
@@ -117,8 +118,8 @@ function machineDescription(): string {
   return `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Linux ${release()}`
 }
 
-async function startServer(kind: ServerKind, backend: Backend, nodes: number): Promise<BenchServer> {
-  if (nodes > 1) return startClusterServer(kind, nodes, backend)
+async function startServer(kind: ServerKind, backend: Backend, nodes: number | undefined): Promise<BenchServer> {
+  if (nodes !== undefined) return startClusterServer(kind, nodes, backend)
   if (kind === 'reference') {
     const storage = await backend.referenceConfig()
     return startReferenceServer(storage ? { storage } : {})
@@ -289,7 +290,7 @@ async function main(): Promise<void> {
     date: new Date(), commit: gitCommit(), machine: machineDescription(), referenceVersion: referenceVersion(),
     nodeVersion: process.version, rounds: config.rounds, quick: config.quick, args: process.argv.slice(2).join(' '),
     servers: kinds, wallSeconds: 0, phases: [], scenarios: [], backend: FILESYSTEM.name, referenceStorage: FILESYSTEM.referenceStorage,
-    nodes: options.nodes,
+    ...(options.nodes !== undefined ? { nodes: options.nodes } : {}),
   }
   const quiet = options.waitQuietSeconds > 0
     ? await waitForQuiet(15, options.waitQuietSeconds * 1000, log)
