@@ -107,6 +107,11 @@ export interface ComposeOptions {
    * share the database and the bucket under PostgresCoordination, and nothing is held.
    */
   readonly holder?: string
+  /**
+   * Other processes of this machine serve the same store (the workers of `serve --workers`): they
+   * queue webhook events too, so each endpoint's dispatcher looks at the queue while idle.
+   */
+  readonly sharedStore?: boolean
 }
 
 /**
@@ -164,7 +169,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       maintenance,
     })
     const components: Components = { logger, clock, coordination, events, blobStore, metadata }
-    const notifications = await buildNotifications(config, components)
+    const notifications = await buildNotifications(config, components, config.metadata.postgres !== null || options.sharedStore === true)
     let access: Promise<{ control: AccessControl; parts?: AuthParts }> | undefined
     const accessControl = (): Promise<AccessControl> => {
       access ??= buildAccessControl(config, policy, options.authParts ?? defaultAuthParts, logger)
@@ -270,14 +275,14 @@ function registerNotificationMetrics(metrics: Metrics, notifications: Notificati
 }
 
 /** Webhooks over the metadata store's queue, when `notifications.endpoints` names any. */
-async function buildNotifications(config: Config, components: Components): Promise<Notifications | undefined> {
+async function buildNotifications(config: Config, components: Components, sharedQueue: boolean): Promise<Notifications | undefined> {
   if (config.notifications.endpoints.length === 0) return undefined
   if (!isNotificationQueue(components.metadata)) throw new Error('notifications need a metadata store that keeps their queue')
   // Loaded only when used: the HTTP client costs every command's start-up otherwise.
   const { Notifications } = await import('../notifications/notifications.js')
   return new Notifications({
     endpoints: config.notifications.endpoints, queue: components.metadata, events: components.events, clock: components.clock,
-    coordination: components.coordination, sharedQueue: config.metadata.postgres !== null,
+    coordination: components.coordination, sharedQueue,
     log: components.logger.child({ component: 'notifications' }), https: config.http.tls !== null,
   })
 }
