@@ -119,7 +119,8 @@ t.test('http.workers: 1 by default, a number or auto (one per core) from the fil
   t.equal((await loadConfig({ env: { WHARF_HTTP_WORKERS: '3' } })).http.workers, 3, 'from the environment')
   t.equal((await loadConfig({ env: { WHARF_HTTP_WORKERS: 'auto' } })).http.workers, availableParallelism(), 'auto from the environment')
   t.equal((await loadConfig({ env: { WHARF_HTTP_WORKERS: '3' }, overrides: { http: { workers: '2' as unknown as number } } })).http.workers, 2, 'the flag wins')
-  for (const [text, why] of <Array<[string, string]>>[['http:\n  workers: 0\n', 'zero'], ['http:\n  workers: "2"\n', 'a quoted number'], ['http:\n  workers: 1.5\n', 'a fraction'], ['http:\n  workers: many\n', 'a word'], ['http:\n  workers: 257\n', 'too many']]) {
+  const bad: Array<[string, string]> = [['http:\n  workers: 0\n', 'zero'], ['http:\n  workers: "2"\n', 'a quoted number'], ['http:\n  workers: 1.5\n', 'a fraction'], ['http:\n  workers: many\n', 'a word'], ['http:\n  workers: 257\n', 'too many']]
+  for (const [text, why] of bad) {
     t.match(await configError(loadConfig({ file: await yamlFile(text) })), /http\.workers must be auto or a whole number from 1 to 256/, why)
   }
   t.match(await configError(loadConfig({ env: { WHARF_HTTP_WORKERS: '-1' } })), /WHARF_HTTP_WORKERS must be auto or a whole number/, 'negative in the environment')
