@@ -9,48 +9,25 @@
  */
 import t from 'tap'
 import {
-  configBlob, digestOf, errorCodes, makeBlob, ResponseError, RegistryClient, serverErrors, startWharf, tempDir, uniqueRepo, waitFor, writeConfig, type WharfProcess,
+  configBlob, digestOf, errorCodes, makeBlob, ResponseError, RegistryClient, serverErrors, startWharf, tempDir, uniqueRepo, waitFor, writeConfig,
 } from '../support/index.js'
-
-interface LogEntry {
-  readonly pid: number
-  readonly msg?: string
-  readonly req?: { readonly method?: string; readonly url?: string }
-  readonly signal?: string
-}
+import { logEntries, servedBy as servedByAny, servedByEach, workerPids as pidsOfWorkers, type LogEntry } from '../support/worker-logs.js'
 
 const configFile = await writeConfig(await tempDir('workers'), { gc: { intervalSeconds: 0, graceSeconds: 0 }, log: { level: 'info', requests: true } })
 const wharf = await startWharf({ extraArgs: ['--workers', '2', '--config', configFile], timeoutMs: 60_000 })
 t.teardown(() => wharf.stop({ removeStorage: true }))
 const client = new RegistryClient(wharf.url)
-
-function entries(server: WharfProcess = wharf): LogEntry[] {
-  return server.logs.flatMap((line) => {
-    try { return [JSON.parse(line) as LogEntry] } catch { return [] }
-  })
-}
-
-/** Pids of the workers that said they listen, in order (a replacement comes last). */
-const workerPids = (): number[] => entries().filter((e) => e.msg === 'worker listening').map((e) => e.pid)
-
-/** Pids of the processes that logged an incoming request matching `method` and `url`. */
-const servedBy = (method: string, url: (u: string) => boolean): Set<number> =>
-  new Set(entries().filter((e) => e.msg === 'incoming request' && e.req?.method === method && url(e.req.url ?? '')).map((e) => e.pid))
-
-/** Until each of `pids` logged a request matching: requests on fresh connections reach every worker in turn. */
-async function reachEvery(pids: readonly number[], method: string, url: (u: string) => boolean): Promise<Set<number>> {
-  return waitFor(`requests of workers ${pids.join(', ')} in the log`, async () => {
-    const served = servedBy(method, url)
-    return pids.every((pid) => served.has(pid)) && served
-  }, 10_000)
-}
+const entries = (): LogEntry[] => logEntries(wharf)
+const workerPids = (): number[] => pidsOfWorkers(wharf)
+const servedBy = (method: string, url: (u: string) => boolean): Set<number> => servedByAny(wharf, method, url)
+const reachEvery = (pids: readonly number[], method: string, url: (u: string) => boolean): Promise<Set<number>> => servedByEach(wharf, pids, method, url)
 
 t.test('the start-up: one "wharf listening" line, two workers on its port, the primary apart', async (t) => {
   t.equal(entries().filter((e) => e.msg === 'wharf listening').length, 1, 'said once')
   const pids = workerPids()
   t.equal(new Set(pids).size, 2, 'two workers listening')
   t.notOk(pids.includes(wharf.pid), 'the primary does not serve')
-  t.ok(entries().filter((e) => e.msg === 'worker listening').every((e) => (e as { url?: string }).url === wharf.url), 'both on the announced URL')
+  t.ok(entries().filter((e) => e.msg === 'worker listening').every((e) => e.url === wharf.url), 'both on the announced URL')
 })
 
 t.test('concurrent pushes and pulls through both workers: every image whole', async (t) => {
