@@ -47,10 +47,11 @@ export async function servePrimary(config: Config): Promise<number> {
   const gcTimer = config.gc.intervalSeconds > 0 ? setInterval(() => pool.collect(), config.gc.intervalSeconds * 1000) : undefined
   gcTimer?.unref()
   return new Promise<number>((resolve) => {
-    let stopping = false
+    let signals = 0
     const stop = (signal: string): void => {
-      if (stopping) { pool.stopAgain(); return }
-      stopping = true
+      // A second signal ends the workers' drains early; a third kills them (as it ends a single server at once).
+      if (++signals === 2) { pool.stopAgain(); return }
+      if (signals > 2) { logger.warn({ signal }, 'stopping at once: killing the workers'); pool.kill(); return }
       clearInterval(gcTimer)
       logger.info({ signal, workers: config.http.workers }, 'shutting down')
       pool.stop()

@@ -104,6 +104,14 @@ export class WorkerPool {
     for (const slot of this.slots) if (slot.listening) this.tell(slot, 'stop')
   }
 
+  /** Kills every worker at once (SIGKILL): the stop is then not clean. */
+  kill(): void {
+    for (const slot of this.slots) {
+      this.unclean = true
+      slot.worker.process.kill('SIGKILL')
+    }
+  }
+
   private tell(slot: Slot, type: PrimaryRequest['type']): void {
     if (type === 'stop') slot.stopAsked = true
     if (slot.worker.isConnected()) slot.worker.send({ tag: SERVE_TAG, type } satisfies PrimaryRequest, undefined, () => undefined)

@@ -7,6 +7,7 @@
  * other, online collections during pushes, a worker SIGKILLed and replaced, and a SIGTERM that
  * stops everything and frees the store.
  */
+import { once } from 'node:events'
 import t from 'tap'
 import {
   configBlob, digestOf, errorCodes, makeBlob, ResponseError, RegistryClient, serverErrors, startWharf, tempDir, uniqueRepo, waitFor, writeConfig,
@@ -166,4 +167,26 @@ t.test('SIGTERM stops the workers and the primary with status 0 and frees the st
   t.teardown(() => next.stop())
   const pulled = await new RegistryClient(next.url).pullVerified(repo, 'kept')
   t.equal(pulled.digest, image.manifest.digest, 'the next server took the store and serves what was pushed')
+})
+
+t.test('the drain with workers: every worker answers /readyz 503 and still serves; a second SIGTERM ends it, exit 0', async (t) => {
+  const drainConfig = await writeConfig(await tempDir('workers-drain'), { http: { shutdownDrainSeconds: 600 }, log: { level: 'info', requests: true } })
+  const draining = await startWharf({ extraArgs: ['--workers', '2', '--config', drainConfig], timeoutMs: 60_000 })
+  t.teardown(() => draining.stop({ removeStorage: true }))
+  const pids = pidsOfWorkers(draining)
+  draining.child.kill('SIGTERM')
+  const c = new RegistryClient(draining.url)
+  await waitFor('/readyz 503 from both workers', async () => {
+    const res = await c.request('/readyz', { fresh: true })
+    if (res.status !== 503) return false
+    const answered = new Set(logEntries(draining).filter((e) => e.msg === 'incoming request' && e.req?.url === '/readyz').map((e) => e.pid))
+    return pids.every((pid) => answered.has(pid))
+  }, 20_000)
+  const blob = makeBlob('pushed while draining')
+  t.equal((await c.request(`/v2/workers/drain/blobs/uploads/?digest=${blob.digest}`, { method: 'POST', body: blob.data, fresh: true })).status, 201, 'a push is still served')
+  t.equal(draining.child.exitCode, null, 'still running')
+  const exited = once(draining.child, 'exit')
+  draining.child.kill('SIGTERM')
+  const [code] = await exited
+  t.equal(code, 0, 'the second SIGTERM ended the drain: exit 0')
 })
