@@ -12,6 +12,8 @@ import t from 'tap'
 import {
   configBlob, digestOf, errorCodes, makeBlob, ResponseError, RegistryClient, serverErrors, startWharf, tempDir, uniqueRepo, waitFor, writeConfig,
 } from '../support/index.js'
+import { Receiver } from '../notifications/receiver.js'
+import { endpointStatus } from '../notifications/support.js'
 import { logEntries, servedBy as servedByAny, servedByEach, workerPids as pidsOfWorkers, type LogEntry } from '../support/worker-logs.js'
 
 const configFile = await writeConfig(await tempDir('workers'), { gc: { intervalSeconds: 0, graceSeconds: 0 }, log: { level: 'info', requests: true } })
@@ -189,4 +191,27 @@ t.test('the drain with workers: every worker answers /readyz 503 and still serve
   draining.child.kill('SIGTERM')
   const [code] = await exited
   t.equal(code, 0, 'the second SIGTERM ended the drain: exit 0')
+})
+
+t.test('webhooks with workers: events queued by both workers are all delivered, each once', async (t) => {
+  const receiver = await Receiver.start()
+  t.teardown(() => receiver.stop())
+  const hooksConfig = await writeConfig(await tempDir('workers-hooks'), {
+    notifications: { endpoints: [{ name: 'hook', url: receiver.url, timeoutSeconds: 5, backoffSeconds: 1 }] }, log: { level: 'info', requests: true },
+  })
+  const hooked = await startWharf({ extraArgs: ['--workers', '2', '--config', hooksConfig], timeoutMs: 60_000 })
+  t.teardown(() => hooked.stop({ removeStorage: true }))
+  const c = new RegistryClient(hooked.url)
+  const pushed: string[] = []
+  for (let i = 0; i < 6; i++) {
+    const blob = makeBlob(`hooked ${i}`)
+    t.equal((await c.request(`/v2/workers/hooks/blobs/uploads/?digest=${blob.digest}`, { method: 'POST', body: blob.data, fresh: true })).status, 201)
+    pushed.push(blob.digest)
+  }
+  await servedByEach(hooked, pidsOfWorkers(hooked), 'POST', (u) => u.startsWith('/v2/workers/hooks/blobs/uploads/'))
+  await waitFor('every event delivered', async () => receiver.events.length >= pushed.length, 20_000)
+  await waitFor('an empty queue', async () => (await endpointStatus(c, 'hook')).pending === 0, 10_000)
+  // Each worker queues its events after answering: across workers their order is that of the queue, not of the pushes.
+  t.same(receiver.events.map((e) => e.target.digest).sort(), [...pushed].sort(), 'each once, whichever worker took the push')
+  t.equal(new Set(receiver.events.map((e) => e.id)).size, pushed.length, 'distinct event ids')
 })
