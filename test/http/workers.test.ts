@@ -211,7 +211,7 @@ t.test('webhooks with workers: events queued by both workers are all delivered, 
   await servedByEach(hooked, pidsOfWorkers(hooked), 'POST', (u) => u.startsWith('/v2/workers/hooks/blobs/uploads/'))
   await waitFor('every event delivered', async () => receiver.events.length >= pushed.length, 20_000)
   await waitFor('an empty queue', async () => (await endpointStatus(c, 'hook')).pending === 0, 10_000)
-  // Each worker queues its events after answering: across workers their order is that of the queue, not of the pushes.
+  // Each worker queues the events of its requests itself, a tick later: across workers the queue's order need not be the pushes'.
   t.same(receiver.events.map((e) => e.target.digest).sort(), [...pushed].sort(), 'each once, whichever worker took the push')
   t.equal(new Set(receiver.events.map((e) => e.id)).size, pushed.length, 'distinct event ids')
 })
