@@ -140,8 +140,7 @@ t.test('a worker SIGKILLed while waiting passes its turn to the next in line', a
   await waitFor('worker 3 to queue', async () => server.lockRequests === 3)
   await kill(w2!)
   w1!.send({ cmd: 'release', id: a })
-  await w3!.saw('holding', is('holding', c))
-  t.pass('worker 3 got the key the dead waiter was queued for')
+  t.match(await w3!.saw('holding', is('holding', c)), { event: 'holding', id: c }, 'worker 3 got the key the dead waiter was queued for')
 })
 
 t.test('an invalidation reaches every other worker before the writer\'s invalidate settles; each hears it once', async (t) => {

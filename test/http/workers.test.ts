@@ -148,12 +148,13 @@ t.test('a SIGKILLed worker is replaced and serving goes on', async (t) => {
   for (const [tag, image] of [['before', before], ['after', after]] as const) {
     t.equal((await client.pullVerified(repo, tag)).digest, image.manifest.digest, `${tag} pulls whole`)
   }
-  await waitFor('the survivor and the replacement to answer reads', async () => {
-    await client.request(`/v2/${repo}/manifests/before`, { fresh: true })
+  const both = await waitFor('the survivor and the replacement to answer reads', async () => {
+    const res = await client.request(`/v2/${repo}/manifests/before`, { fresh: true, headers: { accept: before.manifest.mediaType } })
+    if (res.header('docker-content-digest') !== before.manifest.digest) return false
     const served = servedBy('GET', (u) => u === `/v2/${repo}/manifests/before`)
-    return served.has(survivor!) && served.has(replacement)
+    return served.has(survivor!) && served.has(replacement) && served
   }, 10_000)
-  t.pass('the survivor and the replacement both serve')
+  t.equal(both.size, 2, 'the survivor and the replacement both answer')
 })
 
 t.test('SIGTERM stops the workers and the primary with status 0 and frees the store for the next server', async (t) => {
