@@ -6,11 +6,13 @@ const REDACT = SECRET_HEADERS.flatMap((name) => [`headers["${name}"]`, `*.header
 
 /**
  * The process logger: JSON lines on stdout for files, pipes and log collectors; readable lines when
- * stdout is a terminal (`terminal` overrides the check). Credentials are never written.
+ * stdout is a terminal (`terminal` overrides the check). Credentials are never written. `lineWrites`:
+ * each line in a write of its own, for processes sharing one stdout (`serve --workers`): pino's
+ * batches of lines could interleave with another process's mid-line in a full pipe.
  */
-export function createLogger(level: string, terminal = process.stdout.isTTY === true): Logger {
+export function createLogger(level: string, terminal = process.stdout.isTTY === true, lineWrites = false): Logger {
   const options = { level, redact: REDACT }
-  if (!terminal) return pino(options)
+  if (!terminal) return lineWrites ? pino(options, pino.destination({ dest: 1, sync: true })) : pino(options)
   const colour = process.env.NO_COLOR === undefined || process.env.NO_COLOR === ''
   const destination: DestinationStream = { write: (line: string) => { process.stdout.write(formatLine(line, colour)) } }
   return pino(options, destination)

@@ -110,6 +110,11 @@ export interface ComposeOptions {
   readonly holder?: string
   /** With `holder`: no other process may work on the store meanwhile, even with blobs in S3. */
   readonly alone?: boolean
+  /**
+   * Other processes of this machine serve the same store (the workers of `serve --workers`): they
+   * queue webhook events too, so each endpoint's dispatcher looks at the queue while idle.
+   */
+  readonly sharedStore?: boolean
 }
 
 /**
@@ -169,7 +174,7 @@ export async function compose(config: Config, overrides: Overrides = {}, options
       maintenance,
     })
     const components: Components = { logger, clock, coordination, events, blobStore, metadata }
-    const notifications = await buildNotifications(config, components)
+    const notifications = await buildNotifications(config, components, config.metadata.postgres !== null || options.sharedStore === true)
     let access: Promise<{ control: AccessControl; parts?: AuthParts }> | undefined
     const accessControl = (): Promise<AccessControl> => {
       access ??= buildAccessControl(config, policy, options.authParts ?? defaultAuthParts, logger)
@@ -224,7 +229,7 @@ async function openCoordination(config: Config, logger: Logger): Promise<InProce
 }
 
 /** How `holder` holds the database, and what a refusal tells to do. */
-function nodeLockOf(config: Config, holder: string, alone: boolean): { name: string; mode: 'exclusive' | 'shared'; why: string } {
+export function nodeLockOf(config: Config, holder: string, alone: boolean): { name: string; mode: 'exclusive' | 'shared'; why: string } {
   if (config.storage.driver !== 's3') return { name: holder, mode: 'exclusive', why: 'with blobs on local disk one process works on a database: stop the other one first' }
   if (alone) return { name: holder, mode: 'exclusive', why: `${holder} needs the nodes stopped (their uploads and commits in flight would read as damage)` }
   return { name: holder, mode: 'shared', why: `${holder} works beside nodes, not beside a process that needs them stopped: wait for it to end` }
@@ -282,14 +287,14 @@ function registerNotificationMetrics(metrics: Metrics, notifications: Notificati
 }
 
 /** Webhooks over the metadata store's queue, when `notifications.endpoints` names any. */
-async function buildNotifications(config: Config, components: Components): Promise<Notifications | undefined> {
+async function buildNotifications(config: Config, components: Components, sharedQueue: boolean): Promise<Notifications | undefined> {
   if (config.notifications.endpoints.length === 0) return undefined
   if (!isNotificationQueue(components.metadata)) throw new Error('notifications need a metadata store that keeps their queue')
   // Loaded only when used: the HTTP client costs every command's start-up otherwise.
   const { Notifications } = await import('../notifications/notifications.js')
   return new Notifications({
     endpoints: config.notifications.endpoints, queue: components.metadata, events: components.events, clock: components.clock,
-    coordination: components.coordination, sharedQueue: config.metadata.postgres !== null,
+    coordination: components.coordination, sharedQueue,
     log: components.logger.child({ component: 'notifications' }), https: config.http.tls !== null,
   })
 }

@@ -46,17 +46,20 @@ Examples:
   serve: `Usage: wharf serve [options]
 
 Runs the registry until SIGTERM or SIGINT, then lets requests in flight finish (30 s at most).
-One server per data directory: a second one on the same directory is refused.
+One server per data directory: a second one on the same directory is refused. With --workers N
+it forks N worker processes that share the port and the store (a worker that dies is restarted).
 
 Options:
   --host HOST      address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN); env WHARF_HTTP_HOST
   --port PORT      port to listen on (default 5000; 0 picks a free one); env WHARF_HTTP_PORT
+  --workers N      processes serving on that port (default 1; auto: one per core); env WHARF_HTTP_WORKERS
 ${COMMON}
 Every option of the configuration file can also be set as WHARF_<SECTION>_<OPTION>.
 Logs are readable lines on a terminal and JSON lines otherwise (files, pipes, log collectors).
 
 Examples:
   wharf serve --host 0.0.0.0 --port 5000 --storage /srv/wharf
+  wharf serve --workers auto --storage /srv/wharf                    # every core serves
   WHARF_LOG_LEVEL=debug wharf serve --config config.yaml
   WHARF_HTTP_TLS_CERTIFICATE=fullchain.pem WHARF_HTTP_TLS_KEY=privkey.pem wharf serve --port 443   # HTTPS
 `,

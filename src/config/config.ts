@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import { parse as parseYaml } from 'yaml'
 import type { RetentionPolicy } from '../gc/retention.js'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from './auth-config.js'
@@ -24,6 +25,12 @@ export interface Config {
      * listener closes, so a load balancer takes the node out first; 0: close at once.
      */
     readonly shutdownDrainSeconds: number
+    /**
+     * Processes serving (`serve --workers`): 1 serves in the one process; more fork that many
+     * workers sharing the port, the primary holding their locks. `auto` in the file or the
+     * environment is resolved here to one per core.
+     */
+    readonly workers: number
   }
   readonly storage: {
     /** Data directory: metadata.db and the storage lock; blobs and uploads too with the filesystem driver. */
@@ -81,7 +88,7 @@ export interface Config {
 }
 
 export const DEFAULT_CONFIG: Config = {
-  http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384, tls: null, shutdownDrainSeconds: 0 },
+  http: { host: '127.0.0.1', port: 5000, idleTimeoutSeconds: 120, headersTimeoutSeconds: 30, maxHeaderBytes: 16384, tls: null, shutdownDrainSeconds: 0, workers: 1 },
   storage: { path: './storage', driver: 'filesystem', s3: null },
   metadata: DEFAULT_METADATA,
   limits: { manifestMaxBytes: 4 * 1024 * 1024, manifestBytesInFlight: 8 * 1024 * 1024, pageMaxEntries: 10_000, uploadsPerClient: 64, uploadsTotal: 512, uploadMinBytesPerSecond: 1024, uploadMinRateGraceSeconds: 10 },
@@ -127,6 +134,25 @@ function parseRetention(value: unknown): RetentionPolicy[] {
     }
     return policy as unknown as RetentionPolicy
   })
+}
+
+/** More workers than this is a typo, not a machine. */
+const MAX_WORKERS = 256
+
+/** `auto` (one per core) or a whole number of worker processes. */
+function parseWorkers(where: string, value: unknown, fromText: boolean): number {
+  if (value === 'auto') return availableParallelism()
+  const number = fromText && typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value
+  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1 || number > MAX_WORKERS) {
+    throw new ConfigError(`${where} must be auto or a whole number from 1 to ${MAX_WORKERS}`)
+  }
+  return number
+}
+
+/** One option's value, from the file (`fromText` false) or text (environment, flags). */
+function coerceOption(section: string, key: string, where: string, value: unknown, fallback: unknown, fromText: boolean): unknown {
+  if (section === 'http' && key === 'workers') return parseWorkers(where, value, fromText)
+  return coerce(where, value, fallback, fromText)
 }
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -190,7 +216,7 @@ export async function loadConfig(options: {
           if (section === 'http' && key === 'tls') { tlsSection = value; continue }
           if (section === 'storage' && key === 's3') { s3Section = value; continue }
           if (!(key in defaultsOfSection)) throw new ConfigError(`unknown config option "${section}.${key}"`)
-          result[section]![key] = coerce(`${section}.${key}`, value, defaultsOfSection[key], false)
+          result[section]![key] = coerceOption(section, key, `${section}.${key}`, value, defaultsOfSection[key], false)
         }
       }
     }
@@ -200,12 +226,12 @@ export async function loadConfig(options: {
     for (const key of Object.keys(values)) {
       const name = `WHARF_${section}_${key}`.toUpperCase()
       const value = env[name]
-      if (value !== undefined) result[section]![key] = coerce(name, value, values[key], true)
+      if (value !== undefined) result[section]![key] = coerceOption(section, key, name, value, values[key], true)
     }
   }
   for (const [section, values] of Object.entries(options.overrides ?? {})) {
     for (const [key, value] of Object.entries(values ?? {})) {
-      if (value !== undefined) result[section]![key] = coerce(`--${key}`, value, defaults[section]![key], true)
+      if (value !== undefined) result[section]![key] = coerceOption(section, key, `--${key}`, value, defaults[section]![key], true)
     }
   }
   const driver = result.storage!.driver as StorageDriver

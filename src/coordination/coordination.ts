@@ -2,7 +2,8 @@
  * What processes serving one store must agree on: who may touch a blob or an upload session
  * right now, which process collects garbage or delivers webhooks, and when cached manifests went
  * stale. InProcessCoordination serves one process (the storage lock keeps others off its data
- * directory); PostgresCoordination serves several nodes on one database and bucket.
+ * directory); IpcCoordination serves the workers of `wharf serve --workers N` on one machine
+ * (their primary holds the locks); PostgresCoordination serves several nodes on one database and bucket.
  */
 export interface Coordination extends CacheInvalidation {
   /** Runs `work` holding `key`; work for the same key waits its turn. */
@@ -39,8 +40,13 @@ export interface Lease {
  * implementation also tells the other nodes.
  */
 export interface CacheInvalidation {
-  /** The manifests of `repo` (of every repository when undefined) may have changed. */
-  invalidate(repo: string | undefined): void
+  /**
+   * The manifests of `repo` (of every repository when undefined) may have changed. A promise, when
+   * returned, settles once the other processes dropped them too (IpcCoordination: every worker
+   * answered, or a deadline passed), so that a writer that awaits it answers its client only when
+   * no process can serve the old manifest; it never rejects.
+   */
+  invalidate(repo: string | undefined): void | Promise<void>
   /** Calls `listener` on every invalidation; returns the unsubscribe function. */
   onInvalidate(listener: (repo: string | undefined) => void): () => void
 }

@@ -101,7 +101,7 @@ export class PostgresMetadataStore implements MetadataStore, MetadataMaintenance
     try {
       return await write
     } finally {
-      this.invalidation.invalidate(repo)
+      await this.invalidation.invalidate(repo)
     }
   }
 

@@ -217,7 +217,7 @@ export class SqliteMetadataStore implements MetadataStore, MetadataMaintenance, 
     try {
       return await write
     } finally {
-      this.invalidation.invalidate(repo)
+      await this.invalidation.invalidate(repo)
     }
   }
 

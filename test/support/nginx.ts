@@ -32,8 +32,16 @@ export function nginxMissing(): string | undefined {
   return existsSync(NGINX_BIN) ? undefined : `${NGINX_BIN} is not installed (apt-get install nginx-light)`
 }
 
-/** The configuration: one worker, upstream keep-alive, everything streamed. */
-export function nginxConfig(dir: string, port: number, upstreams: readonly string[]): string {
+export interface NginxOptions {
+  /**
+   * Connections to the upstreams kept open and reused (default true). False: a connection per
+   * request, so that the worker processes behind one port (`serve --workers`) each get their turn.
+   */
+  readonly upstreamKeepalive?: boolean
+}
+
+/** The configuration: one worker, upstream keep-alive (unless turned off), everything streamed. */
+export function nginxConfig(dir: string, port: number, upstreams: readonly string[], options: NginxOptions = {}): string {
   return `daemon off;
 master_process on;
 worker_processes 1;
@@ -50,7 +58,7 @@ http {
   scgi_temp_path ${dir}/scgi;
   upstream wharf {
 ${upstreams.map((address) => `    server ${address} max_fails=0;`).join('\n')}
-    keepalive 32;
+${options.upstreamKeepalive === false ? '' : '    keepalive 32;'}
   }
   server {
     listen 127.0.0.1:${port};
@@ -72,11 +80,11 @@ ${upstreams.map((address) => `    server ${address} max_fails=0;`).join('\n')}
 }
 
 /** Starts nginx in front of `upstreams` (host:port each) and waits until it answers. */
-export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
+export async function startNginx(upstreams: readonly string[], options: NginxOptions = {}): Promise<Nginx> {
   const dir = await mkdtemp(path.join(tmpdir(), 'wharf-nginx-'))
   const port = await freeLowPort()
   const file = path.join(dir, 'nginx.conf')
-  await writeFile(file, nginxConfig(dir, port, upstreams))
+  await writeFile(file, nginxConfig(dir, port, upstreams, options))
   const child: ChildProcess = spawn(NGINX_BIN, ['-c', file, '-p', dir, '-e', path.join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
@@ -119,8 +127,8 @@ export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
 }
 
 /** startNginx, stopped in `t`'s teardown. */
-export async function nginxForTest(t: Test, upstreams: readonly string[]): Promise<Nginx> {
-  const nginx = await startNginx(upstreams)
+export async function nginxForTest(t: Test, upstreams: readonly string[], options: NginxOptions = {}): Promise<Nginx> {
+  const nginx = await startNginx(upstreams, options)
   t.teardown(() => nginx.stop())
   return nginx
 }

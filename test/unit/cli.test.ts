@@ -22,7 +22,7 @@ t.test('general help: wharf, --help, -h and help list the commands', async (t) =
 
 // Each command's help lists exactly its own options, and its examples use only those.
 const OWN_OPTIONS: Record<string, string[]> = {
-  serve: ['--host', '--port'],
+  serve: ['--host', '--port', '--workers'],
   gc: ['--grace', '--dry-run', '--json'],
   du: ['--tags', '--json'],
   fsck: ['--repair', '--json'],

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { configError, yamlFiles } from './helpers.js'
@@ -109,6 +110,21 @@ t.test('bad types and values are rejected', async (t) => {
   ]
   for (const [env, reason, why] of badEnv) t.match(await configError(loadConfig({ env })), reason, `env: ${why}`)
   t.match(await configError(loadConfig({ overrides: { http: { port: 'x' as unknown as number } } })), /--port must be a non-negative integer/, 'a bad flag names the flag')
+})
+
+t.test('http.workers: 1 by default, a number or auto (one per core) from the file, WHARF_HTTP_WORKERS or --workers', async (t) => {
+  t.equal((await loadConfig()).http.workers, 1, 'one process by default')
+  t.equal((await loadConfig({ file: await yamlFile('http:\n  workers: 4\n') })).http.workers, 4, 'a number in the file')
+  t.equal((await loadConfig({ file: await yamlFile('http:\n  workers: auto\n') })).http.workers, availableParallelism(), 'auto in the file: one per core')
+  t.equal((await loadConfig({ env: { WHARF_HTTP_WORKERS: '3' } })).http.workers, 3, 'from the environment')
+  t.equal((await loadConfig({ env: { WHARF_HTTP_WORKERS: 'auto' } })).http.workers, availableParallelism(), 'auto from the environment')
+  t.equal((await loadConfig({ env: { WHARF_HTTP_WORKERS: '3' }, overrides: { http: { workers: '2' as unknown as number } } })).http.workers, 2, 'the flag wins')
+  const bad: Array<[string, string]> = [['http:\n  workers: 0\n', 'zero'], ['http:\n  workers: "2"\n', 'a quoted number'], ['http:\n  workers: 1.5\n', 'a fraction'], ['http:\n  workers: many\n', 'a word'], ['http:\n  workers: 257\n', 'too many']]
+  for (const [text, why] of bad) {
+    t.match(await configError(loadConfig({ file: await yamlFile(text) })), /http\.workers must be auto or a whole number from 1 to 256/, why)
+  }
+  t.match(await configError(loadConfig({ env: { WHARF_HTTP_WORKERS: '-1' } })), /WHARF_HTTP_WORKERS must be auto or a whole number/, 'negative in the environment')
+  t.match(await configError(loadConfig({ overrides: { http: { workers: 'all' as unknown as number } } })), /--workers must be auto or a whole number/, 'a bad flag names the flag')
 })
 
 t.test('a missing config file is a ConfigError naming it', async (t) => {
